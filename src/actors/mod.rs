@@ -1,0 +1,257 @@
+//! The supervision tree.
+//!
+//! ```text
+//! Supervisor ──┬── TicketActor  "ticket/<id>"   (one per ticket in use)
+//!              └── OrderActor   "order/<id>"    (one per order in use; pending ones
+//!                                                stay up to own their deadline timer)
+//! ```
+//!
+//! Actors are found by name in ractor's registry and started on demand from
+//! the store. A name is held from spawn until the actor stops, so a second
+//! copy of an entity's actor cannot start while the first is alive: that is
+//! the "one owner" rule on one node. A ticket and its orders are one unit of
+//! consistency: the order actor decides (cancel, expire, pay) and the ticket
+//! actor writes the order and the ticket in one transaction.
+
+mod order;
+mod supervisor;
+mod ticket;
+
+use std::{future::Future, sync::Arc, sync::OnceLock, time::Duration};
+
+use ractor::{rpc::CallResult, ActorCell, ActorRef, Message, RpcReplyPort, SpawnErr};
+
+pub use order::OrderMsg;
+pub use supervisor::Supervisor;
+pub use ticket::TicketMsg;
+
+use crate::{
+    domain::{OrderId, TicketId},
+    error::{Error, Result},
+    payments::PaymentGateway,
+    store::{Durability, Store},
+};
+
+/// Timings the actors run by.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long an order holds its ticket.
+    pub order_ttl: Duration,
+    /// An entity actor with nothing to do stops after this long.
+    pub idle_after: Duration,
+    /// Longest wait for an actor's answer before the caller gets a 503.
+    pub call_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            order_ttl: Duration::from_secs(900),
+            idle_after: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every actor in the tree shares.
+pub struct Context {
+    pub store: Arc<Store>,
+    pub payments: Arc<dyn PaymentGateway>,
+    pub settings: Settings,
+    supervisor: OnceLock<ActorCell>,
+}
+
+impl Context {
+    fn supervisor(&self) -> Result<ActorCell> {
+        self.supervisor
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Unavailable("the node is starting up".into()))
+    }
+}
+
+/// An entity with an actor of its own, found or started by name.
+pub(crate) trait Entity: Copy + Send + Sync + 'static {
+    type Msg: Message;
+    fn actor_name(&self) -> String;
+    fn spawn(
+        self,
+        ctx: Arc<Context>,
+        supervisor: ActorCell,
+    ) -> impl Future<Output = Result<ActorRef<Self::Msg>, SpawnErr>> + Send;
+}
+
+/// Parses an actor name back into the entity it owns (for restarts).
+pub(crate) enum EntityName {
+    Ticket(TicketId),
+    Order(OrderId),
+}
+
+impl EntityName {
+    fn parse(name: &str) -> Option<Self> {
+        let (kind, id) = name.split_once('/')?;
+        match kind {
+            "ticket" => id.parse().ok().map(Self::Ticket),
+            "order" => id.parse().ok().map(Self::Order),
+            _ => None,
+        }
+    }
+}
+
+/// The running actor for `entity`, started from the store if there is none.
+async fn find_or_start<E: Entity>(ctx: &Arc<Context>, entity: E) -> Result<ActorRef<E::Msg>> {
+    let name = entity.actor_name();
+    // Bounded: the only way round the loop is losing a race to another
+    // spawner or meeting an actor that is in the middle of stopping.
+    for attempt in 0..200u32 {
+        if let Some(actor) = ActorRef::<E::Msg>::where_is(name.clone()) {
+            return Ok(actor);
+        }
+        match entity.spawn(ctx.clone(), ctx.supervisor()?).await {
+            Ok(actor) => return Ok(actor),
+            Err(SpawnErr::ActorAlreadyRegistered(_)) => {
+                tokio::time::sleep(Duration::from_micros(50 * u64::from(attempt.min(20)))).await;
+            }
+            Err(SpawnErr::StartupFailed(e)) => {
+                return Err(match e.downcast::<Error>() {
+                    Ok(e) => *e,
+                    Err(e) => Error::Internal(format!("starting {name}: {e}")),
+                })
+            }
+            Err(e) => return Err(Error::Internal(format!("starting {name}: {e}"))),
+        }
+    }
+    Err(Error::Unavailable(format!("{name} is restarting; try again")))
+}
+
+/// Sends `entity`'s actor a request and waits for the answer. A message
+/// that reached an actor as it stopped (idle, or after a crash) was never
+/// handled, so it is sent again to the actor's next incarnation.
+pub(crate) async fn ask<E, R>(
+    ctx: &Arc<Context>,
+    entity: E,
+    make: impl Fn(RpcReplyPort<R>) -> E::Msg,
+) -> Result<R>
+where
+    E: Entity,
+    R: Send + 'static,
+{
+    for attempt in 0..20u64 {
+        let actor = find_or_start(ctx, entity).await?;
+        match actor.call(&make, Some(ctx.settings.call_timeout)).await {
+            Ok(CallResult::Success(r)) => return Ok(r),
+            Ok(CallResult::Timeout) => {
+                return Err(Error::Unavailable(format!(
+                    "{} did not answer in time; try again",
+                    entity.actor_name()
+                )))
+            }
+            Ok(CallResult::SenderError) | Err(_) => {
+                tokio::time::sleep(Duration::from_millis(attempt)).await;
+            }
+        }
+    }
+    Err(Error::Unavailable(format!(
+        "{} keeps stopping; try again",
+        entity.actor_name()
+    )))
+}
+
+/// Replies once `durable` is on disk, without holding up the actor: it goes
+/// on with its next message while the flush that covers this one runs.
+/// Refusals wait too, so nobody hears "already reserved" about a hold that
+/// a crash could still undo.
+fn reply_when_durable<T: Send + 'static>(
+    reply: RpcReplyPort<Result<T>>,
+    durable: Durability,
+    answer: Result<T>,
+) {
+    if durable.is_done() {
+        let _ = reply.send(answer);
+        return;
+    }
+    tokio::spawn(async move {
+        let answer = match durable.wait().await {
+            Ok(()) => answer,
+            Err(e) => Err(e.into()),
+        };
+        let _ = reply.send(answer);
+    });
+}
+
+/// The handle the service uses to reach the actor system.
+#[derive(Clone)]
+pub struct Actors {
+    ctx: Arc<Context>,
+    supervisor: ActorRef<supervisor::SupervisorMsg>,
+}
+
+impl Actors {
+    /// Starts the supervisor and re-arms every pending order's deadline.
+    pub async fn start(
+        store: Arc<Store>,
+        payments: Arc<dyn PaymentGateway>,
+        settings: Settings,
+    ) -> Result<Self> {
+        let ctx = Arc::new(Context {
+            store,
+            payments,
+            settings,
+            supervisor: OnceLock::new(),
+        });
+        let (supervisor, _) = ractor::Actor::spawn(None, Supervisor, ctx.clone())
+            .await
+            .map_err(|e| Error::Internal(format!("starting the supervisor: {e}")))?;
+        let _ = ctx.supervisor.set(supervisor.get_cell());
+        let actors = Self { ctx, supervisor };
+        actors.rearm_pending().await?;
+        Ok(actors)
+    }
+
+    /// Starts the actor of every pending order so its timer runs again;
+    /// overdue ones expire at once.
+    async fn rearm_pending(&self) -> Result<()> {
+        let pending = self.ctx.store.pending_orders()?;
+        let n = pending.len();
+        for (id, _) in pending {
+            find_or_start(&self.ctx, id).await?;
+        }
+        if n > 0 {
+            tracing::info!(orders = n, "re-armed pending order deadlines");
+        }
+        Ok(())
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    pub async fn ticket<R: Send + 'static>(
+        &self,
+        id: TicketId,
+        make: impl Fn(RpcReplyPort<R>) -> TicketMsg,
+    ) -> Result<R> {
+        ask(&self.ctx, id, make).await
+    }
+
+    pub async fn order<R: Send + 'static>(
+        &self,
+        id: OrderId,
+        make: impl Fn(RpcReplyPort<R>) -> OrderMsg,
+    ) -> Result<R> {
+        ask(&self.ctx, id, make).await
+    }
+
+    /// Number of entity actors alive now (for metrics and memory tests).
+    pub fn live_entities(&self) -> usize {
+        self.supervisor.get_children().len()
+    }
+
+    /// Stops every actor; pending writes are already committed.
+    pub async fn shutdown(&self) {
+        let _ = self
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))
+            .await;
+    }
+}

@@ -1,0 +1,229 @@
+//! One actor per order: decides cancel, pay and expiry, one at a time, so
+//! an order is paid or expired, never both. A pending order's actor stays
+//! up to own its deadline timer; the deadline itself is stored, so a
+//! restarted actor re-arms it (firing at once when overdue).
+
+use std::{sync::Arc, time::Instant};
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+
+use super::{
+    ticket::{Payment, Settlement},
+    Context, Entity, TicketMsg,
+};
+use crate::{
+    domain::{Charge, ChargeId, EventKind, Order, OrderId, RuleError, Timestamp, UserId},
+    error::{Error, Result},
+    payments::{ChargeError, ChargeRequest},
+    store::Scope,
+};
+
+pub enum OrderMsg {
+    Cancel {
+        by: UserId,
+        reply: RpcReplyPort<Result<Order>>,
+    },
+    Pay {
+        by: UserId,
+        token: String,
+        key: String,
+        reply: RpcReplyPort<Result<Charge>>,
+    },
+    /// The deadline timer fired (or a retry of it).
+    Expire,
+    IdleCheck,
+    #[cfg(test)]
+    Crash,
+}
+
+impl ractor::Message for OrderMsg {}
+
+pub struct OrderActor;
+
+pub struct OrderState {
+    ctx: Arc<Context>,
+    order: Order,
+    last_active: Instant,
+}
+
+impl Entity for OrderId {
+    type Msg = OrderMsg;
+
+    fn actor_name(&self) -> String {
+        format!("order/{self}")
+    }
+
+    async fn spawn(self, ctx: Arc<Context>, supervisor: ActorCell) -> Result<ActorRef<OrderMsg>, SpawnErr> {
+        let (actor, _) =
+            Actor::spawn_linked(Some(self.actor_name()), OrderActor, (ctx, self), supervisor).await?;
+        Ok(actor)
+    }
+}
+
+impl Actor for OrderActor {
+    type Msg = OrderMsg;
+    type State = OrderState;
+    type Arguments = (Arc<Context>, OrderId);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<OrderMsg>,
+        (ctx, id): Self::Arguments,
+    ) -> Result<OrderState, ActorProcessingErr> {
+        let order = ctx.store.order(id)?.ok_or(Error::NotFound("Order"))?;
+        if order.is_pending() {
+            myself.send_after(order.expires_at.remaining_from(Timestamp::now()), || OrderMsg::Expire);
+        }
+        myself.send_after(ctx.settings.idle_after, || OrderMsg::IdleCheck);
+        Ok(OrderState {
+            ctx,
+            order,
+            last_active: Instant::now(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<OrderMsg>,
+        msg: OrderMsg,
+        state: &mut OrderState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(msg, OrderMsg::IdleCheck) {
+            state.last_active = Instant::now();
+        }
+        match msg {
+            OrderMsg::Cancel { by, reply } => {
+                let _ = reply.send(state.cancel(by).await);
+            }
+            OrderMsg::Pay {
+                by,
+                token,
+                key,
+                reply,
+            } => {
+                let answer = state.pay(by, token, key).await;
+                if matches!(answer, Err(Error::Rule(RuleError::OrderExpired))) {
+                    myself.send_message(OrderMsg::Expire)?;
+                }
+                let _ = reply.send(answer);
+            }
+            OrderMsg::Expire => state.expire(&myself).await,
+            OrderMsg::IdleCheck => {
+                let idle = state.ctx.settings.idle_after;
+                let quiet = state.last_active.elapsed();
+                // A pending order keeps its actor: the actor is its timer.
+                if quiet >= idle && !state.order.is_pending() {
+                    myself.stop(Some("idle".into()));
+                } else {
+                    myself.send_after(idle.saturating_sub(quiet).max(idle / 4), || OrderMsg::IdleCheck);
+                }
+            }
+            #[cfg(test)]
+            OrderMsg::Crash => panic!("crash requested by a test"),
+        }
+        Ok(())
+    }
+}
+
+impl OrderState {
+    /// Has the ticket actor persist `next`; adopts it once that succeeded.
+    async fn settle(&mut self, next: Order, event: EventKind, payment: Option<Payment>) -> Result<()> {
+        let settlement = Settlement {
+            order: next.clone(),
+            event,
+            payment,
+        };
+        super::ask(&self.ctx, next.ticket.id, |reply| TicketMsg::Settle {
+            settlement: settlement.clone(),
+            reply,
+        })
+        .await??;
+        self.order = next;
+        Ok(())
+    }
+
+    async fn cancel(&mut self, by: UserId) -> Result<Order> {
+        let mut next = self.order.clone();
+        next.cancel(by)?;
+        let event = EventKind::OrderCancelled {
+            id: next.id,
+            ticket_id: next.ticket.id,
+            version: next.version,
+        };
+        self.settle(next, event, None).await?;
+        Ok(self.order.clone())
+    }
+
+    async fn pay(&mut self, by: UserId, token: String, key: String) -> Result<Charge> {
+        let store = self.ctx.store.clone();
+        if let Some(first) = store.remembered::<ChargeId>(Scope::Pay, by, &key)? {
+            return store.charge(first)?.ok_or(Error::NotFound("Charge"));
+        }
+        self.order.check_payable(by, Timestamp::now())?;
+        let request = ChargeRequest {
+            amount: self.order.ticket.price,
+            currency: "usd",
+            token,
+            // One charge per order, whoever retries and however often.
+            idempotency_key: format!("order-{}", self.order.id),
+        };
+        let receipt = match tokio::time::timeout(
+            self.ctx.settings.call_timeout,
+            self.ctx.payments.charge(request),
+        )
+        .await
+        {
+            Ok(Ok(receipt)) => receipt,
+            Ok(Err(ChargeError::Declined(msg))) => return Err(Error::PaymentDeclined(msg)),
+            Ok(Err(ChargeError::Unavailable(msg))) => return Err(Error::Unavailable(msg)),
+            Err(_) => return Err(Error::Unavailable("the payment provider timed out".into())),
+        };
+        let charge = Charge {
+            id: ChargeId::new(),
+            order_id: self.order.id,
+            user_id: by,
+            amount: self.order.ticket.price,
+            provider_id: receipt.provider_id,
+            created_at: Timestamp::now(),
+        };
+        let mut next = self.order.clone();
+        next.complete(charge.id);
+        let event = EventKind::ChargeCreated {
+            id: charge.id,
+            order_id: next.id,
+            amount: charge.amount,
+            version: next.version,
+        };
+        let payment = Payment {
+            charge: charge.clone(),
+            key,
+        };
+        self.settle(next, event, Some(payment)).await?;
+        Ok(charge)
+    }
+
+    async fn expire(&mut self, myself: &ActorRef<OrderMsg>) {
+        let now = Timestamp::now();
+        if !self.order.is_pending() {
+            return;
+        }
+        if !self.order.is_overdue(now) {
+            // Woken early (e.g. a retry): sleep until the real deadline.
+            myself.send_after(self.order.expires_at.remaining_from(now), || OrderMsg::Expire);
+            return;
+        }
+        let mut next = self.order.clone();
+        next.expire(now);
+        let event = EventKind::OrderExpired {
+            id: next.id,
+            ticket_id: next.ticket.id,
+            version: next.version,
+        };
+        if let Err(e) = self.settle(next, event, None).await {
+            tracing::warn!(order = %self.order.id, error = %e, "expiry failed; retrying in 1s");
+            myself.send_after(std::time::Duration::from_secs(1), || OrderMsg::Expire);
+        } else {
+            tracing::debug!(order = %self.order.id, "order expired");
+        }
+    }
+}

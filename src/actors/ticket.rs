@@ -1,0 +1,238 @@
+//! One actor per ticket: the only place a ticket changes.
+//!
+//! It serializes every edit and every hold, and commits a ticket together
+//! with its orders (which share its shard) in one transaction. It never
+//! calls an order actor, so order → ticket calls cannot deadlock.
+
+use std::{sync::Arc, time::Instant};
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+
+use super::{reply_when_durable, Context, Entity};
+use crate::{
+    domain::{
+        Charge, EventKind, Order, OrderId, Price, Ticket, TicketEvent, TicketId, Timestamp, Title,
+        UserId,
+    },
+    error::{Error, Result},
+    store::{Durability, Scope},
+};
+
+pub enum TicketMsg {
+    Edit {
+        by: UserId,
+        title: Title,
+        price: Price,
+        reply: RpcReplyPort<Result<Ticket>>,
+    },
+    /// Hold the ticket for a new order of `by`. `key` makes retries safe.
+    Reserve {
+        by: UserId,
+        key: String,
+        reply: RpcReplyPort<Result<Order>>,
+    },
+    /// Persist an order's decision (sent by its order actor) and free or
+    /// sell the ticket accordingly, all in one transaction.
+    Settle {
+        settlement: Settlement,
+        reply: RpcReplyPort<Result<()>>,
+    },
+    IdleCheck,
+    #[cfg(test)]
+    Crash,
+}
+
+impl ractor::Message for TicketMsg {}
+
+/// An order's final state as decided by its actor.
+#[derive(Clone)]
+pub struct Settlement {
+    pub order: Order,
+    pub event: EventKind,
+    /// Present when the order was paid: the ticket is then sold.
+    pub payment: Option<Payment>,
+}
+
+/// A successful charge, and the payer's idempotency key to remember it by.
+#[derive(Clone)]
+pub struct Payment {
+    pub charge: Charge,
+    pub key: String,
+}
+
+pub struct TicketActor;
+
+pub struct TicketState {
+    ctx: Arc<Context>,
+    ticket: Ticket,
+    /// The last write; answers about the state it produced wait for it.
+    last_write: Durability,
+    last_active: Instant,
+}
+
+impl Entity for TicketId {
+    type Msg = TicketMsg;
+
+    fn actor_name(&self) -> String {
+        format!("ticket/{self}")
+    }
+
+    async fn spawn(self, ctx: Arc<Context>, supervisor: ActorCell) -> Result<ActorRef<TicketMsg>, SpawnErr> {
+        let (actor, _) =
+            Actor::spawn_linked(Some(self.actor_name()), TicketActor, (ctx, self), supervisor).await?;
+        Ok(actor)
+    }
+}
+
+impl Actor for TicketActor {
+    type Msg = TicketMsg;
+    type State = TicketState;
+    type Arguments = (Arc<Context>, TicketId);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<TicketMsg>,
+        (ctx, id): Self::Arguments,
+    ) -> Result<TicketState, ActorProcessingErr> {
+        // Loaded only now, with our name registered: no other actor can be
+        // changing this ticket while we read it.
+        let ticket = ctx.store.ticket(id)?.ok_or(Error::NotFound("Ticket"))?;
+        myself.send_after(ctx.settings.idle_after, || TicketMsg::IdleCheck);
+        Ok(TicketState {
+            ctx,
+            ticket,
+            last_write: Durability::none(),
+            last_active: Instant::now(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<TicketMsg>,
+        msg: TicketMsg,
+        state: &mut TicketState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(msg, TicketMsg::IdleCheck) {
+            state.last_active = Instant::now();
+        }
+        match msg {
+            TicketMsg::Edit {
+                by,
+                title,
+                price,
+                reply,
+            } => {
+                let answer = state.edit(by, title, price);
+                reply_when_durable(reply, state.last_write.clone(), answer);
+            }
+            TicketMsg::Reserve { by, key, reply } => {
+                let answer = state.reserve(by, &key);
+                let durable = state.last_write.clone();
+                if let Ok(order) = &answer {
+                    start_order_timer(&state.ctx, order.id, durable.clone());
+                }
+                reply_when_durable(reply, durable, answer);
+            }
+            TicketMsg::Settle { settlement, reply } => {
+                let answer = state.settle(settlement);
+                reply_when_durable(reply, state.last_write.clone(), answer);
+            }
+            TicketMsg::IdleCheck => {
+                let idle = state.ctx.settings.idle_after;
+                let quiet = state.last_active.elapsed();
+                if quiet >= idle {
+                    myself.stop(Some("idle".into()));
+                } else {
+                    myself.send_after(idle - quiet, || TicketMsg::IdleCheck);
+                }
+            }
+            #[cfg(test)]
+            TicketMsg::Crash => panic!("crash requested by a test"),
+        }
+        Ok(())
+    }
+}
+
+/// Starts the new order's actor (which arms its deadline) once the order is
+/// on disk; the actor reads it from the store.
+fn start_order_timer(ctx: &Arc<Context>, order: OrderId, durable: Durability) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if durable.wait().await.is_ok() {
+            if let Err(e) = super::find_or_start(&ctx, order).await {
+                // The supervisor's sweep of pending orders will retry.
+                tracing::warn!(%order, error = %e, "could not start order actor");
+            }
+        }
+    });
+}
+
+impl TicketState {
+    fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<Ticket> {
+        let mut ticket = self.ticket.clone();
+        ticket.edit(by, title, price)?;
+        let (_, durable) = self.ctx.store.write(|tx| {
+            tx.put_ticket(&ticket)?;
+            tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
+        })?;
+        self.commit(ticket.clone(), durable);
+        Ok(ticket)
+    }
+
+    fn reserve(&mut self, by: UserId, key: &str) -> Result<Order> {
+        let store = &self.ctx.store;
+        if let Some(first) = store.remembered::<OrderId>(Scope::Reserve, by, key)? {
+            return store.order(first)?.ok_or(Error::NotFound("Order"));
+        }
+        let mut ticket = self.ticket.clone();
+        let order_id = OrderId::for_ticket(ticket.id);
+        ticket.hold(order_id)?;
+        let order = Order::place(order_id, by, &ticket, Timestamp::now(), self.ctx.settings.order_ttl);
+        let (_, durable) = store.write(|tx| {
+            tx.put_ticket(&ticket)?;
+            tx.put_order(&order)?;
+            tx.remember(Scope::Reserve, by, key, &order.id)?;
+            tx.emit(EventKind::OrderCreated {
+                id: order.id,
+                user_id: order.user_id,
+                ticket_id: ticket.id,
+                expires_at: order.expires_at,
+                version: order.version,
+            })?;
+            tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
+        })?;
+        self.commit(ticket, durable);
+        Ok(order)
+    }
+
+    fn settle(&mut self, s: Settlement) -> Result<()> {
+        let mut ticket = self.ticket.clone();
+        let changed = match &s.payment {
+            Some(_) => {
+                ticket.sell(s.order.id)?;
+                true
+            }
+            None => ticket.release(s.order.id),
+        };
+        let (_, durable) = self.ctx.store.write(|tx| {
+            tx.put_order(&s.order)?;
+            if let Some(Payment { charge, key }) = &s.payment {
+                tx.put_charge(charge)?;
+                tx.remember(Scope::Pay, charge.user_id, key, &charge.id)?;
+            }
+            tx.emit(s.event.clone())?;
+            if changed {
+                tx.put_ticket(&ticket)?;
+                tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))?;
+            }
+            Ok(())
+        })?;
+        self.commit(ticket, durable);
+        Ok(())
+    }
+
+    fn commit(&mut self, ticket: Ticket, durable: Durability) {
+        self.ticket = ticket;
+        self.last_write = durable;
+    }
+}

@@ -1,0 +1,210 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, OrderId, Price, RuleError, TicketId, Timestamp, UserId};
+
+/// A ticket title: non-empty after trimming, at most 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Title(String);
+
+impl Title {
+    pub const MAX: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Err(Invalid::new("Title is required"));
+        }
+        if t.chars().count() > Self::MAX {
+            return Err(Invalid::new(format!(
+                "Title must be at most {} characters",
+                Self::MAX
+            )));
+        }
+        Ok(Self(t.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a ticket is in its life. Only `Available` may be edited or held;
+/// `Sold` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketState {
+    Available,
+    Held(OrderId),
+    Sold(OrderId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub title: Title,
+    pub price: Price,
+    pub user_id: UserId,
+    /// Starts at 0 and grows by one on every change.
+    pub version: u64,
+    pub state: TicketState,
+    pub created_at: Timestamp,
+}
+
+impl Ticket {
+    pub fn new(title: Title, price: Price, user_id: UserId) -> Self {
+        Self {
+            id: TicketId::new(),
+            title,
+            price,
+            user_id,
+            version: 0,
+            state: TicketState::Available,
+            created_at: Timestamp::now(),
+        }
+    }
+
+    /// The order holding or having bought this ticket.
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self.state {
+            TicketState::Available => None,
+            TicketState::Held(id) | TicketState::Sold(id) => Some(id),
+        }
+    }
+
+    pub fn is_available(&self) -> bool {
+        self.state == TicketState::Available
+    }
+
+    pub fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<(), RuleError> {
+        if by != self.user_id {
+            return Err(RuleError::NotOwner);
+        }
+        if !self.is_available() {
+            return Err(RuleError::TicketReserved);
+        }
+        self.title = title;
+        self.price = price;
+        self.version += 1;
+        Ok(())
+    }
+
+    pub fn hold(&mut self, order: OrderId) -> Result<(), RuleError> {
+        match self.state {
+            TicketState::Available => {
+                self.state = TicketState::Held(order);
+                self.version += 1;
+                Ok(())
+            }
+            TicketState::Held(_) => Err(RuleError::AlreadyReserved),
+            TicketState::Sold(_) => Err(RuleError::TicketSold),
+        }
+    }
+
+    /// Frees the ticket if `order` is the one holding it. Returns whether
+    /// anything changed, so a late or repeated release is harmless.
+    pub fn release(&mut self, order: OrderId) -> bool {
+        if self.state == TicketState::Held(order) {
+            self.state = TicketState::Available;
+            self.version += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Marks the ticket sold to `order`, which must be holding it.
+    pub fn sell(&mut self, order: OrderId) -> Result<(), RuleError> {
+        match self.state {
+            TicketState::Held(id) if id == order => {
+                self.state = TicketState::Sold(order);
+                self.version += 1;
+                Ok(())
+            }
+            TicketState::Sold(_) => Err(RuleError::TicketSold),
+            _ => Err(RuleError::OrderCancelled),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "title": self.title.as_str(),
+            "price": self.price.to_json(),
+            "userId": self.user_id,
+            "version": self.version,
+            "orderId": self.order_id(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket() -> Ticket {
+        Ticket::new(
+            Title::parse("Concert").unwrap(),
+            Price::from_cents(2000).unwrap(),
+            UserId::new(),
+        )
+    }
+
+    #[test]
+    fn title_rules() {
+        assert!(Title::parse("   ").is_err());
+        assert_eq!(Title::parse("  Gig ").unwrap().as_str(), "Gig");
+        assert!(Title::parse(&"t".repeat(200)).is_ok());
+        assert!(Title::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn only_one_hold_at_a_time() {
+        let mut t = ticket();
+        let first = OrderId::for_ticket(t.id);
+        t.hold(first).unwrap();
+        assert_eq!(t.hold(OrderId::for_ticket(t.id)), Err(RuleError::AlreadyReserved));
+        assert_eq!(t.order_id(), Some(first));
+        assert_eq!(t.version, 1);
+    }
+
+    #[test]
+    fn release_only_by_the_holder() {
+        let mut t = ticket();
+        let order = OrderId::for_ticket(t.id);
+        t.hold(order).unwrap();
+        assert!(!t.release(OrderId::for_ticket(t.id)));
+        assert!(t.release(order));
+        assert!(!t.release(order), "second release changes nothing");
+        assert!(t.is_available());
+        assert_eq!(t.version, 2);
+    }
+
+    #[test]
+    fn sold_is_final() {
+        let mut t = ticket();
+        let order = OrderId::for_ticket(t.id);
+        t.hold(order).unwrap();
+        t.sell(order).unwrap();
+        assert!(!t.release(order));
+        assert_eq!(t.hold(OrderId::for_ticket(t.id)), Err(RuleError::TicketSold));
+        let owner = t.user_id;
+        assert_eq!(
+            t.edit(owner, Title::parse("x").unwrap(), Price::from_cents(1).unwrap()),
+            Err(RuleError::TicketReserved)
+        );
+    }
+
+    #[test]
+    fn edits_need_the_owner_and_a_free_ticket() {
+        let mut t = ticket();
+        let title = Title::parse("New").unwrap();
+        let price = Price::from_cents(5).unwrap();
+        assert_eq!(
+            t.edit(UserId::new(), title.clone(), price),
+            Err(RuleError::NotOwner)
+        );
+        t.edit(t.user_id, title.clone(), price).unwrap();
+        assert_eq!(t.version, 1);
+        t.hold(OrderId::for_ticket(t.id)).unwrap();
+        assert_eq!(t.edit(t.user_id, title, price), Err(RuleError::TicketReserved));
+    }
+}

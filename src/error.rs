@@ -1,0 +1,61 @@
+//! The service's error: what went wrong, in terms a client can act on.
+//! The HTTP layer renders it; lower layers convert into it at their edge.
+
+use crate::{domain::RuleError, store::StoreError};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The request was refused as given: a value failed validation (with
+    /// the field it came from) or the request makes no sense as a whole.
+    #[error("{message}")]
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    /// No such entity (or not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Not signed in, or not allowed to touch this entity.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A business rule refused the change.
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    /// The payment provider refused the charge.
+    #[error("{0}")]
+    PaymentDeclined(String),
+    /// The owner of the entity cannot answer right now; safe to retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a broken disk: logged, and shown without details.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::EmailTaken => Error::invalid("email", "Email in use"),
+            StoreError::Flush(msg) => Error::Unavailable(msg),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

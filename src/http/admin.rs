@@ -1,0 +1,70 @@
+//! Operator endpoints, behind `Authorization: Bearer $ADMIN_TOKEN`.
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{header, HeaderMap, StatusCode},
+    Json,
+};
+use serde_json::{json, Value};
+
+use super::{
+    error::{ApiError, ApiResult},
+    AppState,
+};
+
+const MAX_PAGE: usize = 1000;
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "The admin API is disabled: start the node with ADMIN_TOKEN set",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /api/admin/events?after=N&limit=M`: the event log after sequence N.
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    authorize(&state, &headers)?;
+    let mut after = 0u64;
+    let mut limit = 100usize;
+    for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = |field: &str| {
+            ApiError::from(crate::error::Error::invalid(
+                field,
+                format!("{field} must be a non-negative integer"),
+            ))
+        };
+        match name {
+            "after" => after = value.parse().map_err(|_| bad("after"))?,
+            "limit" => limit = value.parse().map_err(|_| bad("limit"))?,
+            _ => {}
+        }
+    }
+    let events = state.service.events_after(after, limit.clamp(1, MAX_PAGE))?;
+    let last = events.last().map_or(after, |e| e.seq);
+    Ok(Json(json!({
+        "events": events.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+        "next": last,
+    })))
+}

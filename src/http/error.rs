@@ -1,0 +1,119 @@
+//! Every failure leaves as `{"errors":[{"message":..,"field":..,"code":..}]}`
+//! with a fitting 4xx (or 503/500): framework rejections included.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+
+use crate::{domain::RuleError, error::Error};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub code: &'static str,
+}
+
+/// An HTTP-level failure: a status and one or more errors.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            errors: vec![FieldError {
+                message: message.into(),
+                field: None,
+                code,
+            }],
+            retry_after: None,
+        }
+    }
+
+    /// Several field errors at once (one request can be wrong in many ways).
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            errors,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid { field, message } => Self::validation(vec![FieldError {
+                message,
+                code: if field.is_some() { "invalid" } else { "bad_request" },
+                field,
+            }]),
+            Error::NotFound(what) => Self::not_found(what),
+            Error::Unauthorized(msg) => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
+            Error::Rule(RuleError::NotOwner) => Self::unauthorized(),
+            Error::Rule(rule) => Self::new(StatusCode::BAD_REQUEST, rule_code(&rule), rule.to_string()),
+            Error::PaymentDeclined(msg) => Self::new(StatusCode::BAD_REQUEST, "card_declined", msg),
+            Error::Unavailable(msg) => Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg)
+            },
+            Error::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong",
+                )
+            }
+        }
+    }
+}
+
+fn rule_code(rule: &RuleError) -> &'static str {
+    match rule {
+        RuleError::TicketReserved | RuleError::AlreadyReserved => "ticket_reserved",
+        RuleError::TicketSold => "ticket_sold",
+        RuleError::NotOwner => "unauthorized",
+        RuleError::OrderCompleted | RuleError::AlreadyPaid => "order_complete",
+        RuleError::OrderCancelled => "order_cancelled",
+        RuleError::OrderExpired => "order_expired",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(serde_json::json!({ "errors": self.errors }))).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,169 @@
+//! Reading JSON bodies: our own extractor (so every rejection has the
+//! uniform body) and [`Fields`], which turns a JSON object into domain
+//! values and reports every bad field at once.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{header, StatusCode},
+};
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, FieldError};
+use crate::domain::{Invalid, Price};
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A request body that is a JSON object.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "content_type",
+                "Content-Type must be application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("Request body must be at most {} KiB", BODY_LIMIT / 1024),
+                )
+            } else {
+                ApiError::bad_request("Could not read the request body")
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request("A JSON request body is required"));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object")),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("Malformed JSON: {e}"),
+            )),
+        }
+    }
+}
+
+/// Pulls typed fields out of a JSON object, collecting every error.
+pub struct Fields {
+    map: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub fn new(JsonObject(map): JsonObject) -> Self {
+        Self {
+            map,
+            errors: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            message: message.into(),
+            field: Some(field.to_owned()),
+            code: "invalid",
+        });
+    }
+
+    /// A required string field, as sent.
+    pub fn string(&mut self, field: &str) -> Option<String> {
+        match self.map.remove(field) {
+            None | Some(Value::Null) => {
+                self.fail(field, format!("{field} is required"));
+                None
+            }
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.fail(field, format!("{field} must be a string"));
+                None
+            }
+        }
+    }
+
+    /// A required string field, checked by `parse`.
+    pub fn parse<T>(&mut self, field: &str, parse: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
+        let raw = self.string(field)?;
+        match parse(&raw) {
+            Ok(v) => Some(v),
+            Err(Invalid(msg)) => {
+                self.fail(field, msg);
+                None
+            }
+        }
+    }
+
+    /// A price given as a JSON number or a numeric string.
+    pub fn price(&mut self, field: &str) -> Option<Price> {
+        let raw = match self.map.remove(field) {
+            None | Some(Value::Null) => {
+                self.fail(field, format!("{field} is required"));
+                return None;
+            }
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s,
+            Some(_) => {
+                self.fail(field, format!("{field} must be a number"));
+                return None;
+            }
+        };
+        match Price::parse(&raw) {
+            Ok(p) => Some(p),
+            Err(Invalid(msg)) => {
+                self.fail(field, msg);
+                None
+            }
+        }
+    }
+
+    /// Every field's value, or every field's error.
+    pub fn done<T: AllSome>(self, values: T) -> Result<T::Values, ApiError> {
+        if !self.errors.is_empty() {
+            return Err(ApiError::validation(self.errors));
+        }
+        values
+            .all_some()
+            .ok_or_else(|| ApiError::bad_request("Invalid request body"))
+    }
+}
+
+/// A tuple of `Option`s that are all `Some` once [`Fields`] saw no error.
+pub trait AllSome {
+    type Values;
+    fn all_some(self) -> Option<Self::Values>;
+}
+
+impl<A> AllSome for (Option<A>,) {
+    type Values = A;
+    fn all_some(self) -> Option<A> {
+        self.0
+    }
+}
+
+impl<A, B> AllSome for (Option<A>, Option<B>) {
+    type Values = (A, B);
+    fn all_some(self) -> Option<(A, B)> {
+        Some((self.0?, self.1?))
+    }
+}

@@ -1,0 +1,96 @@
+//! The HTTP API (axum). Handlers parse and check input, find the caller,
+//! and pass one call to the [`Service`]; no business rule lives here.
+
+mod admin;
+pub mod error;
+mod json;
+mod orders;
+mod payments;
+pub mod session;
+mod tickets;
+mod users;
+
+use std::sync::Arc;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{HeaderMap, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+    Json, Router,
+};
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+use self::{
+    error::{ApiError, ApiResult},
+    session::Sessions,
+};
+use crate::service::Service;
+
+pub use json::BODY_LIMIT;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub sessions: Sessions,
+    pub admin_token: Option<Arc<str>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/users/signup", post(users::sign_up))
+        .route("/api/users/signin", post(users::sign_in))
+        .route("/api/users/signout", post(users::sign_out))
+        .route("/api/users/currentuser", get(users::current_user))
+        .route("/api/users/password", put(users::change_password))
+        .route("/api/tickets", get(tickets::list).post(tickets::create))
+        .route("/api/tickets/{id}", get(tickets::show).put(tickets::update))
+        .route("/api/orders", get(orders::list).post(orders::create))
+        .route("/api/orders/{id}", get(orders::show).delete(orders::cancel))
+        .route("/api/payments", post(payments::create))
+        .route("/api/admin/events", get(admin::events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), session::resolve))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::from(crate::error::Error::Internal("a request handler panicked".into()))
+                .into_response()
+        }))
+        .with_state(state)
+}
+
+/// The client's `Idempotency-Key`, or a fresh one: a request without a key
+/// is still safe to retry inside boxoffice, just not from the client.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+    match headers.get("idempotency-key") {
+        None => Ok(uuid::Uuid::now_v7().to_string()),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Ok(k.trim().to_owned()),
+            _ => Err(ApiError::bad_request(
+                "Idempotency-Key must be 1 to 255 visible characters",
+            )),
+        },
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "Route not found")
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+    )
+    .into_response()
+}

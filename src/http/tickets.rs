@@ -1,0 +1,59 @@
+//! `/api/tickets`: list, show, create, edit.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    Json,
+};
+use serde_json::Value;
+
+use super::{
+    error::{ApiError, ApiResult},
+    json::{Fields, JsonObject},
+    session::SignedIn,
+    AppState,
+};
+use crate::domain::{TicketId, Title};
+
+/// A ticket id from the path; one that cannot exist is simply not found.
+fn ticket_id(raw: &str) -> ApiResult<TicketId> {
+    raw.parse().map_err(|_| ApiError::not_found("Ticket"))
+}
+
+fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)> {
+    let mut f = Fields::new(body);
+    let title = f.parse("title", Title::parse);
+    let price = f.price("price");
+    f.done((title, price))
+}
+
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let tickets = state.service.available_tickets()?;
+    Ok(Json(Value::Array(tickets.iter().map(|t| t.to_json()).collect())))
+}
+
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(state.service.ticket(ticket_id(&id)?)?.to_json()))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (title, price) = title_and_price(body)?;
+    let ticket = state.service.create_ticket(me.id, title, price).await?;
+    Ok((StatusCode::CREATED, Json(ticket.to_json())))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<String>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
+    let id = ticket_id(&id)?;
+    let (title, price) = title_and_price(body)?;
+    let ticket = state.service.edit_ticket(me.id, id, title, price).await?;
+    Ok(Json(ticket.to_json()))
+}

@@ -1,0 +1,26 @@
+//! boxoffice: a ticket marketplace backend built as an actor system.
+//!
+//! A request travels `http` → `service` → an actor in `actors` → `store`:
+//!
+//! - [`domain`]: plain types and rules (`Email`, `Price`, `Ticket`, `Order`
+//!   and their transitions, events). No I/O.
+//! - [`store`]: sled, one tree per record kind plus the event log; the only
+//!   module that touches sled. Group commit makes a 2xx mean "on disk".
+//! - [`actors`]: the supervision tree: one actor per ticket and per order,
+//!   each owning its state (and, for a pending order, its deadline timer).
+//! - [`service`]: the operations boxoffice offers, routed to the owner.
+//! - [`http`]: axum routes, JSON validation, sessions, the uniform error body.
+//! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
+//! - [`passwords`]: argon2id hashing off the async workers.
+//! - [`config`], [`server`]: flags and environment; starting and stopping a node.
+
+pub mod actors;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod passwords;
+pub mod payments;
+pub mod server;
+pub mod service;
+pub mod store;

@@ -1,0 +1,142 @@
+//! Charging cards. [`PaymentGateway`] is the seam; [`StripeTestGateway`]
+//! is the built-in default, answering Stripe's documented test tokens so
+//! the whole flow runs without an account or a network.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::Mutex,
+};
+
+use crate::domain::Price;
+
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    pub amount: Price,
+    pub currency: &'static str,
+    pub token: String,
+    /// The same key always yields the same charge: a retry never charges twice.
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's id for the charge.
+    pub provider_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChargeError {
+    /// The card or token was refused; the message is for the buyer.
+    #[error("{0}")]
+    Declined(String),
+    /// The provider could not be reached; safe to retry with the same key.
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type ChargeFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, ChargeError>> + Send + 'a>>;
+
+pub trait PaymentGateway: Send + Sync + 'static {
+    fn charge(&self, request: ChargeRequest) -> ChargeFuture<'_>;
+}
+
+/// Behaves like Stripe in test mode for its documented test tokens,
+/// including idempotency keys (kept in memory for the life of the process).
+#[derive(Default)]
+pub struct StripeTestGateway {
+    charges: Mutex<HashMap<String, Result<Receipt, ChargeError>>>,
+}
+
+const SUCCESS_TOKENS: &[&str] = &[
+    "tok_visa",
+    "tok_visa_debit",
+    "tok_mastercard",
+    "tok_mastercard_debit",
+    "tok_mastercard_prepaid",
+    "tok_amex",
+    "tok_discover",
+    "tok_diners",
+    "tok_jcb",
+    "tok_unionpay",
+];
+
+fn decline_message(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "tok_chargeDeclined" => "Your card was declined.",
+        "tok_chargeDeclinedInsufficientFunds" => "Your card has insufficient funds.",
+        "tok_chargeDeclinedFraudulent" => "Your card was declined.",
+        "tok_chargeDeclinedIncorrectCvc" => "Your card's security code is incorrect.",
+        "tok_chargeDeclinedExpiredCard" => "Your card has expired.",
+        "tok_chargeDeclinedProcessingError" => {
+            "An error occurred while processing your card. Try again in a little bit."
+        }
+        _ => return None,
+    })
+}
+
+impl StripeTestGateway {
+    fn decide(token: &str) -> Result<Receipt, ChargeError> {
+        if SUCCESS_TOKENS.contains(&token) {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            return Ok(Receipt {
+                provider_id: format!("ch_{}", &id[..24]),
+            });
+        }
+        match decline_message(token) {
+            Some(msg) => Err(ChargeError::Declined(msg.to_owned())),
+            None => Err(ChargeError::Declined(format!("No such token: '{token}'"))),
+        }
+    }
+}
+
+impl PaymentGateway for StripeTestGateway {
+    fn charge(&self, request: ChargeRequest) -> ChargeFuture<'_> {
+        let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+        let outcome = charges
+            .entry(request.idempotency_key)
+            .or_insert_with(|| Self::decide(&request.token))
+            .clone();
+        Box::pin(async move { outcome })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(token: &str, key: &str) -> ChargeRequest {
+        ChargeRequest {
+            amount: Price::from_cents(1000).unwrap(),
+            currency: "usd",
+            token: token.into(),
+            idempotency_key: key.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn test_tokens_succeed_or_decline() {
+        let g = StripeTestGateway::default();
+        assert!(g.charge(request("tok_visa", "a")).await.is_ok());
+        assert!(g.charge(request("tok_mastercard", "b")).await.is_ok());
+        assert_eq!(
+            g.charge(request("tok_chargeDeclined", "c")).await,
+            Err(ChargeError::Declined("Your card was declined.".into()))
+        );
+        assert!(matches!(
+            g.charge(request("tok_bogus", "d")).await,
+            Err(ChargeError::Declined(m)) if m.contains("No such token")
+        ));
+    }
+
+    #[tokio::test]
+    async fn same_key_same_charge() {
+        let g = StripeTestGateway::default();
+        let first = g.charge(request("tok_visa", "k")).await.unwrap();
+        let again = g.charge(request("tok_visa", "k")).await.unwrap();
+        assert_eq!(first, again);
+        let other = g.charge(request("tok_visa", "k2")).await.unwrap();
+        assert_ne!(first, other);
+    }
+}

@@ -1,0 +1,117 @@
+//! Puts one node together: store, actors, service, HTTP; and takes it
+//! apart again on shutdown (stop accepting, finish requests, flush).
+
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::{
+    actors::{Actors, Settings},
+    config::ServeArgs,
+    http::{self, session::Sessions, AppState},
+    passwords::Hasher,
+    payments::StripeTestGateway,
+    service::Service,
+    store::Store,
+};
+
+/// A node that has bound its port and is ready to serve.
+pub struct Node {
+    listener: TcpListener,
+    app: axum::Router,
+    store: Arc<Store>,
+    actors: Actors,
+}
+
+impl Node {
+    pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+        let jwt_key = jwt_key(args)?;
+        if args.unsafe_no_fsync {
+            tracing::warn!("--unsafe-no-fsync: writes are acknowledged before they reach disk");
+        }
+        let store = Arc::new(Store::open(&args.data_dir, !args.unsafe_no_fsync).context("opening the store")?);
+        let settings = Settings {
+            order_ttl: args.order_ttl(),
+            idle_after: args.idle_after(),
+            ..Settings::default()
+        };
+        let actors = Actors::start(store.clone(), Arc::new(StripeTestGateway::default()), settings).await?;
+        let service = Service::new(store.clone(), actors.clone(), Hasher::new()?);
+        let state = AppState {
+            service,
+            sessions: Sessions::new(&jwt_key, args.secure_cookies),
+            admin_token: args.admin_token.as_deref().map(Arc::from),
+        };
+        let listener = TcpListener::bind(args.http_addr)
+            .await
+            .with_context(|| format!("binding {}", args.http_addr))?;
+        Ok(Self {
+            listener,
+            app: http::router(state),
+            store,
+            actors,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests,
+    /// stops the actors and flushes the store.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("HTTP drained; stopping actors and flushing");
+        self.actors.shutdown().await;
+        self.store.close().await.context("flushing the store")?;
+        Ok(())
+    }
+}
+
+/// The session key: flag or env, else a file, else one generated once and
+/// kept in the data dir (with a warning: fine for one node, not a cluster).
+fn jwt_key(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
+    if let Some(key) = &args.jwt_key {
+        anyhow::ensure!(!key.trim().is_empty(), "JWT_KEY is empty");
+        return Ok(key.as_bytes().to_vec());
+    }
+    if let Some(path) = &args.jwt_key_file {
+        let key = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(!key.trim().is_empty(), "{} is empty", path.display());
+        return Ok(key.trim().as_bytes().to_vec());
+    }
+    generated_key(&args.data_dir.join("jwt.key"))
+}
+
+fn generated_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(key) = std::fs::read_to_string(path) {
+        if !key.trim().is_empty() {
+            tracing::warn!(file = %path.display(), "JWT_KEY not set; using the key generated earlier");
+            return Ok(key.trim().as_bytes().to_vec());
+        }
+    }
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    write_private(path, &key).with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(file = %path.display(), "JWT_KEY not set; generated a new key and saved it");
+    Ok(key.into_bytes())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}

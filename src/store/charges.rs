@@ -1,0 +1,18 @@
+//! Successful payments by id.
+
+use super::{codec, get, Store, StoreError, Tx, TxResult, T};
+use crate::domain::{Charge, ChargeId};
+
+impl Store {
+    pub fn charge(&self, id: ChargeId) -> Result<Option<Charge>, StoreError> {
+        get(self.tree(T::Charges), id.as_bytes())
+    }
+}
+
+impl Tx<'_> {
+    pub fn put_charge(&mut self, charge: &Charge) -> TxResult<()> {
+        self.tree(T::Charges)
+            .insert(charge.id.as_bytes(), codec::encode(charge))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! Group commit: many writers, one fsync.
+//!
+//! Every committed transaction takes a ticket number; one flusher task
+//! flushes sled and then publishes the highest number that flush covered.
+//! A writer acknowledges once the published number reaches its own, so
+//! concurrent writes share a flush instead of paying one each.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::sync::{watch, Notify};
+
+use super::StoreError;
+
+#[derive(Clone)]
+pub(super) struct GroupCommit {
+    inner: Arc<Inner>,
+    durable: bool,
+}
+
+struct Inner {
+    committed: AtomicU64,
+    closed: AtomicBool,
+    wake: Notify,
+    flushed: watch::Sender<u64>,
+}
+
+/// Proof of a committed write; `.wait()` returns once it is on disk.
+#[must_use = "a write is only durable once its Durability resolves"]
+#[derive(Debug, Clone)]
+pub struct Durability {
+    ticket: u64,
+    flushed: Option<watch::Receiver<u64>>,
+}
+
+impl Durability {
+    /// Nothing to wait for (a write that changed nothing, or no-flush mode).
+    pub fn none() -> Self {
+        Self {
+            ticket: 0,
+            flushed: None,
+        }
+    }
+
+    /// Already on disk (so an answer can go out without waiting).
+    pub fn is_done(&self) -> bool {
+        self.flushed
+            .as_ref()
+            .is_none_or(|rx| *rx.borrow() >= self.ticket)
+    }
+
+    pub async fn wait(self) -> Result<(), StoreError> {
+        let Some(mut rx) = self.flushed else {
+            return Ok(());
+        };
+        let ticket = self.ticket;
+        rx.wait_for(|n| *n >= ticket)
+            .await
+            .map(|_| ())
+            .map_err(|_| StoreError::Flush("the store shut down before the write reached disk".into()))
+    }
+}
+
+impl GroupCommit {
+    /// Starts the flusher task. With `durable == false` (a benchmark-only
+    /// setting) writes are acknowledged without waiting for any flush.
+    pub(super) fn start(db: sled::Db, durable: bool) -> Self {
+        let (flushed, _) = watch::channel(0);
+        let inner = Arc::new(Inner {
+            committed: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            wake: Notify::new(),
+            flushed,
+        });
+        if durable {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                loop {
+                    inner.wake.notified().await;
+                    if inner.closed.load(Ordering::Acquire) {
+                        // One last flush so that nothing committed is left behind.
+                        let _ = db.flush_async().await;
+                        inner.flushed.send_replace(u64::MAX);
+                        return;
+                    }
+                    let target = inner.committed.load(Ordering::Acquire);
+                    // A failed fsync is retried: acknowledging it would break the promise.
+                    while let Err(e) = db.flush_async().await {
+                        tracing::error!(error = %e, "flushing sled failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    inner.flushed.send_replace(target);
+                }
+            });
+        }
+        Self { inner, durable }
+    }
+
+    /// Records that a transaction has just committed.
+    pub(super) fn committed(&self) -> Durability {
+        if !self.durable {
+            return Durability::none();
+        }
+        let ticket = self.inner.committed.fetch_add(1, Ordering::AcqRel) + 1;
+        let flushed = self.inner.flushed.subscribe();
+        self.inner.wake.notify_one();
+        Durability {
+            ticket,
+            flushed: Some(flushed),
+        }
+    }
+
+    /// Waits until everything committed so far is on disk.
+    pub(super) async fn sync(&self) -> Result<(), StoreError> {
+        if !self.durable {
+            return Ok(());
+        }
+        let ticket = self.inner.committed.fetch_add(1, Ordering::AcqRel) + 1;
+        let d = Durability {
+            ticket,
+            flushed: Some(self.inner.flushed.subscribe()),
+        };
+        self.inner.wake.notify_one();
+        d.wait().await
+    }
+}
+
+impl GroupCommit {
+    /// Flushes once more and stops the flusher task.
+    pub(super) fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+    }
+}

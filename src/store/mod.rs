@@ -1,0 +1,197 @@
+//! The only module that touches sled.
+//!
+//! One tree per record kind, plus indexes and the event log. Every change
+//! goes through [`Store::write`]: one sled transaction over all trees, which
+//! appends the change's events with gap-free sequence numbers, then a
+//! [`Durability`] that resolves once a (shared) flush has put it on disk.
+
+mod charges;
+mod codec;
+mod events;
+mod group_commit;
+mod idempotency;
+mod orders;
+mod tickets;
+mod users;
+
+use std::{path::Path, sync::Mutex};
+
+use sled::{
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+    Transactional,
+};
+
+pub use group_commit::Durability;
+pub use idempotency::Scope;
+
+use crate::domain::{Event, EventKind, Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Email in use")]
+    EmailTaken,
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Flush(String),
+}
+
+/// What a transaction body returns: `?` on sled calls keeps conflicts retryable.
+pub type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// Ends a transaction body with `err`, undoing everything it wrote.
+pub fn abort<T>(err: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(err))
+}
+
+/// Tree indexes inside [`Store::trees`] and a transaction's view.
+#[derive(Clone, Copy)]
+enum T {
+    Users,
+    Emails,
+    Tickets,
+    Orders,
+    UserOrders,
+    Pending,
+    Charges,
+    Idempotency,
+    Events,
+}
+
+const TREE_NAMES: [&str; 9] = [
+    "users",
+    "emails",
+    "tickets",
+    "orders",
+    "user_orders",
+    "pending_orders",
+    "charges",
+    "idempotency",
+    "events",
+];
+
+pub struct Store {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    /// The last event sequence number written. Held across a transaction so
+    /// numbers are gap-free and in commit order (readers tail by `after=N`).
+    last_seq: Mutex<u64>,
+    group: group_commit::GroupCommit,
+}
+
+/// A transaction in progress: typed writers live in each record's module.
+pub struct Tx<'a> {
+    trees: &'a [TransactionalTree],
+    next_seq: u64,
+    at: Timestamp,
+}
+
+impl Tx<'_> {
+    fn tree(&self, t: T) -> &TransactionalTree {
+        &self.trees[t as usize]
+    }
+
+    /// Appends an event to the log, in this transaction.
+    pub fn emit(&mut self, kind: EventKind) -> TxResult<()> {
+        let event = Event {
+            seq: self.next_seq,
+            at: self.at,
+            kind,
+        };
+        self.next_seq += 1;
+        self.tree(T::Events)
+            .insert(&event.seq.to_be_bytes(), codec::encode(&event))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. With `durable == false`,
+    /// writes are acknowledged before reaching disk: for benchmarks only.
+    /// Must be called inside a tokio runtime (it starts the flusher).
+    pub fn open(dir: &Path, durable: bool) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .flush_every_ms(if durable { None } else { Some(500) })
+            .open()?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_seq = events::last_seq(&trees[T::Events as usize])?;
+        let group = group_commit::GroupCommit::start(db.clone(), durable);
+        Ok(Self {
+            db,
+            trees,
+            last_seq: Mutex::new(last_seq),
+            group,
+        })
+    }
+
+    fn tree(&self, t: T) -> &sled::Tree {
+        &self.trees[t as usize]
+    }
+
+    /// Runs `body` as one transaction over every tree. The body may run more
+    /// than once, so it must only compute and write through `tx`.
+    pub fn write<R>(&self, body: impl Fn(&mut Tx<'_>) -> TxResult<R>) -> Result<(R, Durability), StoreError> {
+        let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        let at = Timestamp::now();
+        let trees: Vec<&sled::Tree> = self.trees.iter().collect();
+        let result = trees.as_slice().transaction(|view| {
+            let mut tx = Tx {
+                trees: view,
+                next_seq: *last_seq + 1,
+                at,
+            };
+            let out = body(&mut tx)?;
+            Ok((out, tx.next_seq - 1))
+        });
+        match result {
+            Ok((out, seq)) => {
+                *last_seq = seq;
+                Ok((out, self.group.committed()))
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.group.sync().await
+    }
+
+    /// Flushes and stops the background flusher (on shutdown).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.group.sync().await?;
+        self.db.flush_async().await?;
+        self.group.close();
+        Ok(())
+    }
+}
+
+fn get<V: serde::de::DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<V>, StoreError> {
+    tree.get(key)?.map(|v| codec::decode(&v)).transpose()
+}
+
+fn tx_get<V: serde::de::DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<V>> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(v) => codec::decode(&v).map(Some).or_else(abort),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A durable store in a fresh temporary directory.
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), true).unwrap();
+        (dir, store)
+    }
+}

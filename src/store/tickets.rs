@@ -1,0 +1,26 @@
+//! Tickets by id.
+
+use super::{codec, get, Store, StoreError, Tx, TxResult, T};
+use crate::domain::{Ticket, TicketId};
+
+impl Store {
+    pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        get(self.tree(T::Tickets), id.as_bytes())
+    }
+
+    /// Every ticket, oldest first (ids are time-ordered).
+    pub fn tickets(&self) -> impl Iterator<Item = Result<Ticket, StoreError>> + '_ {
+        self.tree(T::Tickets)
+            .iter()
+            .values()
+            .map(|v| codec::decode(&v?))
+    }
+}
+
+impl Tx<'_> {
+    pub fn put_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
+        self.tree(T::Tickets)
+            .insert(ticket.id.as_bytes(), codec::encode(ticket))?;
+        Ok(())
+    }
+}

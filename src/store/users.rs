@@ -1,0 +1,47 @@
+//! Accounts, and the email → id index that makes emails unique.
+
+use super::{abort, codec, get, tx_get, Store, StoreError, Tx, TxResult, T};
+use crate::domain::{Email, User, UserId};
+
+impl Store {
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        get(self.tree(T::Users), id.as_bytes())
+    }
+
+    pub fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        match self.tree(T::Emails).get(email.as_str())? {
+            None => Ok(None),
+            Some(id) => {
+                let id = UserId::from_bytes(
+                    id.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("email index".into()))?,
+                );
+                self.user(id)
+            }
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Adds a new account; aborts with [`StoreError::EmailTaken`] when the
+    /// email already belongs to someone (the check and the claim are atomic).
+    pub fn insert_user(&mut self, user: &User) -> TxResult<()> {
+        let emails = self.tree(T::Emails);
+        if emails.get(user.email.as_str())?.is_some() {
+            return abort(StoreError::EmailTaken);
+        }
+        emails.insert(user.email.as_str(), user.id.as_bytes())?;
+        self.put_user(user)
+    }
+
+    pub fn user(&self, id: UserId) -> TxResult<Option<User>> {
+        tx_get(self.tree(T::Users), id.as_bytes())
+    }
+
+    pub fn put_user(&mut self, user: &User) -> TxResult<()> {
+        self.tree(T::Users)
+            .insert(user.id.as_bytes(), codec::encode(user))?;
+        Ok(())
+    }
+}
