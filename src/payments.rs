@@ -16,7 +16,9 @@ pub struct ChargeRequest {
     pub amount: Price,
     pub currency: &'static str,
     pub token: String,
-    /// The same key always yields the same charge: a retry never charges twice.
+    /// A key that has produced a successful charge returns that same charge
+    /// ever after, so a retry never charges twice. A declined attempt leaves
+    /// no charge behind, so the buyer may try again with another card.
     pub idempotency_key: String,
 }
 
@@ -46,7 +48,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
 /// including idempotency keys (kept in memory for the life of the process).
 #[derive(Default)]
 pub struct StripeTestGateway {
-    charges: Mutex<HashMap<String, Result<Receipt, ChargeError>>>,
+    charges: Mutex<HashMap<String, Receipt>>,
 }
 
 const SUCCESS_TOKENS: &[&str] = &[
@@ -94,10 +96,12 @@ impl StripeTestGateway {
 impl PaymentGateway for StripeTestGateway {
     fn charge(&self, request: ChargeRequest) -> ChargeFuture<'_> {
         let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-        let outcome = charges
-            .entry(request.idempotency_key)
-            .or_insert_with(|| Self::decide(&request.token))
-            .clone();
+        let outcome = match charges.get(&request.idempotency_key) {
+            Some(earlier) => Ok(earlier.clone()),
+            None => Self::decide(&request.token).inspect(|receipt| {
+                charges.insert(request.idempotency_key, receipt.clone());
+            }),
+        };
         Box::pin(async move { outcome })
     }
 }
@@ -138,5 +142,9 @@ mod tests {
         assert_eq!(first, again);
         let other = g.charge(request("tok_visa", "k2")).await.unwrap();
         assert_ne!(first, other);
+        // A decline is not remembered: the next card may succeed.
+        assert!(g.charge(request("tok_chargeDeclined", "k3")).await.is_err());
+        assert!(g.charge(request("tok_visa", "k3")).await.is_ok());
+        assert_eq!(g.charge(request("tok_chargeDeclined", "k3")).await, g.charge(request("tok_visa", "k3")).await);
     }
 }

@@ -188,7 +188,22 @@ impl Service {
 
     // ---- operators ------------------------------------------------------
 
+    pub fn stats(&self) -> Result<Stats> {
+        Ok(Stats {
+            live_actors: self.actors.live_entities(),
+            last_event_seq: self.store.last_event_seq()?,
+        })
+    }
+
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
         Ok(self.store.events_after(after, limit)?)
     }
+}
+
+/// A node's vital signs, for operators.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    /// Ticket and order actors in memory now.
+    pub live_actors: usize,
+    pub last_event_seq: u64,
 }

@@ -6,6 +6,7 @@ use super::{ChargeId, Email, OrderId, Price, TicketId, TicketState, Timestamp, U
 /// change it describes. Every payload names its entity and the entity's
 /// `version` after the change, so consumers can drop stale or repeated ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all_fields = "camelCase")]
 pub enum EventKind {
     UserCreated {
         id: UserId,
@@ -44,7 +45,9 @@ pub enum EventKind {
 }
 
 /// A ticket's full state, so a read model can be rebuilt from events alone.
+/// (Amounts in events are integer cents.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TicketEvent {
     pub id: TicketId,
     pub title: String,

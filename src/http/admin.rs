@@ -68,3 +68,13 @@ pub async fn events(
         "next": last,
     })))
 }
+
+/// `GET /api/admin/stats`: live entity actors and the event log's head.
+pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    authorize(&state, &headers)?;
+    let stats = state.service.stats()?;
+    Ok(Json(json!({
+        "liveActors": stats.live_actors,
+        "lastEventSeq": stats.last_event_seq,
+    })))
+}

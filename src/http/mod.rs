@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders/{id}", get(orders::show).delete(orders::cancel))
         .route("/api/payments", post(payments::create))
         .route("/api/admin/events", get(admin::events))
+        .route("/api/admin/stats", get(admin::stats))
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .fallback(not_found)

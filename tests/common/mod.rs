@@ -1,0 +1,298 @@
+//! Test harness: runs the real `boxoffice` binary on an ephemeral loopback
+//! port with its own data dir, and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const JWT_KEY: &str = "integration-test-jwt-key-0123456789abcdef";
+pub const ADMIN_TOKEN: &str = "integration-test-admin-token";
+
+/// Options for starting a node.
+#[derive(Clone)]
+pub struct Opts {
+    pub order_ttl_secs: u64,
+    pub idle_secs: u64,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self {
+            order_ttl_secs: 900,
+            idle_secs: 30,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    opts: Opts,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self {
+            child: None,
+            url: String::new(),
+            dir,
+            _tmp: Some(tmp),
+            opts,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+        cmd.arg("--http-addr")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .arg("--idle-secs")
+            .arg(self.opts.idle_secs.to_string())
+            .env("JWT_KEY", JWT_KEY)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ORDER_TTL_SECS", self.opts.order_ttl_secs.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.opts.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn boxoffice");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("boxoffice listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        self.url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("boxoffice did not start listening");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no flush, no goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            c.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the binary again on the same data dir (a new port).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop it first");
+        self.spawn();
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url)
+    }
+
+    /// The admin event log after `after`.
+    pub async fn events(&self, after: u64) -> Vec<Value> {
+        let (status, body) = self
+            .client()
+            .send(Method::GET, &format!("/api/admin/events?after={after}&limit=1000"), None, &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn stats(&self) -> Value {
+        let (status, body) = self
+            .client()
+            .send(Method::GET, "/api/admin/stats", None, &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An HTTP client with its own cookie jar (one "browser").
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .pool_max_idle_per_host(8)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"))
+        };
+        (status, value)
+    }
+
+    /// A raw request, for malformed bodies and odd headers.
+    pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text:?}"));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Signs up a fresh account; returns its id.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let (status, body) = self
+            .post("/api/users/signup", json!({ "email": email, "password": "password123" }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_ticket(&self, title: &str, price: Value) -> Value {
+        let (status, body) = self
+            .post("/api/tickets", json!({ "title": title, "price": price }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn buy(&self, ticket_id: &str) -> (StatusCode, Value) {
+        self.post("/api/orders", json!({ "ticketId": ticket_id })).await
+    }
+
+    pub async fn pay(&self, order_id: &str, token: &str) -> (StatusCode, Value) {
+        self.post("/api/payments", json!({ "orderId": order_id, "token": token }))
+            .await
+    }
+}
+
+/// A unique email for this test run.
+pub fn email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid_like())
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Asserts the uniform error body, returning its first message.
+pub fn error_message(body: &Value) -> String {
+    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("not an error body: {body}"));
+    assert!(!errors.is_empty(), "empty errors: {body}");
+    for e in errors {
+        assert!(e["message"].is_string(), "error without message: {body}");
+    }
+    errors[0]["message"].as_str().unwrap().to_owned()
+}
+
+/// Polls `check` until it returns `Some`, or panics after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
