@@ -105,11 +105,11 @@ async fn sign_up_validates_email_and_password() {
     assert_eq!(status, StatusCode::CREATED);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn taken_email_is_refused_even_when_ten_signups_race() {
     let server = Server::start();
     let addr = email("race");
-    let attempts = (0..10).map(|i| {
+    let attempts: Vec<_> = (0..10).map(|i| {
         let c = server.client();
         // Different spellings of one address are one account.
         let spelled = if i % 2 == 0 { addr.clone() } else { addr.to_uppercase() };
@@ -117,7 +117,8 @@ async fn taken_email_is_refused_even_when_ten_signups_race() {
             c.post("/api/users/signup", json!({ "email": spelled, "password": "password123" }))
                 .await
         })
-    });
+    })
+    .collect();
     let mut created = 0;
     for a in attempts {
         let (status, body) = a.await.unwrap();
