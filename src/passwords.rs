@@ -77,7 +77,10 @@ mod tests {
     #[tokio::test]
     async fn verifies_only_the_right_password() {
         let h = Hasher::new().unwrap();
-        let hash = h.hash(&Password::parse("right password").unwrap()).await.unwrap();
+        let hash = h
+            .hash(&Password::parse("right password").unwrap())
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
         assert!(h.verify("right password", Some(&hash)).await.unwrap());
         assert!(h.verify("  right password ", Some(&hash)).await.unwrap());

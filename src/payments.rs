@@ -2,12 +2,7 @@
 //! is the built-in default, answering Stripe's documented test tokens so
 //! the whole flow runs without an account or a network.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    pin::Pin,
-    sync::Mutex,
-};
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Mutex};
 
 use crate::domain::Price;
 
@@ -145,6 +140,9 @@ mod tests {
         // A decline is not remembered: the next card may succeed.
         assert!(g.charge(request("tok_chargeDeclined", "k3")).await.is_err());
         assert!(g.charge(request("tok_visa", "k3")).await.is_ok());
-        assert_eq!(g.charge(request("tok_chargeDeclined", "k3")).await, g.charge(request("tok_visa", "k3")).await);
+        assert_eq!(
+            g.charge(request("tok_chargeDeclined", "k3")).await,
+            g.charge(request("tok_visa", "k3")).await
+        );
     }
 }

@@ -32,13 +32,20 @@ impl Node {
         if args.unsafe_no_fsync {
             tracing::warn!("--unsafe-no-fsync: writes are acknowledged before they reach disk");
         }
-        let store = Arc::new(Store::open(&args.data_dir, !args.unsafe_no_fsync).context("opening the store")?);
+        let store = Arc::new(
+            Store::open(&args.data_dir, !args.unsafe_no_fsync).context("opening the store")?,
+        );
         let settings = Settings {
             order_ttl: args.order_ttl(),
             idle_after: args.idle_after(),
             ..Settings::default()
         };
-        let actors = Actors::start(store.clone(), Arc::new(StripeTestGateway::default()), settings).await?;
+        let actors = Actors::start(
+            store.clone(),
+            Arc::new(StripeTestGateway::default()),
+            settings,
+        )
+        .await?;
         let service = Service::new(store.clone(), actors.clone(), Hasher::new()?);
         let state = AppState {
             service,
@@ -62,7 +69,10 @@ impl Node {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests,
     /// stops the actors and flushes the store.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -82,7 +92,8 @@ fn jwt_key(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
         return Ok(key.as_bytes().to_vec());
     }
     if let Some(path) = &args.jwt_key_file {
-        let key = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         anyhow::ensure!(!key.trim().is_empty(), "{} is empty", path.display());
         return Ok(key.trim().as_bytes().to_vec());
     }

@@ -80,9 +80,19 @@ impl Service {
     }
 
     pub async fn change_password(&self, id: UserId, current: &str, new: Password) -> Result<()> {
-        let user = self.store.user(id)?.ok_or_else(|| Error::Unauthorized("Not authorized".into()))?;
-        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
-            return Err(Error::invalid("currentPassword", "Current password is incorrect"));
+        let user = self
+            .store
+            .user(id)?
+            .ok_or_else(|| Error::Unauthorized("Not authorized".into()))?;
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
+            return Err(Error::invalid(
+                "currentPassword",
+                "Current password is incorrect",
+            ));
         }
         let hash = self.hasher.hash(&new).await?;
         let (_, durable) = self.store.write(|tx| {
@@ -103,7 +113,12 @@ impl Service {
 
     // ---- tickets --------------------------------------------------------
 
-    pub async fn create_ticket(&self, seller: UserId, title: Title, price: Price) -> Result<Ticket> {
+    pub async fn create_ticket(
+        &self,
+        seller: UserId,
+        title: Title,
+        price: Price,
+    ) -> Result<Ticket> {
         // A new ticket has no owner actor yet and nobody else knows its id.
         let ticket = Ticket::new(title, price, seller);
         let (_, durable) = self.store.write(|tx| {
@@ -130,7 +145,13 @@ impl Service {
         Ok(out)
     }
 
-    pub async fn edit_ticket(&self, by: UserId, id: TicketId, title: Title, price: Price) -> Result<Ticket> {
+    pub async fn edit_ticket(
+        &self,
+        by: UserId,
+        id: TicketId,
+        title: Title,
+        price: Price,
+    ) -> Result<Ticket> {
         self.ticket(id)?;
         self.actors
             .ticket(id, |reply| TicketMsg::Edit {
@@ -174,7 +195,13 @@ impl Service {
             .await?
     }
 
-    pub async fn pay(&self, user: UserId, id: OrderId, token: String, key: String) -> Result<Charge> {
+    pub async fn pay(
+        &self,
+        user: UserId,
+        id: OrderId,
+        token: String,
+        key: String,
+    ) -> Result<Charge> {
         self.order(user, id)?;
         self.actors
             .order(id, |reply| OrderMsg::Pay {

@@ -31,7 +31,10 @@ async fn buying_holds_the_ticket_and_shows_the_order() {
     assert_eq!(order["ticket"]["price"], json!(42.5));
     assert_eq!(order["ticket"]["title"], "Show");
     let expires = order["expiresAt"].as_str().unwrap();
-    assert!(expires.ends_with('Z') && expires.contains('T'), "RFC 3339 UTC: {expires}");
+    assert!(
+        expires.ends_with('Z') && expires.contains('T'),
+        "RFC 3339 UTC: {expires}"
+    );
     let id = order["id"].as_str().unwrap();
 
     // Held: not listed, not editable, not buyable.
@@ -39,10 +42,24 @@ async fn buying_holds_the_ticket_and_shows_the_order() {
     assert_eq!(list, json!([]));
     let (_, t) = seller.get(&format!("/api/tickets/{ticket}")).await;
     assert_eq!(t["orderId"], id);
-    let (status, body) = seller.put(&format!("/api/tickets/{ticket}"), json!({ "title": "x", "price": 1 })).await;
-    assert_eq!((status, error_message(&body)), (StatusCode::BAD_REQUEST, "Cannot edit a reserved ticket".into()));
+    let (status, body) = seller
+        .put(
+            &format!("/api/tickets/{ticket}"),
+            json!({ "title": "x", "price": 1 }),
+        )
+        .await;
+    assert_eq!(
+        (status, error_message(&body)),
+        (
+            StatusCode::BAD_REQUEST,
+            "Cannot edit a reserved ticket".into()
+        )
+    );
     let (status, body) = seller.buy(&ticket).await;
-    assert_eq!((status, error_message(&body)), (StatusCode::BAD_REQUEST, "Ticket is already reserved".into()));
+    assert_eq!(
+        (status, error_message(&body)),
+        (StatusCode::BAD_REQUEST, "Ticket is already reserved".into())
+    );
 
     let (status, mine) = buyer.get("/api/orders").await;
     assert_eq!((status, mine), (StatusCode::OK, json!([order])));
@@ -58,16 +75,27 @@ async fn buying_holds_the_ticket_and_shows_the_order() {
 async fn order_input_errors() {
     let server = Server::start();
     let (_, buyer, _) = market(&server).await;
-    for body in [json!({}), json!({ "ticketId": "" }), json!({ "ticketId": "nope" }), json!({ "ticketId": 5 })] {
+    for body in [
+        json!({}),
+        json!({ "ticketId": "" }),
+        json!({ "ticketId": "nope" }),
+        json!({ "ticketId": 5 }),
+    ] {
         let (status, res) = buyer.post("/api/orders", body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(res["errors"][0]["field"], "ticketId");
     }
     let (status, _) = buyer.buy("01a1fe50-1bde-724e-b775-33f6ada1a47b").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = server.client().buy("01a1fe50-1bde-724e-b775-33f6ada1a47b").await;
+    let (status, _) = server
+        .client()
+        .buy("01a1fe50-1bde-724e-b775-33f6ada1a47b")
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    for path in ["/api/orders/01a1fe50-1bde-724e-b775-33f6ada1a47b", "/api/orders/bogus"] {
+    for path in [
+        "/api/orders/01a1fe50-1bde-724e-b775-33f6ada1a47b",
+        "/api/orders/bogus",
+    ] {
         assert_eq!(buyer.get(path).await.0, StatusCode::NOT_FOUND);
         assert_eq!(buyer.delete(path).await.0, StatusCode::NOT_FOUND);
     }
@@ -78,7 +106,10 @@ async fn two_hundred_simultaneous_buyers_one_winner() {
     let server = Server::start();
     let seller = server.client();
     seller.sign_up(&email("hot")).await;
-    let ticket = seller.create_ticket("Hot", json!(100)).await["id"].as_str().unwrap().to_owned();
+    let ticket = seller.create_ticket("Hot", json!(100)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut buyers = Vec::new();
     for i in 0..200 {
@@ -87,28 +118,37 @@ async fn two_hundred_simultaneous_buyers_one_winner() {
         buyers.push(c);
     }
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(buyers.len()));
-    let rush: Vec<_> = buyers.into_iter().map(|c| {
-        let ticket = ticket.clone();
-        let start = start.clone();
-        tokio::spawn(async move {
-            start.wait().await;
-            c.buy(&ticket).await
+    let rush: Vec<_> = buyers
+        .into_iter()
+        .map(|c| {
+            let ticket = ticket.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                c.buy(&ticket).await
+            })
         })
-    })
-    .collect();
+        .collect();
     let mut wins = Vec::new();
     for r in rush {
         let (status, body) = r.await.unwrap();
         match status {
             StatusCode::CREATED => wins.push(body),
-            StatusCode::BAD_REQUEST => assert_eq!(error_message(&body), "Ticket is already reserved"),
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(error_message(&body), "Ticket is already reserved")
+            }
             other => panic!("unexpected {other}: {body}"),
         }
     }
     assert_eq!(wins.len(), 1, "exactly one buyer wins");
     let (_, t) = seller.get(&format!("/api/tickets/{ticket}")).await;
     assert_eq!(t["orderId"], wins[0]["id"]);
-    let created = server.events(0).await.into_iter().filter(|e| e["type"] == "OrderCreated").count();
+    let created = server
+        .events(0)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "OrderCreated")
+        .count();
     assert_eq!(created, 1, "one OrderCreated event");
 }
 
@@ -117,14 +157,27 @@ async fn the_same_idempotency_key_returns_the_first_order() {
     let server = Server::start();
     let (_, buyer, ticket) = market(&server).await;
     let buy = || {
-        buyer.send(Method::POST, "/api/orders", Some(json!({ "ticketId": ticket })), &[("idempotency-key", "retry-1")])
+        buyer.send(
+            Method::POST,
+            "/api/orders",
+            Some(json!({ "ticketId": ticket })),
+            &[("idempotency-key", "retry-1")],
+        )
     };
     let (status, first) = buy().await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, again) = buy().await;
-    assert_eq!((status, &again), (StatusCode::CREATED, &first), "a retry is not a second order");
+    assert_eq!(
+        (status, &again),
+        (StatusCode::CREATED, &first),
+        "a retry is not a second order"
+    );
     let (status, _) = buyer.buy(&ticket).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a new key is a new attempt");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a new key is a new attempt"
+    );
     let (_, mine) = buyer.get("/api/orders").await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
 }
@@ -137,7 +190,11 @@ async fn cancelling_frees_the_ticket() {
     let id = order["id"].as_str().unwrap();
 
     let (status, _) = seller.delete(&format!("/api/orders/{id}")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "not the seller's to cancel");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "not the seller's to cancel"
+    );
     let (status, body) = buyer.delete(&format!("/api/orders/{id}")).await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
 
@@ -154,16 +211,36 @@ async fn cancelling_frees_the_ticket() {
     let (status, _) = buyer.buy(&ticket).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, mine) = buyer.get("/api/orders").await;
-    let statuses: Vec<_> = mine.as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
-    assert_eq!(statuses, [json!("cancelled"), json!("created")], "oldest first");
+    let statuses: Vec<_> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [json!("cancelled"), json!("created")],
+        "oldest first"
+    );
 
-    let events: Vec<_> = server.events(0).await.into_iter().filter(|e| e["entityId"] == id).collect();
-    assert_eq!(events.iter().map(|e| e["type"].clone()).collect::<Vec<_>>(), [json!("OrderCreated"), json!("OrderCancelled")]);
+    let events: Vec<_> = server
+        .events(0)
+        .await
+        .into_iter()
+        .filter(|e| e["entityId"] == id)
+        .collect();
+    assert_eq!(
+        events.iter().map(|e| e["type"].clone()).collect::<Vec<_>>(),
+        [json!("OrderCreated"), json!("OrderCancelled")]
+    );
 }
 
 #[tokio::test]
 async fn an_unpaid_order_expires_and_frees_the_ticket() {
-    let server = Server::with(Opts { order_ttl_secs: 2, ..Opts::default() });
+    let server = Server::with(Opts {
+        order_ttl_secs: 2,
+        ..Opts::default()
+    });
     let (seller, buyer, ticket) = market(&server).await;
     let (_, order) = buyer.buy(&ticket).await;
     let id = order["id"].as_str().unwrap().to_owned();
@@ -185,7 +262,13 @@ async fn an_unpaid_order_expires_and_frees_the_ticket() {
     let (status, _) = seller.buy(&ticket).await;
     assert_eq!(status, StatusCode::CREATED);
 
-    let kinds: Vec<_> = server.events(0).await.into_iter().filter(|e| e["entityId"] == id.as_str()).map(|e| e["type"].clone()).collect();
+    let kinds: Vec<_> = server
+        .events(0)
+        .await
+        .into_iter()
+        .filter(|e| e["entityId"] == id.as_str())
+        .map(|e| e["type"].clone())
+        .collect();
     assert_eq!(kinds, [json!("OrderCreated"), json!("OrderExpired")]);
 }
 
@@ -199,7 +282,10 @@ async fn paying_completes_the_order_and_sells_the_ticket() {
     let (status, body) = seller.pay(&id, "tok_visa").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, body) = buyer.pay(&id, "tok_chargeDeclined").await;
-    assert_eq!((status, error_message(&body)), (StatusCode::BAD_REQUEST, "Your card was declined.".into()));
+    assert_eq!(
+        (status, error_message(&body)),
+        (StatusCode::BAD_REQUEST, "Your card was declined.".into())
+    );
     let (_, still) = buyer.get(&format!("/api/orders/{id}")).await;
     assert_eq!(still["status"], "created", "a decline changes nothing");
 
@@ -208,24 +294,50 @@ async fn paying_completes_the_order_and_sells_the_ticket() {
     assert!(charge["id"].is_string());
 
     let (_, done) = buyer.get(&format!("/api/orders/{id}")).await;
-    assert_eq!((done["status"].clone(), done["version"].clone()), (json!("complete"), json!(1)));
+    assert_eq!(
+        (done["status"].clone(), done["version"].clone()),
+        (json!("complete"), json!(1))
+    );
     let (status, body) = buyer.pay(&id, "tok_visa").await;
-    assert_eq!((status, error_message(&body)), (StatusCode::BAD_REQUEST, "Order has already been paid".into()));
+    assert_eq!(
+        (status, error_message(&body)),
+        (
+            StatusCode::BAD_REQUEST,
+            "Order has already been paid".into()
+        )
+    );
     let (status, _) = buyer.delete(&format!("/api/orders/{id}")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a completed order cannot be cancelled");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a completed order cannot be cancelled"
+    );
 
     // Sold: never listed or orderable again.
     let (_, list) = seller.get("/api/tickets").await;
     assert_eq!(list, json!([]));
     let (status, body) = seller.buy(&ticket).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, _) = seller.put(&format!("/api/tickets/{ticket}"), json!({ "title": "again", "price": 1 })).await;
+    let (status, _) = seller
+        .put(
+            &format!("/api/tickets/{ticket}"),
+            json!({ "title": "again", "price": 1 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let charges: Vec<_> = server.events(0).await.into_iter().filter(|e| e["type"] == "ChargeCreated").collect();
+    let charges: Vec<_> = server
+        .events(0)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "ChargeCreated")
+        .collect();
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0]["entityId"], charge["id"]);
-    assert_eq!(charges[0]["data"]["amount"], 4250, "event amounts are cents");
+    assert_eq!(
+        charges[0]["data"]["amount"], 4250,
+        "event amounts are cents"
+    );
 }
 
 #[tokio::test]
@@ -235,13 +347,23 @@ async fn a_retried_payment_never_charges_twice() {
     let (_, order) = buyer.buy(&ticket).await;
     let id = order["id"].as_str().unwrap();
     let pay = || {
-        buyer.send(Method::POST, "/api/payments", Some(json!({ "orderId": id, "token": "tok_visa" })), &[("idempotency-key", "pay-once")])
+        buyer.send(
+            Method::POST,
+            "/api/payments",
+            Some(json!({ "orderId": id, "token": "tok_visa" })),
+            &[("idempotency-key", "pay-once")],
+        )
     };
     let (s1, first) = pay().await;
     let (s2, again) = pay().await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first, again, "the retry returns the first charge");
-    let charges = server.events(0).await.into_iter().filter(|e| e["type"] == "ChargeCreated").count();
+    let charges = server
+        .events(0)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "ChargeCreated")
+        .count();
     assert_eq!(charges, 1);
 }
 
@@ -251,18 +373,21 @@ async fn simultaneous_payments_for_one_order_charge_once() {
     let (_, buyer, ticket) = market(&server).await;
     let (_, order) = buyer.buy(&ticket).await;
     let id = order["id"].as_str().unwrap().to_owned();
-    let attempts: Vec<_> = (0..10).map(|_| {
-        let b = buyer.clone();
-        let id = id.clone();
-        tokio::spawn(async move { b.pay(&id, "tok_visa").await })
-    })
-    .collect();
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let b = buyer.clone();
+            let id = id.clone();
+            tokio::spawn(async move { b.pay(&id, "tok_visa").await })
+        })
+        .collect();
     let mut ok = 0;
     for a in attempts {
         let (status, body) = a.await.unwrap();
         match status {
             StatusCode::CREATED => ok += 1,
-            StatusCode::BAD_REQUEST => assert_eq!(error_message(&body), "Order has already been paid"),
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(error_message(&body), "Order has already been paid")
+            }
             other => panic!("{other}: {body}"),
         }
     }
@@ -285,7 +410,9 @@ async fn payment_input_errors() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(res["errors"][0]["field"], field, "{res}");
     }
-    let (status, _) = buyer.pay("01a1fe50-1bde-724e-b775-33f6ada1a47b", "tok_visa").await;
+    let (status, _) = buyer
+        .pay("01a1fe50-1bde-724e-b775-33f6ada1a47b", "tok_visa")
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = server.client().pay(id, "tok_visa").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -293,5 +420,8 @@ async fn payment_input_errors() {
     // Cancelled orders cannot be paid.
     buyer.delete(&format!("/api/orders/{id}")).await;
     let (status, body) = buyer.pay(id, "tok_visa").await;
-    assert_eq!((status, error_message(&body)), (StatusCode::BAD_REQUEST, "Order has been cancelled".into()));
+    assert_eq!(
+        (status, error_message(&body)),
+        (StatusCode::BAD_REQUEST, "Order has been cancelled".into())
+    );
 }

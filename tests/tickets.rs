@@ -27,7 +27,10 @@ async fn create_show_list_and_edit() {
     assert_eq!(list, json!([t]));
 
     let (status, edited) = seller
-        .put(&format!("/api/tickets/{id}"), json!({ "title": "Concert (moved)", "price": 25 }))
+        .put(
+            &format!("/api/tickets/{id}"),
+            json!({ "title": "Concert (moved)", "price": 25 }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     assert_eq!(edited["title"], "Concert (moved)");
@@ -39,16 +42,29 @@ async fn create_show_list_and_edit() {
         .await
         .into_iter()
         .filter(|e| e["entityId"] == id)
-        .map(|e| (e["type"].as_str().unwrap().to_owned(), e["version"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["version"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(types, [("TicketCreated".to_owned(), 0), ("TicketUpdated".to_owned(), 1)]);
+    assert_eq!(
+        types,
+        [
+            ("TicketCreated".to_owned(), 0),
+            ("TicketUpdated".to_owned(), 1)
+        ]
+    );
 }
 
 #[tokio::test]
 async fn only_signed_in_users_sell_and_only_owners_edit() {
     let server = Server::start();
     let anon = server.client();
-    let (status, body) = anon.post("/api/tickets", json!({ "title": "x", "price": 1 })).await;
+    let (status, body) = anon
+        .post("/api/tickets", json!({ "title": "x", "price": 1 }))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     error_message(&body);
 
@@ -59,9 +75,19 @@ async fn only_signed_in_users_sell_and_only_owners_edit() {
 
     let other = server.client();
     other.sign_up(&email("other")).await;
-    let (status, _) = other.put(&format!("/api/tickets/{id}"), json!({ "title": "Yours", "price": 1 })).await;
+    let (status, _) = other
+        .put(
+            &format!("/api/tickets/{id}"),
+            json!({ "title": "Yours", "price": 1 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = anon.put(&format!("/api/tickets/{id}"), json!({ "title": "Yours", "price": 1 })).await;
+    let (status, _) = anon
+        .put(
+            &format!("/api/tickets/{id}"),
+            json!({ "title": "Yours", "price": 1 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, still) = anon.get(&format!("/api/tickets/{id}")).await;
     assert_eq!(still["title"], "Mine");
@@ -76,7 +102,12 @@ async fn unknown_tickets_are_404() {
         let (status, body) = c.get(&format!("/api/tickets/{id}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(error_message(&body), "Ticket not found");
-        let (status, _) = c.put(&format!("/api/tickets/{id}"), json!({ "title": "x", "price": 1 })).await;
+        let (status, _) = c
+            .put(
+                &format!("/api/tickets/{id}"),
+                json!({ "title": "x", "price": 1 }),
+            )
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
@@ -105,7 +136,11 @@ async fn title_and_price_are_validated() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {res}");
         assert_eq!(res["errors"][0]["field"], field, "{body} → {res}");
     }
-    for (price, shown) in [(json!("12.5"), json!(12.5)), (json!(1_000_000), json!(1_000_000)), (json!(0.01), json!(0.01))] {
+    for (price, shown) in [
+        (json!("12.5"), json!(12.5)),
+        (json!(1_000_000), json!(1_000_000)),
+        (json!(0.01), json!(0.01)),
+    ] {
         let t = c.create_ticket("Edge", price).await;
         assert_eq!(t["price"], shown);
     }
@@ -118,14 +153,21 @@ async fn concurrent_edits_get_distinct_versions_and_none_is_lost() {
     let server = Server::start();
     let seller = server.client();
     seller.sign_up(&email("edits")).await;
-    let id = seller.create_ticket("Base", json!(1)).await["id"].as_str().unwrap().to_owned();
+    let id = seller.create_ticket("Base", json!(1)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let edits: Vec<_> = (1..=10).map(|i| {
-        let c = seller.clone();
-        let path = format!("/api/tickets/{id}");
-        tokio::spawn(async move { c.put(&path, json!({ "title": format!("Edit {i}"), "price": i })).await })
-    })
-    .collect();
+    let edits: Vec<_> = (1..=10)
+        .map(|i| {
+            let c = seller.clone();
+            let path = format!("/api/tickets/{id}");
+            tokio::spawn(async move {
+                c.put(&path, json!({ "title": format!("Edit {i}"), "price": i }))
+                    .await
+            })
+        })
+        .collect();
     let mut versions = Vec::new();
     for e in edits {
         let (status, body) = e.await.unwrap();

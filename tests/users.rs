@@ -12,7 +12,10 @@ async fn sign_up_sign_in_sign_out_and_current_user() {
     let c = server.client();
 
     let (status, body) = c.get("/api/users/currentuser").await;
-    assert_eq!((status, &body), (StatusCode::OK, &json!({ "currentUser": null })));
+    assert_eq!(
+        (status, &body),
+        (StatusCode::OK, &json!({ "currentUser": null }))
+    );
 
     let addr = email("alice");
     let (status, body) = c
@@ -35,7 +38,10 @@ async fn sign_up_sign_in_sign_out_and_current_user() {
 
     // Sign in with the address in another case; the password is trimmed too.
     let (status, body) = c
-        .post("/api/users/signin", json!({ "email": addr.to_uppercase(), "password": "longenough " }))
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr.to_uppercase(), "password": "longenough " }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], id);
@@ -54,7 +60,10 @@ async fn the_cookie_is_http_only_lax_and_not_secure_by_default() {
         .unwrap();
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "{cookie}");
 
     let res = reqwest::Client::new()
@@ -63,7 +72,10 @@ async fn the_cookie_is_http_only_lax_and_not_secure_by_default() {
         .await
         .unwrap();
     let cleared = res.headers()["set-cookie"].to_str().unwrap();
-    assert!(cleared.starts_with("session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(
+        cleared.starts_with("session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
 }
 
 #[tokio::test]
@@ -73,8 +85,14 @@ async fn wrong_credentials_get_one_answer() {
     let addr = email("bob");
     c.sign_up(&addr).await;
     let anon = server.client();
-    for (e, p) in [(addr.as_str(), "wrong-password"), ("nobody@example.com", "password123"), ("not an email", "password123")] {
-        let (status, body) = anon.post("/api/users/signin", json!({ "email": e, "password": p })).await;
+    for (e, p) in [
+        (addr.as_str(), "wrong-password"),
+        ("nobody@example.com", "password123"),
+        ("not an email", "password123"),
+    ] {
+        let (status, body) = anon
+            .post("/api/users/signin", json!({ "email": e, "password": p }))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_message(&body), "Invalid credentials");
     }
@@ -85,9 +103,18 @@ async fn sign_up_validates_email_and_password() {
     let server = Server::start();
     let c = server.client();
     for (body, field) in [
-        (json!({ "email": "nope", "password": "password123" }), "email"),
-        (json!({ "email": email("short"), "password": "  1234567  " }), "password"),
-        (json!({ "email": email("long"), "password": "x".repeat(129) }), "password"),
+        (
+            json!({ "email": "nope", "password": "password123" }),
+            "email",
+        ),
+        (
+            json!({ "email": email("short"), "password": "  1234567  " }),
+            "password",
+        ),
+        (
+            json!({ "email": email("long"), "password": "x".repeat(129) }),
+            "password",
+        ),
         (json!({ "password": "password123" }), "email"),
         (json!({ "email": 42, "password": "password123" }), "email"),
     ] {
@@ -100,7 +127,10 @@ async fn sign_up_validates_email_and_password() {
     assert_eq!(res["errors"].as_array().unwrap().len(), 2, "{res}");
     // 128 characters, no composition rules: fine.
     let (status, _) = c
-        .post("/api/users/signup", json!({ "email": email("ok"), "password": "a".repeat(128) }))
+        .post(
+            "/api/users/signup",
+            json!({ "email": email("ok"), "password": "a".repeat(128) }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
@@ -109,16 +139,24 @@ async fn sign_up_validates_email_and_password() {
 async fn taken_email_is_refused_even_when_ten_signups_race() {
     let server = Server::start();
     let addr = email("race");
-    let attempts: Vec<_> = (0..10).map(|i| {
-        let c = server.client();
-        // Different spellings of one address are one account.
-        let spelled = if i % 2 == 0 { addr.clone() } else { addr.to_uppercase() };
-        tokio::spawn(async move {
-            c.post("/api/users/signup", json!({ "email": spelled, "password": "password123" }))
+    let attempts: Vec<_> = (0..10)
+        .map(|i| {
+            let c = server.client();
+            // Different spellings of one address are one account.
+            let spelled = if i % 2 == 0 {
+                addr.clone()
+            } else {
+                addr.to_uppercase()
+            };
+            tokio::spawn(async move {
+                c.post(
+                    "/api/users/signup",
+                    json!({ "email": spelled, "password": "password123" }),
+                )
                 .await
+            })
         })
-    })
-    .collect();
+        .collect();
     let mut created = 0;
     for a in attempts {
         let (status, body) = a.await.unwrap();
@@ -147,30 +185,59 @@ async fn change_password_needs_the_current_one_and_emits_user_updated() {
 
     let anon = server.client();
     let (status, _) = anon
-        .put("/api/users/password", json!({ "currentPassword": "password123", "newPassword": "brand new pass" }))
+        .put(
+            "/api/users/password",
+            json!({ "currentPassword": "password123", "newPassword": "brand new pass" }),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (status, body) = c
-        .put("/api/users/password", json!({ "currentPassword": "not it at all", "newPassword": "brand new pass" }))
+        .put(
+            "/api/users/password",
+            json!({ "currentPassword": "not it at all", "newPassword": "brand new pass" }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errors"][0]["field"], "currentPassword");
 
     let (status, body) = c
-        .put("/api/users/password", json!({ "currentPassword": "password123", "newPassword": "short" }))
+        .put(
+            "/api/users/password",
+            json!({ "currentPassword": "password123", "newPassword": "short" }),
+        )
         .await;
-    assert_eq!((status, body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("newPassword")));
+    assert_eq!(
+        (status, body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("newPassword"))
+    );
 
     let (status, body) = c
-        .put("/api/users/password", json!({ "currentPassword": "password123", "newPassword": "brand new pass" }))
+        .put(
+            "/api/users/password",
+            json!({ "currentPassword": "password123", "newPassword": "brand new pass" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let fresh = server.client();
-    let (status, _) = fresh.post("/api/users/signin", json!({ "email": addr, "password": "password123" })).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "old password no longer works");
-    let (status, _) = fresh.post("/api/users/signin", json!({ "email": addr, "password": "brand new pass" })).await;
+    let (status, _) = fresh
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr, "password": "password123" }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "old password no longer works"
+    );
+    let (status, _) = fresh
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr, "password": "brand new pass" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     let updated: Vec<Value> = server
@@ -201,7 +268,12 @@ fn now() -> u64 {
 
 async fn current_user_with(server: &Server, auth: &str) -> Value {
     let (status, body) = Client::new(&server.url)
-        .send(Method::GET, "/api/users/currentuser", None, &[("authorization", auth)])
+        .send(
+            Method::GET,
+            "/api/users/currentuser",
+            None,
+            &[("authorization", auth)],
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     body["currentUser"].clone()
@@ -212,11 +284,23 @@ async fn bearer_tokens_work_and_bad_tokens_mean_anonymous() {
     let server = Server::start();
     let id = server.client().sign_up(&email("bearer")).await;
     let t = now();
-    let good = token(json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }), JWT_KEY);
-    assert_eq!(current_user_with(&server, &format!("Bearer {good}")).await["id"], id);
+    let good = token(
+        json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }),
+        JWT_KEY,
+    );
+    assert_eq!(
+        current_user_with(&server, &format!("Bearer {good}")).await["id"],
+        id
+    );
 
-    let expired = token(json!({ "id": id, "email": "x@example.com", "iat": t - 2000, "exp": t - 1000 }), JWT_KEY);
-    let wrong_key = token(json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }), "some other key");
+    let expired = token(
+        json!({ "id": id, "email": "x@example.com", "iat": t - 2000, "exp": t - 1000 }),
+        JWT_KEY,
+    );
+    let wrong_key = token(
+        json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }),
+        "some other key",
+    );
     let mut tampered = good.clone();
     tampered.insert(good.find('.').unwrap() + 3, 'A');
     // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
@@ -225,11 +309,20 @@ async fn bearer_tokens_work_and_bad_tokens_mean_anonymous() {
         good.split('.').nth(1).unwrap()
     );
     for bad in [expired, wrong_key, tampered, none, "garbage".into()] {
-        assert_eq!(current_user_with(&server, &format!("Bearer {bad}")).await, Value::Null, "{bad}");
+        assert_eq!(
+            current_user_with(&server, &format!("Bearer {bad}")).await,
+            Value::Null,
+            "{bad}"
+        );
     }
     // Protected routes say 401 with the uniform body.
     let (status, body) = Client::new(&server.url)
-        .send(Method::GET, "/api/orders", None, &[("authorization", "Bearer garbage")])
+        .send(
+            Method::GET,
+            "/api/orders",
+            None,
+            &[("authorization", "Bearer garbage")],
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(error_message(&body), "Not authorized");
@@ -246,14 +339,26 @@ async fn a_cookie_past_half_its_life_is_renewed() {
             .header("cookie", format!("session={tok}"))
             .send()
     };
-    let young = token(json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }), JWT_KEY);
+    let young = token(
+        json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }),
+        JWT_KEY,
+    );
     let res = ask(young).await.unwrap();
-    assert!(res.headers().get("set-cookie").is_none(), "young token: no renewal");
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "young token: no renewal"
+    );
 
-    let old = token(json!({ "id": id, "email": "x@example.com", "iat": t - 600, "exp": t + 300 }), JWT_KEY);
+    let old = token(
+        json!({ "id": id, "email": "x@example.com", "iat": t - 600, "exp": t + 300 }),
+        JWT_KEY,
+    );
     let res = ask(old).await.unwrap();
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("session=") && cookie.contains("Max-Age=900"), "{cookie}");
+    assert!(
+        cookie.starts_with("session=") && cookie.contains("Max-Age=900"),
+        "{cookie}"
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["currentUser"]["id"], id, "the old token still counted");
 }

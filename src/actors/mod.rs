@@ -121,7 +121,9 @@ async fn find_or_start<E: Entity>(ctx: &Arc<Context>, entity: E) -> Result<Actor
             Err(e) => return Err(Error::Internal(format!("starting {name}: {e}"))),
         }
     }
-    Err(Error::Unavailable(format!("{name} is restarting; try again")))
+    Err(Error::Unavailable(format!(
+        "{name} is restarting; try again"
+    )))
 }
 
 /// Sends `entity`'s actor a request and waits for the answer. A message
@@ -253,5 +255,124 @@ impl Actors {
             .supervisor
             .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::{
+        domain::{OrderStatus, Price, Ticket, Title, UserId},
+        passwords::Hasher,
+        payments::StripeTestGateway,
+        service::Service,
+        store::test_support::temp_store,
+    };
+
+    async fn node(order_ttl: Duration) -> (tempfile::TempDir, Service, Arc<Store>) {
+        let (dir, store) = temp_store();
+        let store = Arc::new(store);
+        let settings = Settings {
+            order_ttl,
+            ..Settings::default()
+        };
+        let actors = Actors::start(
+            store.clone(),
+            Arc::new(StripeTestGateway::default()),
+            settings,
+        )
+        .await
+        .unwrap();
+        let service = Service::new(store.clone(), actors, Hasher::new().unwrap());
+        (dir, service, store)
+    }
+
+    async fn restarted<M: Message>(name: &str, before: ractor::ActorId) -> ActorRef<M> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(a) = ActorRef::<M>::where_is(name) {
+                if a.get_id() != before {
+                    return a;
+                }
+            }
+            assert!(Instant::now() < deadline, "{name} was not restarted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn title(s: &str) -> Title {
+        Title::parse(s).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_ticket_actor_is_restarted_with_every_acknowledged_change() {
+        let (_dir, service, store) = node(Duration::from_secs(60)).await;
+        let seller = UserId::new();
+        let t: Ticket = service
+            .create_ticket(seller, title("A"), Price::from_cents(100).unwrap())
+            .await
+            .unwrap();
+        for i in 1..=3 {
+            let edited = service
+                .edit_ticket(
+                    seller,
+                    t.id,
+                    title(&format!("A{i}")),
+                    Price::from_cents(100 + i).unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(edited.version, i);
+        }
+        let name = t.id.actor_name();
+        let before = ActorRef::<TicketMsg>::where_is(name.clone()).unwrap();
+        before.cast(TicketMsg::Crash).unwrap();
+        let after = restarted::<TicketMsg>(&name, before.get_id()).await;
+        assert_ne!(after.get_id(), before.get_id());
+
+        let again = service
+            .edit_ticket(seller, t.id, title("B"), Price::from_cents(7).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(again.version, 4, "no acknowledged edit was lost");
+        assert_eq!(store.ticket(t.id).unwrap().unwrap().title.as_str(), "B");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_order_actor_is_restarted_and_still_expires() {
+        let (_dir, service, store) = node(Duration::from_secs(2)).await;
+        let t = service
+            .create_ticket(
+                UserId::new(),
+                title("Held"),
+                Price::from_cents(100).unwrap(),
+            )
+            .await
+            .unwrap();
+        let buyer = UserId::new();
+        let order = service.reserve(buyer, t.id, "k".into()).await.unwrap();
+        let name = order.id.actor_name();
+        let before = restarted::<OrderMsg>(&name, ractor::ActorId::Local(u64::MAX)).await;
+        before.cast(OrderMsg::Crash).unwrap();
+        restarted::<OrderMsg>(&name, before.get_id()).await;
+
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let o = store.order(order.id).unwrap().unwrap();
+            if o.status == OrderStatus::Cancelled {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order never expired after its actor crashed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(store.ticket(t.id).unwrap().unwrap().is_available());
+        // The same idempotency key still answers with the first order.
+        let again = service.reserve(buyer, t.id, "k".into()).await.unwrap();
+        assert_eq!(again.id, order.id);
     }
 }

@@ -53,9 +53,14 @@ impl Entity for OrderId {
         format!("order/{self}")
     }
 
-    async fn spawn(self, ctx: Arc<Context>, supervisor: ActorCell) -> Result<ActorRef<OrderMsg>, SpawnErr> {
+    async fn spawn(
+        self,
+        ctx: Arc<Context>,
+        supervisor: ActorCell,
+    ) -> Result<ActorRef<OrderMsg>, SpawnErr> {
         let (actor, _) =
-            Actor::spawn_linked(Some(self.actor_name()), OrderActor, (ctx, self), supervisor).await?;
+            Actor::spawn_linked(Some(self.actor_name()), OrderActor, (ctx, self), supervisor)
+                .await?;
         Ok(actor)
     }
 }
@@ -72,7 +77,9 @@ impl Actor for OrderActor {
     ) -> Result<OrderState, ActorProcessingErr> {
         let order = ctx.store.order(id)?.ok_or(Error::NotFound("Order"))?;
         if order.is_pending() {
-            myself.send_after(order.expires_at.remaining_from(Timestamp::now()), || OrderMsg::Expire);
+            myself.send_after(order.expires_at.remaining_from(Timestamp::now()), || {
+                OrderMsg::Expire
+            });
         }
         myself.send_after(ctx.settings.idle_after, || OrderMsg::IdleCheck);
         Ok(OrderState {
@@ -115,7 +122,9 @@ impl Actor for OrderActor {
                 if quiet >= idle && !state.order.is_pending() {
                     myself.stop(Some("idle".into()));
                 } else {
-                    myself.send_after(idle.saturating_sub(quiet).max(idle / 4), || OrderMsg::IdleCheck);
+                    myself.send_after(idle.saturating_sub(quiet).max(idle / 4), || {
+                        OrderMsg::IdleCheck
+                    });
                 }
             }
             #[cfg(test)]
@@ -127,12 +136,17 @@ impl Actor for OrderActor {
 
 impl OrderState {
     /// Has the ticket actor persist `next`; adopts it once that succeeded.
-    async fn settle(&mut self, next: Order, event: EventKind, payment: Option<Payment>) -> Result<()> {
-        let settlement = Settlement {
+    async fn settle(
+        &mut self,
+        next: Order,
+        event: EventKind,
+        payment: Option<Payment>,
+    ) -> Result<()> {
+        let settlement = Box::new(Settlement {
             order: next.clone(),
             event,
             payment,
-        };
+        });
         super::ask(&self.ctx, next.ticket.id, |reply| TicketMsg::Settle {
             settlement: settlement.clone(),
             reply,
@@ -209,7 +223,9 @@ impl OrderState {
         }
         if !self.order.is_overdue(now) {
             // Woken early (e.g. a retry): sleep until the real deadline.
-            myself.send_after(self.order.expires_at.remaining_from(now), || OrderMsg::Expire);
+            myself.send_after(self.order.expires_at.remaining_from(now), || {
+                OrderMsg::Expire
+            });
             return;
         }
         let mut next = self.order.clone();

@@ -101,7 +101,9 @@ impl Actor for Supervisor {
             tracing::error!(actor = %name, "crashing repeatedly; not restarting until next use");
             return Ok(());
         }
-        state.restarts.retain(|_, (at, _)| now.duration_since(*at) <= RESTART_WINDOW);
+        state
+            .restarts
+            .retain(|_, (at, _)| now.duration_since(*at) <= RESTART_WINDOW);
         if let Some(entity) = EntityName::parse(&name) {
             spawn_detached(state.ctx.clone(), entity);
         }

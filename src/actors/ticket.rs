@@ -34,7 +34,7 @@ pub enum TicketMsg {
     /// Persist an order's decision (sent by its order actor) and free or
     /// sell the ticket accordingly, all in one transaction.
     Settle {
-        settlement: Settlement,
+        settlement: Box<Settlement>,
         reply: RpcReplyPort<Result<()>>,
     },
     IdleCheck,
@@ -77,9 +77,18 @@ impl Entity for TicketId {
         format!("ticket/{self}")
     }
 
-    async fn spawn(self, ctx: Arc<Context>, supervisor: ActorCell) -> Result<ActorRef<TicketMsg>, SpawnErr> {
-        let (actor, _) =
-            Actor::spawn_linked(Some(self.actor_name()), TicketActor, (ctx, self), supervisor).await?;
+    async fn spawn(
+        self,
+        ctx: Arc<Context>,
+        supervisor: ActorCell,
+    ) -> Result<ActorRef<TicketMsg>, SpawnErr> {
+        let (actor, _) = Actor::spawn_linked(
+            Some(self.actor_name()),
+            TicketActor,
+            (ctx, self),
+            supervisor,
+        )
+        .await?;
         Ok(actor)
     }
 }
@@ -134,7 +143,7 @@ impl Actor for TicketActor {
                 reply_when_durable(reply, durable, answer);
             }
             TicketMsg::Settle { settlement, reply } => {
-                let answer = state.settle(settlement);
+                let answer = state.settle(*settlement);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::IdleCheck => {
@@ -187,7 +196,13 @@ impl TicketState {
         let mut ticket = self.ticket.clone();
         let order_id = OrderId::for_ticket(ticket.id);
         ticket.hold(order_id)?;
-        let order = Order::place(order_id, by, &ticket, Timestamp::now(), self.ctx.settings.order_ttl);
+        let order = Order::place(
+            order_id,
+            by,
+            &ticket,
+            Timestamp::now(),
+            self.ctx.settings.order_ttl,
+        );
         let (_, durable) = store.write(|tx| {
             tx.put_ticket(&ticket)?;
             tx.put_order(&order)?;

@@ -47,7 +47,13 @@ pub struct Order {
 
 impl Order {
     /// A new hold on `ticket` (which the caller has just held for it).
-    pub fn place(id: OrderId, user_id: UserId, ticket: &Ticket, now: Timestamp, ttl: Duration) -> Self {
+    pub fn place(
+        id: OrderId,
+        user_id: UserId,
+        ticket: &Ticket,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Self {
         Self {
             id,
             user_id,

@@ -61,7 +61,7 @@ impl Price {
 
     /// The price as a JSON number (e.g. `19.99`).
     pub fn to_json(self) -> serde_json::Value {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             serde_json::Value::from(self.0 / 100)
         } else {
             serde_json::Value::from(self.0 as f64 / 100.0)
@@ -109,7 +109,18 @@ mod tests {
     #[test]
     fn rejects_bad_prices() {
         for raw in [
-            "", "0", "0.00", "-1", "-0.5", "1.234", "abc", "1e3", "1.", ".", "1,5", "1000000.01",
+            "",
+            "0",
+            "0.00",
+            "-1",
+            "-0.5",
+            "1.234",
+            "abc",
+            "1e3",
+            "1.",
+            ".",
+            "1,5",
+            "1000000.01",
             "99999999999999999999",
         ] {
             assert!(Price::parse(raw).is_err(), "{raw:?}");
@@ -118,7 +129,10 @@ mod tests {
 
     #[test]
     fn json_is_a_decimal_number() {
-        assert_eq!(Price::parse("19.99").unwrap().to_json().to_string(), "19.99");
+        assert_eq!(
+            Price::parse("19.99").unwrap().to_json().to_string(),
+            "19.99"
+        );
         assert_eq!(Price::parse("20").unwrap().to_json().to_string(), "20");
         assert_eq!(Price::parse("0.1").unwrap().to_json().to_string(), "0.1");
     }

@@ -161,7 +161,10 @@ mod tests {
         let mut t = ticket();
         let first = OrderId::for_ticket(t.id);
         t.hold(first).unwrap();
-        assert_eq!(t.hold(OrderId::for_ticket(t.id)), Err(RuleError::AlreadyReserved));
+        assert_eq!(
+            t.hold(OrderId::for_ticket(t.id)),
+            Err(RuleError::AlreadyReserved)
+        );
         assert_eq!(t.order_id(), Some(first));
         assert_eq!(t.version, 1);
     }
@@ -185,10 +188,17 @@ mod tests {
         t.hold(order).unwrap();
         t.sell(order).unwrap();
         assert!(!t.release(order));
-        assert_eq!(t.hold(OrderId::for_ticket(t.id)), Err(RuleError::TicketSold));
+        assert_eq!(
+            t.hold(OrderId::for_ticket(t.id)),
+            Err(RuleError::TicketSold)
+        );
         let owner = t.user_id;
         assert_eq!(
-            t.edit(owner, Title::parse("x").unwrap(), Price::from_cents(1).unwrap()),
+            t.edit(
+                owner,
+                Title::parse("x").unwrap(),
+                Price::from_cents(1).unwrap()
+            ),
             Err(RuleError::TicketReserved)
         );
     }
@@ -205,6 +215,9 @@ mod tests {
         t.edit(t.user_id, title.clone(), price).unwrap();
         assert_eq!(t.version, 1);
         t.hold(OrderId::for_ticket(t.id)).unwrap();
-        assert_eq!(t.edit(t.user_id, title, price), Err(RuleError::TicketReserved));
+        assert_eq!(
+            t.edit(t.user_id, title, price),
+            Err(RuleError::TicketReserved)
+        );
     }
 }

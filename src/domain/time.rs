@@ -58,7 +58,10 @@ mod tests {
     #[test]
     fn remaining_is_zero_when_overdue() {
         let t = Timestamp::from_millis(1000);
-        assert_eq!(t.remaining_from(Timestamp::from_millis(5000)), Duration::ZERO);
+        assert_eq!(
+            t.remaining_from(Timestamp::from_millis(5000)),
+            Duration::ZERO
+        );
         assert_eq!(
             t.remaining_from(Timestamp::from_millis(400)),
             Duration::from_millis(600)

@@ -47,7 +47,12 @@ pub async fn events(
     authorize(&state, &headers)?;
     let mut after = 0u64;
     let mut limit = 100usize;
-    for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let bad = |field: &str| {
             ApiError::from(crate::error::Error::invalid(
@@ -61,7 +66,9 @@ pub async fn events(
             _ => {}
         }
     }
-    let events = state.service.events_after(after, limit.clamp(1, MAX_PAGE))?;
+    let events = state
+        .service
+        .events_after(after, limit.clamp(1, MAX_PAGE))?;
     let last = events.last().map_or(after, |e| e.seq);
     Ok(Json(json!({
         "events": events.iter().map(|e| e.to_json()).collect::<Vec<_>>(),

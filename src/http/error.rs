@@ -57,7 +57,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn status(&self) -> StatusCode {
@@ -70,13 +74,19 @@ impl From<Error> for ApiError {
         match e {
             Error::Invalid { field, message } => Self::validation(vec![FieldError {
                 message,
-                code: if field.is_some() { "invalid" } else { "bad_request" },
+                code: if field.is_some() {
+                    "invalid"
+                } else {
+                    "bad_request"
+                },
                 field,
             }]),
             Error::NotFound(what) => Self::not_found(what),
             Error::Unauthorized(msg) => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             Error::Rule(RuleError::NotOwner) => Self::unauthorized(),
-            Error::Rule(rule) => Self::new(StatusCode::BAD_REQUEST, rule_code(&rule), rule.to_string()),
+            Error::Rule(rule) => {
+                Self::new(StatusCode::BAD_REQUEST, rule_code(&rule), rule.to_string())
+            }
             Error::PaymentDeclined(msg) => Self::new(StatusCode::BAD_REQUEST, "card_declined", msg),
             Error::Unavailable(msg) => Self {
                 retry_after: Some(1),
@@ -107,7 +117,11 @@ fn rule_code(rule: &RuleError) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(serde_json::json!({ "errors": self.errors }))).into_response();
+        let mut res = (
+            self.status,
+            Json(serde_json::json!({ "errors": self.errors })),
+        )
+            .into_response();
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

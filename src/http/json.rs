@@ -29,7 +29,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             .and_then(|v| v.split(';').next())
             .map(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -55,7 +56,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object")),
+            Ok(_) => Err(ApiError::bad_request(
+                "The request body must be a JSON object",
+            )),
             Err(e) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
@@ -103,7 +106,11 @@ impl Fields {
     }
 
     /// A required string field, checked by `parse`.
-    pub fn parse<T>(&mut self, field: &str, parse: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
+    pub fn parse<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
         let raw = self.string(field)?;
         match parse(&raw) {
             Ok(v) => Some(v),

@@ -55,12 +55,17 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), session::resolve))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::resolve,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::from(crate::error::Error::Internal("a request handler panicked".into()))
-                .into_response()
+            ApiError::from(crate::error::Error::Internal(
+                "a request handler panicked".into(),
+            ))
+            .into_response()
         }))
         .with_state(state)
 }

@@ -36,7 +36,9 @@ pub async fn create(
 
 pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiResult<Json<Value>> {
     let orders = state.service.orders_of(me.id)?;
-    Ok(Json(Value::Array(orders.iter().map(|o| o.to_json()).collect())))
+    Ok(Json(Value::Array(
+        orders.iter().map(|o| o.to_json()).collect(),
+    )))
 }
 
 pub async fn show(

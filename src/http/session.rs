@@ -109,7 +109,10 @@ fn token_from(headers: &HeaderMap) -> Option<(String, Source)> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| (t.trim().to_owned(), Source::Bearer));
     bearer.or_else(|| {
         headers
@@ -141,13 +144,16 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         let past_half = now >= claims.iat + (claims.exp - claims.iat) / 2;
         (*source == Source::Cookie && past_half).then(|| claims.clone())
     });
-    req.extensions_mut().insert(CurrentUser(found.map(|(c, _)| c)));
+    req.extensions_mut()
+        .insert(CurrentUser(found.map(|(c, _)| c)));
     let mut res = next.run(req).await;
     if let Some(old) = refresh {
         // A handler that set its own session cookie (sign in/out) wins.
         if !res.headers().contains_key(header::SET_COOKIE) {
             let claims = state.sessions.issue(old.id, &old.email);
-            let cookie = state.sessions.cookie(&state.sessions.encode(&claims), TOKEN_TTL_SECS);
+            let cookie = state
+                .sessions
+                .cookie(&state.sessions.encode(&claims), TOKEN_TTL_SECS);
             res.headers_mut().append(header::SET_COOKIE, cookie);
         }
     }
@@ -206,7 +212,11 @@ mod tests {
             UserId::new(),
             now + 600
         );
-        let none = format!("{}.{}.", encode(r#"{"alg":"none","typ":"JWT"}"#), encode(&payload));
+        let none = format!(
+            "{}.{}.",
+            encode(r#"{"alg":"none","typ":"JWT"}"#),
+            encode(&payload)
+        );
         assert_eq!(s.decode(&none), None);
 
         let mut old = s.issue(UserId::new(), "a@b.co");
@@ -218,11 +228,15 @@ mod tests {
     /// Just enough base64url to forge a token in a test.
     mod base64_like {
         pub fn encode(s: &str) -> String {
-            const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let b = s.as_bytes();
             let mut out = String::new();
             for chunk in b.chunks(3) {
-                let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
                 for i in 0..=chunk.len() {
                     out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
                 }

@@ -29,7 +29,9 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let tickets = state.service.available_tickets()?;
-    Ok(Json(Value::Array(tickets.iter().map(|t| t.to_json()).collect())))
+    Ok(Json(Value::Array(
+        tickets.iter().map(|t| t.to_json()).collect(),
+    )))
 }
 
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {

@@ -17,10 +17,11 @@ use tokio::sync::{watch, Notify};
 
 use super::StoreError;
 
-#[derive(Clone)]
 pub(super) struct GroupCommit {
     inner: Arc<Inner>,
     durable: bool,
+    /// The flusher task, which holds a handle to the database until it ends.
+    flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 struct Inner {
@@ -62,7 +63,9 @@ impl Durability {
         rx.wait_for(|n| *n >= ticket)
             .await
             .map(|_| ())
-            .map_err(|_| StoreError::Flush("the store shut down before the write reached disk".into()))
+            .map_err(|_| {
+                StoreError::Flush("the store shut down before the write reached disk".into())
+            })
     }
 }
 
@@ -77,9 +80,10 @@ impl GroupCommit {
             wake: Notify::new(),
             flushed,
         });
+        let mut flusher = None;
         if durable {
             let inner = inner.clone();
-            tokio::spawn(async move {
+            flusher = Some(tokio::spawn(async move {
                 loop {
                     inner.wake.notified().await;
                     if inner.closed.load(Ordering::Acquire) {
@@ -96,9 +100,13 @@ impl GroupCommit {
                     }
                     inner.flushed.send_replace(target);
                 }
-            });
+            }));
         }
-        Self { inner, durable }
+        Self {
+            inner,
+            durable,
+            flusher: std::sync::Mutex::new(flusher),
+        }
     }
 
     /// Records that a transaction has just committed.
@@ -131,9 +139,17 @@ impl GroupCommit {
 }
 
 impl GroupCommit {
-    /// Flushes once more and stops the flusher task.
-    pub(super) fn close(&self) {
+    /// Flushes once more and waits for the flusher task to end.
+    pub(super) async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.wake.notify_one();
+        let task = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }

@@ -32,11 +32,22 @@ impl Store {
 }
 
 impl Tx<'_> {
-    pub fn remembered<V: DeserializeOwned>(&self, scope: Scope, user: UserId, client_key: &str) -> TxResult<Option<V>> {
+    pub fn remembered<V: DeserializeOwned>(
+        &self,
+        scope: Scope,
+        user: UserId,
+        client_key: &str,
+    ) -> TxResult<Option<V>> {
         tx_get(self.tree(T::Idempotency), &key(scope, user, client_key))
     }
 
-    pub fn remember<V: Serialize>(&mut self, scope: Scope, user: UserId, client_key: &str, outcome: &V) -> TxResult<()> {
+    pub fn remember<V: Serialize>(
+        &mut self,
+        scope: Scope,
+        user: UserId,
+        client_key: &str,
+        outcome: &V,
+    ) -> TxResult<()> {
         self.tree(T::Idempotency)
             .insert(key(scope, user, client_key), codec::encode(outcome))?;
         Ok(())

@@ -136,7 +136,10 @@ impl Store {
 
     /// Runs `body` as one transaction over every tree. The body may run more
     /// than once, so it must only compute and write through `tx`.
-    pub fn write<R>(&self, body: impl Fn(&mut Tx<'_>) -> TxResult<R>) -> Result<(R, Durability), StoreError> {
+    pub fn write<R>(
+        &self,
+        body: impl Fn(&mut Tx<'_>) -> TxResult<R>,
+    ) -> Result<(R, Durability), StoreError> {
         let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
         let at = Timestamp::now();
         let trees: Vec<&sled::Tree> = self.trees.iter().collect();
@@ -168,16 +171,22 @@ impl Store {
     pub async fn close(&self) -> Result<(), StoreError> {
         self.group.sync().await?;
         self.db.flush_async().await?;
-        self.group.close();
+        self.group.close().await;
         Ok(())
     }
 }
 
-fn get<V: serde::de::DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<V>, StoreError> {
+fn get<V: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    key: &[u8],
+) -> Result<Option<V>, StoreError> {
     tree.get(key)?.map(|v| codec::decode(&v)).transpose()
 }
 
-fn tx_get<V: serde::de::DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<V>> {
+fn tx_get<V: serde::de::DeserializeOwned>(
+    tree: &TransactionalTree,
+    key: &[u8],
+) -> TxResult<Option<V>> {
     match tree.get(key)? {
         None => Ok(None),
         Some(v) => codec::decode(&v).map(Some).or_else(abort),
@@ -193,5 +202,117 @@ pub(crate) mod test_support {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), true).unwrap();
         (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{test_support::temp_store, *};
+    use crate::domain::{Email, Price, Ticket, TicketEvent, Title, User, UserId};
+
+    fn user(email: &str) -> User {
+        User::new(Email::parse(email).unwrap(), "hash".into())
+    }
+
+    #[tokio::test]
+    async fn events_get_gap_free_sequence_numbers_in_commit_order() {
+        let (_dir, store) = temp_store();
+        for i in 0..5 {
+            let t = Ticket::new(
+                Title::parse("t").unwrap(),
+                Price::from_cents(i + 1).unwrap(),
+                UserId::new(),
+            );
+            let (_, d) = store
+                .write(|tx| {
+                    tx.put_ticket(&t)?;
+                    tx.emit(EventKind::TicketCreated(TicketEvent::from(&t)))?;
+                    tx.emit(EventKind::TicketUpdated(TicketEvent::from(&t)))
+                })
+                .unwrap();
+            d.wait().await.unwrap();
+        }
+        let seqs: Vec<u64> = store
+            .events_after(0, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            store
+                .events_after(7, 2)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
+            [8, 9]
+        );
+        assert_eq!(store.last_event_seq().unwrap(), 10);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_transaction_writes_nothing() {
+        let (_dir, store) = temp_store();
+        let first = user("a@example.com");
+        let create = |u: &User| {
+            let u = u.clone();
+            store.write(move |tx| {
+                tx.insert_user(&u)?;
+                tx.emit(EventKind::UserCreated {
+                    id: u.id,
+                    email: u.email.clone(),
+                    version: 0,
+                })
+            })
+        };
+        create(&first).unwrap().1.wait().await.unwrap();
+        let second = user("a@example.com");
+        assert!(matches!(create(&second), Err(StoreError::EmailTaken)));
+        assert!(
+            store.user(second.id).unwrap().is_none(),
+            "no half-written user"
+        );
+        assert_eq!(
+            store.last_event_seq().unwrap(),
+            1,
+            "no event for the refused write"
+        );
+        assert_eq!(
+            store.user_by_email(&first.email).unwrap().unwrap().id,
+            first.id
+        );
+    }
+
+    #[tokio::test]
+    async fn data_and_sequence_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let u = user("b@example.com");
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            let (_, d) = store
+                .write(|tx| {
+                    tx.insert_user(&u)?;
+                    tx.emit(EventKind::UserUpdated {
+                        id: u.id,
+                        version: 0,
+                    })
+                })
+                .unwrap();
+            d.wait().await.unwrap();
+            store.close().await.unwrap();
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        assert_eq!(store.user(u.id).unwrap(), Some(u.clone()));
+        let (_, d) = store
+            .write(|tx| {
+                tx.emit(EventKind::UserUpdated {
+                    id: u.id,
+                    version: 1,
+                })
+            })
+            .unwrap();
+        d.wait().await.unwrap();
+        assert_eq!(store.last_event_seq().unwrap(), 2, "numbering continues");
     }
 }

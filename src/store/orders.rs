@@ -62,7 +62,10 @@ impl Tx<'_> {
             .insert(&user_key(order.user_id, order.id), &[])?;
         let pending = self.tree(T::Pending);
         if order.is_pending() {
-            pending.insert(order.id.as_bytes(), &order.expires_at.as_millis().to_be_bytes())?;
+            pending.insert(
+                order.id.as_bytes(),
+                &order.expires_at.as_millis().to_be_bytes(),
+            )?;
         } else {
             pending.remove(order.id.as_bytes())?;
         }

@@ -136,7 +136,12 @@ impl Server {
     pub async fn events(&self, after: u64) -> Vec<Value> {
         let (status, body) = self
             .client()
-            .send(Method::GET, &format!("/api/admin/events?after={after}&limit=1000"), None, &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))])
+            .send(
+                Method::GET,
+                &format!("/api/admin/events?after={after}&limit=1000"),
+                None,
+                &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["events"].as_array().cloned().unwrap_or_default()
@@ -145,7 +150,12 @@ impl Server {
     pub async fn stats(&self) -> Value {
         let (status, body) = self
             .client()
-            .send(Method::GET, "/api/admin/stats", None, &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))])
+            .send(
+                Method::GET,
+                "/api/admin/stats",
+                None,
+                &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
@@ -181,7 +191,13 @@ impl Client {
         }
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -195,21 +211,32 @@ impl Client {
         let value = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"))
         };
         (status, value)
     }
 
     /// A raw request, for malformed bodies and odd headers.
-    pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path)).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text:?}"));
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON body ({status}): {text:?}"));
         (status, value)
     }
 
@@ -232,7 +259,10 @@ impl Client {
     /// Signs up a fresh account; returns its id.
     pub async fn sign_up(&self, email: &str) -> String {
         let (status, body) = self
-            .post("/api/users/signup", json!({ "email": email, "password": "password123" }))
+            .post(
+                "/api/users/signup",
+                json!({ "email": email, "password": "password123" }),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().expect("id").to_owned()
@@ -247,12 +277,16 @@ impl Client {
     }
 
     pub async fn buy(&self, ticket_id: &str) -> (StatusCode, Value) {
-        self.post("/api/orders", json!({ "ticketId": ticket_id })).await
+        self.post("/api/orders", json!({ "ticketId": ticket_id }))
+            .await
     }
 
     pub async fn pay(&self, order_id: &str, token: &str) -> (StatusCode, Value) {
-        self.post("/api/payments", json!({ "orderId": order_id, "token": token }))
-            .await
+        self.post(
+            "/api/payments",
+            json!({ "orderId": order_id, "token": token }),
+        )
+        .await
     }
 }
 
@@ -273,7 +307,9 @@ fn uuid_like() -> String {
 
 /// Asserts the uniform error body, returning its first message.
 pub fn error_message(body: &Value) -> String {
-    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("not an error body: {body}"));
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an error body: {body}"));
     assert!(!errors.is_empty(), "empty errors: {body}");
     for e in errors {
         assert!(e["message"].is_string(), "error without message: {body}");

@@ -1,0 +1,248 @@
+//! What survives a crash or a restart: acknowledged writes, hold deadlines,
+//! and a clean exit on SIGTERM. Also: idle actors leave memory.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{email, eventually, Client, Opts, Server};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_orders_survive_kill_9() {
+    // BOXOFFICE_TEST_SERVER_ENV=BOXOFFICE_UNSAFE_NO_FSYNC=true shows this test
+    // failing when acknowledgements do not wait for the disk.
+    let mut server = Server::with(Opts {
+        extra_env: std::env::var("BOXOFFICE_TEST_SERVER_ENV")
+            .ok()
+            .and_then(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| vec![(k.to_owned(), v.to_owned())])
+            })
+            .unwrap_or_default(),
+        ..Opts::default()
+    });
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let mut tickets = Vec::new();
+    for i in 0..100 {
+        tickets.push(
+            seller.create_ticket(&format!("Seat {i}"), json!(10)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut buyers = Vec::new();
+    for i in 0..5 {
+        let b = server.client();
+        b.sign_up(&email(&format!("buyer{i}"))).await;
+        buyers.push(b);
+    }
+    // A burst of 100 concurrent BUYs, then SIGKILL the moment the last answer is in.
+    let burst: Vec<_> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let b = buyers[i % buyers.len()].clone();
+            let t = t.clone();
+            tokio::spawn(async move { (i % 5, b.buy(&t).await) })
+        })
+        .collect();
+    let mut acknowledged: Vec<(usize, Value)> = Vec::new();
+    for r in burst {
+        let (who, (status, order)) = r.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        acknowledged.push((who, order));
+    }
+    server.kill9();
+    server.restart();
+
+    for (who, order) in &acknowledged {
+        let id = order["id"].as_str().unwrap();
+        let ticket = order["ticket"]["id"].as_str().unwrap();
+        let (status, t) = seller_view(&server, ticket).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            t["orderId"], id,
+            "ticket {ticket} still held by order {id} (buyer {who})"
+        );
+    }
+    let events = server.events(0).await;
+    let created: std::collections::HashSet<_> = events
+        .iter()
+        .filter(|e| e["type"] == "OrderCreated")
+        .map(|e| e["entityId"].as_str().unwrap().to_owned())
+        .collect();
+    for (_, order) in &acknowledged {
+        assert!(
+            created.contains(order["id"].as_str().unwrap()),
+            "OrderCreated survived for {}",
+            order["id"]
+        );
+    }
+    let (_, list) = server.client().get("/api/tickets").await;
+    assert_eq!(list, json!([]), "every ticket is still held");
+}
+
+async fn seller_view(server: &Server, ticket: &str) -> (StatusCode, Value) {
+    server.client().get(&format!("/api/tickets/{ticket}")).await
+}
+
+/// Signs in again after a restart (the new process listens on a new port).
+async fn sign_in(server: &Server, addr: &str) -> Client {
+    let c = server.client();
+    let (status, body) = c
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr, "password": "password123" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c
+}
+
+#[tokio::test]
+async fn holds_still_expire_on_time_after_a_crash() {
+    let ttl = 4;
+    let mut server = Server::with(Opts {
+        order_ttl_secs: ttl,
+        ..Opts::default()
+    });
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let ticket = seller.create_ticket("Timed", json!(5)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = email("buyer");
+    let buyer = server.client();
+    buyer.sign_up(&addr).await;
+    let (_, order) = buyer.buy(&ticket).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let bought = Instant::now();
+
+    server.kill9();
+    server.restart();
+    let buyer = sign_in(&server, &addr).await;
+    let (_, o) = buyer.get(&format!("/api/orders/{id}")).await;
+    if bought.elapsed() < Duration::from_secs(ttl) - Duration::from_millis(500) {
+        assert_eq!(o["status"], "created", "not expired early");
+    }
+    eventually(
+        Duration::from_secs(ttl + 15),
+        "the hold to lapse after restart",
+        || async {
+            let (_, o) = buyer.get(&format!("/api/orders/{id}")).await;
+            (o["status"] == "cancelled").then_some(())
+        },
+    )
+    .await;
+    assert!(
+        bought.elapsed() >= Duration::from_secs(ttl) - Duration::from_millis(100),
+        "expired at its deadline, not before"
+    );
+    let (_, t) = server.client().get(&format!("/api/tickets/{ticket}")).await;
+    assert_eq!(t["orderId"], Value::Null, "ticket free again");
+}
+
+#[tokio::test]
+async fn overdue_holds_expire_at_once_after_restart() {
+    let ttl = 2;
+    let mut server = Server::with(Opts {
+        order_ttl_secs: ttl,
+        ..Opts::default()
+    });
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let ticket = seller.create_ticket("Overdue", json!(5)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = email("buyer");
+    let buyer = server.client();
+    buyer.sign_up(&addr).await;
+    let (_, order) = buyer.buy(&ticket).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    // Down across the whole hold.
+    let status = server.terminate();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_secs(ttl + 1)).await;
+    server.restart();
+    let buyer = sign_in(&server, &addr).await;
+    eventually(
+        Duration::from_secs(10),
+        "the overdue hold to lapse",
+        || async {
+            let (_, o) = buyer.get(&format!("/api/orders/{id}")).await;
+            (o["status"] == "cancelled").then_some(())
+        },
+    )
+    .await;
+    let (status, _) = buyer.buy(&ticket).await;
+    assert_eq!(status, StatusCode::CREATED, "buyable again");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_and_exits_zero_with_data_kept() {
+    let mut server = Server::start();
+    let c = server.client();
+    let addr = email("term");
+    c.sign_up(&addr).await;
+    let t = c.create_ticket("Kept", json!(1)).await;
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "clean exit");
+    server.restart();
+    let (status, shown) = server
+        .client()
+        .get(&format!("/api/tickets/{}", t["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((status, shown), (StatusCode::OK, t));
+    sign_in(&server, &addr).await;
+}
+
+#[tokio::test]
+async fn idle_actors_leave_memory_but_pending_holds_keep_their_timer() {
+    let server = Server::with(Opts {
+        idle_secs: 1,
+        ..Opts::default()
+    });
+    let seller = server.client();
+    seller.sign_up(&email("idle")).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let t = seller.create_ticket(&format!("T{i}"), json!(1)).await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let (status, _) = seller
+            .put(
+                &format!("/api/tickets/{id}"),
+                json!({ "title": "edited", "price": 2 }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let buyer = server.client();
+    buyer.sign_up(&email("holder")).await;
+    let (status, _) = buyer.buy(&ids[0]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let live = server.stats().await["liveActors"].as_u64().unwrap();
+    assert!(live >= 2, "actors were started: {live}");
+
+    eventually(Duration::from_secs(20), "idle actors to stop", || async {
+        let live = server.stats().await["liveActors"].as_u64().unwrap();
+        (live == 1).then_some(())
+    })
+    .await;
+    // And they come back on demand with their state.
+    let (status, t) = seller
+        .put(
+            &format!("/api/tickets/{}", ids[5]),
+            json!({ "title": "again", "price": 3 }),
+        )
+        .await;
+    assert_eq!((status, t["version"].clone()), (StatusCode::OK, json!(2)));
+}
