@@ -129,6 +129,9 @@ async fn unknown_routes_and_methods_are_uniform_too() {
         (Method::GET, "/", StatusCode::NOT_FOUND),
         (Method::GET, "/api/nothing", StatusCode::NOT_FOUND),
         (Method::GET, "/api/tickets/a/b", StatusCode::NOT_FOUND),
+        (Method::GET, "/api/tickets/%FF%FE", StatusCode::NOT_FOUND),
+        (Method::GET, "/api/tickets/%C3%28", StatusCode::NOT_FOUND),
+        (Method::GET, "/api/orders/%C3%28", StatusCode::UNAUTHORIZED),
         (
             Method::DELETE,
             "/api/tickets",

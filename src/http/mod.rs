@@ -84,6 +84,24 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
     }
 }
 
+/// The `{id}` segment of a path, as text. Any rejection (for instance an
+/// id that is not valid UTF-8 once percent-decoded) means "no such thing".
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> ApiResult<Self> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| Self(id))
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found"))
+    }
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }

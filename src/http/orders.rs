@@ -1,7 +1,7 @@
 //! `/api/orders`: buy (hold), list, show, cancel.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -12,7 +12,7 @@ use super::{
     idempotency_key,
     json::{Fields, JsonObject},
     session::SignedIn,
-    AppState,
+    AppState, PathId,
 };
 use crate::domain::{OrderId, TicketId};
 
@@ -44,7 +44,7 @@ pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiR
 pub async fn show(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(state.service.order(me.id, order_id(&id)?)?.to_json()))
 }
@@ -52,7 +52,7 @@ pub async fn show(
 pub async fn cancel(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     state.service.cancel(me.id, order_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,17 +1,13 @@
 //! `/api/tickets`: list, show, create, edit.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde_json::Value;
 
 use super::{
     error::{ApiError, ApiResult},
     json::{Fields, JsonObject},
     session::SignedIn,
-    AppState,
+    AppState, PathId,
 };
 use crate::domain::{TicketId, Title};
 
@@ -34,7 +30,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     )))
 }
 
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Value>> {
     Ok(Json(state.service.ticket(ticket_id(&id)?)?.to_json()))
 }
 
@@ -51,7 +47,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
     let id = ticket_id(&id)?;
