@@ -61,6 +61,42 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_secs: u64,
 
+    /// This node's name; must appear in the peer list when clustered.
+    #[arg(long, env = "BOXOFFICE_NODE_NAME", default_value = "boxoffice-0")]
+    pub node_name: String,
+
+    /// host:port the cluster listener binds to (only that address).
+    #[arg(long, env = "BOXOFFICE_CLUSTER_ADDR")]
+    pub cluster_addr: Option<SocketAddr>,
+
+    /// Every member as name@host:port, comma-separated, this node included,
+    /// the same value on every node. Empty: run alone.
+    #[arg(long, env = "BOXOFFICE_PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+
+    /// Instead of --peers: the headless Service domain of a StatefulSet;
+    /// members are <prefix>-<i>.<domain> for i below --replicas, <prefix>
+    /// being this node's name without its ordinal.
+    #[arg(long, env = "BOXOFFICE_PEERS_DNS", requires = "replicas", conflicts_with = "peers")]
+    pub peers_dns: Option<String>,
+
+    /// Number of members, with --peers-dns.
+    #[arg(long, env = "BOXOFFICE_REPLICAS")]
+    pub replicas: Option<u16>,
+
+    /// Shared secret that authenticates nodes to each other.
+    #[arg(long, env = "CLUSTER_COOKIE", hide_env_values = true)]
+    pub cluster_cookie: Option<String>,
+
+    /// File holding the cluster cookie instead.
+    #[arg(long, env = "CLUSTER_COOKIE_FILE", conflicts_with = "cluster_cookie")]
+    pub cluster_cookie_file: Option<PathBuf>,
+
+    /// Virtual shards, fixed when the cluster (or node) is created and
+    /// recorded in the data dir.
+    #[arg(long, env = "BOXOFFICE_SHARDS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub shards: u16,
+
     /// BENCHMARKS ONLY: acknowledge writes before they reach disk. A crash
     /// then loses up to ~0.5 s of acknowledged writes.
     #[arg(long, env = "BOXOFFICE_UNSAFE_NO_FSYNC", hide = true)]
@@ -68,6 +104,31 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The configured members (this node included), from --peers or DNS.
+    pub fn members(&self) -> Result<Vec<crate::cluster::placement::Member>, String> {
+        use crate::cluster::placement::Member;
+        if let (Some(domain), Some(n)) = (&self.peers_dns, self.replicas) {
+            let prefix = self
+                .node_name
+                .rsplit_once('-')
+                .filter(|(_, ordinal)| ordinal.parse::<u16>().is_ok())
+                .map(|(p, _)| p)
+                .ok_or("with --peers-dns the node name must end in -<ordinal>, e.g. boxoffice-0")?;
+            let port = self
+                .cluster_addr
+                .ok_or("--peers-dns needs --cluster-addr (for the port)")?
+                .port();
+            return (0..n)
+                .map(|i| Member::parse(&format!("{prefix}-{i}@{prefix}-{i}.{domain}:{port}")))
+                .collect();
+        }
+        self.peers
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| Member::parse(p))
+            .collect()
+    }
+
     pub fn order_ttl(&self) -> Duration {
         Duration::from_secs(self.order_ttl_secs)
     }

@@ -1,9 +1,14 @@
 //! The service's error: what went wrong, in terms a client can act on.
 //! The HTTP layer renders it; lower layers convert into it at their edge.
 
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
 use crate::{domain::RuleError, store::StoreError};
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Serializable, so a node can return it to the node that forwarded the request.
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 pub enum Error {
     /// The request was refused as given: a value failed validation (with
     /// the field it came from) or the request makes no sense as a whole.
@@ -14,7 +19,7 @@ pub enum Error {
     },
     /// No such entity (or not visible to the caller).
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Cow<'static, str>),
     /// Not signed in, or not allowed to touch this entity.
     #[error("{0}")]
     Unauthorized(String),
@@ -38,6 +43,10 @@ impl Error {
             field: Some(field.to_owned()),
             message: message.into(),
         }
+    }
+
+    pub fn not_found(what: &'static str) -> Self {
+        Self::NotFound(Cow::Borrowed(what))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

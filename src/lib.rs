@@ -8,13 +8,19 @@
 //!   module that touches sled. Group commit makes a 2xx mean "on disk".
 //! - [`actors`]: the supervision tree: one actor per ticket and per order,
 //!   each owning its state (and, for a pending order, its deadline timer).
-//! - [`service`]: the operations boxoffice offers, routed to the owner.
+//! - [`service`]: the operations boxoffice offers, each run on the home
+//!   node of the entity it touches.
+//! - [`cluster`]: placement (shard → node), membership, heartbeats and
+//!   forwarding over ractor_cluster.
+//! - [`catalog`]: the ticket listing, built from every node's events.
 //! - [`http`]: axum routes, JSON validation, sessions, the uniform error body.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - [`passwords`]: argon2id hashing off the async workers.
 //! - [`config`], [`server`]: flags and environment; starting and stopping a node.
 
 pub mod actors;
+pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;

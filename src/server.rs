@@ -8,11 +8,13 @@ use tokio::net::TcpListener;
 
 use crate::{
     actors::{Actors, Settings},
+    catalog::Catalog,
+    cluster::{Cluster, ClusterSettings, Placement},
     config::ServeArgs,
     http::{self, session::Sessions, AppState},
     passwords::Hasher,
     payments::StripeTestGateway,
-    service::Service,
+    service::{Local, Service},
     store::Store,
 };
 
@@ -26,6 +28,21 @@ pub struct Node {
 
 impl Node {
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
+        let members = args.members().map_err(anyhow::Error::msg)?;
+        let clustered = members.len() > 1;
+        if clustered {
+            anyhow::ensure!(
+                args.jwt_key.is_some() || args.jwt_key_file.is_some(),
+                "a clustered node needs JWT_KEY (the same on every node)"
+            );
+        }
+        let placement = Arc::new(if members.is_empty() {
+            Placement::new(args.shards, vec![solo(&args.node_name)], &args.node_name)
+        } else {
+            Placement::new(args.shards, members, &args.node_name)
+        }
+        .map_err(anyhow::Error::msg)?);
+        let cookie = if clustered { Some(cluster_cookie(args)?) } else { None };
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
         let jwt_key = jwt_key(args)?;
@@ -35,6 +52,12 @@ impl Node {
         let store = Arc::new(
             Store::open(&args.data_dir, !args.unsafe_no_fsync).context("opening the store")?,
         );
+        store.ensure_shards(args.shards)?;
+        let catalog = Catalog::default();
+        let observed = catalog.clone();
+        store.observe(move |event| {
+            observed.apply(&event.kind);
+        });
         let settings = Settings {
             order_ttl: args.order_ttl(),
             idle_after: args.idle_after(),
@@ -46,7 +69,23 @@ impl Node {
             settings,
         )
         .await?;
-        let service = Service::new(store.clone(), actors.clone(), Hasher::new()?);
+        let local = Local::new(&args.node_name, store.clone(), actors.clone());
+        let cluster = match cookie {
+            Some(cookie) => {
+                let listen = args
+                    .cluster_addr
+                    .context("a clustered node needs BOXOFFICE_CLUSTER_ADDR")?;
+                let settings = ClusterSettings {
+                    placement: placement.clone(),
+                    listen,
+                    cookie,
+                };
+                Some(Cluster::start(settings, local.clone()).await?)
+            }
+            None => None,
+        };
+        let service = Service::new(placement, local, cluster, Hasher::new()?, catalog.clone());
+        catalog.follow(service.clone());
         let state = AppState {
             service,
             sessions: Sessions::new(&jwt_key, args.secure_cookies),
@@ -82,6 +121,26 @@ impl Node {
         self.store.close().await.context("flushing the store")?;
         Ok(())
     }
+}
+
+fn solo(name: &str) -> crate::cluster::placement::Member {
+    crate::cluster::placement::Member {
+        name: name.to_owned(),
+        addr: String::new(),
+    }
+}
+
+fn cluster_cookie(args: &ServeArgs) -> anyhow::Result<String> {
+    let cookie = match (&args.cluster_cookie, &args.cluster_cookie_file) {
+        (Some(c), _) => c.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned(),
+        (None, None) => anyhow::bail!("a clustered node needs CLUSTER_COOKIE (the same on every node)"),
+    };
+    anyhow::ensure!(cookie.len() >= 16, "CLUSTER_COOKIE must be at least 16 characters");
+    Ok(cookie)
 }
 
 /// The session key: flag or env, else a file, else one generated once and

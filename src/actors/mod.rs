@@ -285,7 +285,23 @@ mod tests {
         )
         .await
         .unwrap();
-        let service = Service::new(store.clone(), actors, Hasher::new().unwrap());
+        let placement = Arc::new(crate::cluster::Placement::new(
+            8,
+            vec![crate::cluster::placement::Member {
+                name: "test".into(),
+                addr: String::new(),
+            }],
+            "test",
+        )
+        .unwrap());
+        let local = crate::service::Local::new("test", store.clone(), actors);
+        let service = Service::new(
+            placement,
+            local,
+            None,
+            Hasher::new().unwrap(),
+            crate::catalog::Catalog::default(),
+        );
         (dir, service, store)
     }
 

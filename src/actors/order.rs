@@ -75,7 +75,7 @@ impl Actor for OrderActor {
         myself: ActorRef<OrderMsg>,
         (ctx, id): Self::Arguments,
     ) -> Result<OrderState, ActorProcessingErr> {
-        let order = ctx.store.order(id)?.ok_or(Error::NotFound("Order"))?;
+        let order = ctx.store.order(id)?.ok_or(Error::not_found("Order"))?;
         if order.is_pending() {
             myself.send_after(order.expires_at.remaining_from(Timestamp::now()), || {
                 OrderMsg::Expire
@@ -171,7 +171,7 @@ impl OrderState {
     async fn pay(&mut self, by: UserId, token: String, key: String) -> Result<Charge> {
         let store = self.ctx.store.clone();
         if let Some(first) = store.remembered::<ChargeId>(Scope::Pay, by, &key)? {
-            return store.charge(first)?.ok_or(Error::NotFound("Charge"));
+            return store.charge(first)?.ok_or(Error::not_found("Charge"));
         }
         self.order.check_payable(by, Timestamp::now())?;
         let request = ChargeRequest {

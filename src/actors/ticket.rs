@@ -105,7 +105,7 @@ impl Actor for TicketActor {
     ) -> Result<TicketState, ActorProcessingErr> {
         // Loaded only now, with our name registered: no other actor can be
         // changing this ticket while we read it.
-        let ticket = ctx.store.ticket(id)?.ok_or(Error::NotFound("Ticket"))?;
+        let ticket = ctx.store.ticket(id)?.ok_or(Error::not_found("Ticket"))?;
         myself.send_after(ctx.settings.idle_after, || TicketMsg::IdleCheck);
         Ok(TicketState {
             ctx,
@@ -191,7 +191,7 @@ impl TicketState {
     fn reserve(&mut self, by: UserId, key: &str) -> Result<Order> {
         let store = &self.ctx.store;
         if let Some(first) = store.remembered::<OrderId>(Scope::Reserve, by, key)? {
-            return store.order(first)?.ok_or(Error::NotFound("Order"));
+            return store.order(first)?.ok_or(Error::not_found("Order"));
         }
         let mut ticket = self.ticket.clone();
         let order_id = OrderId::for_ticket(ticket.id);

@@ -70,6 +70,24 @@ impl From<&super::Ticket> for TicketEvent {
     }
 }
 
+impl TicketEvent {
+    /// The ticket as the API shows it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let order_id = match self.state {
+            TicketState::Available => None,
+            TicketState::Held(id) | TicketState::Sold(id) => Some(id),
+        };
+        serde_json::json!({
+            "id": self.id,
+            "title": self.title,
+            "price": self.price.to_json(),
+            "userId": self.user_id,
+            "version": self.version,
+            "orderId": order_id,
+        })
+    }
+}
+
 impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {

@@ -125,14 +125,7 @@ impl Ticket {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "title": self.title.as_str(),
-            "price": self.price.to_json(),
-            "userId": self.user_id,
-            "version": self.version,
-            "orderId": self.order_id(),
-        })
+        super::TicketEvent::from(self).to_json()
     }
 }
 

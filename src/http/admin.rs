@@ -80,8 +80,14 @@ pub async fn events(
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
     let stats = state.service.stats()?;
+    let placement = state.service.placement();
     Ok(Json(json!({
+        "node": placement.me().name,
         "liveActors": stats.live_actors,
         "lastEventSeq": stats.last_event_seq,
+        "catalogTickets": state.service.catalog().len(),
+        "shards": placement.shards(),
+        "ownShards": placement.shards_of(&placement.me().name).len(),
+        "peers": state.service.cluster().map(|c| c.peers()).unwrap_or_default(),
     })))
 }

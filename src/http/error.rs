@@ -81,7 +81,7 @@ impl From<Error> for ApiError {
                 },
                 field,
             }]),
-            Error::NotFound(what) => Self::not_found(what),
+            Error::NotFound(what) => Self::not_found(&what),
             Error::Unauthorized(msg) => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             Error::Rule(RuleError::NotOwner) => Self::unauthorized(),
             Error::Rule(rule) => {

@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/stats", get(admin::stats))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -104,6 +104,29 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when every peer answers (a node alone is ready once started).
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let peers = state
+        .service
+        .cluster()
+        .map(|c| c.peers())
+        .unwrap_or_default();
+    let down: Vec<&str> = peers.iter().filter(|p| !p.up).map(|p| p.name.as_str()).collect();
+    if down.is_empty() {
+        Json(serde_json::json!({ "status": "ready", "peers": peers })).into_response()
+    } else {
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "peers_unreachable",
+            format!("Peers not reached: {}", down.join(", ")),
+        )
+        .into_response();
+        err.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(1));
+        err
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -2,7 +2,8 @@
 
 use axum::{
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
 use serde_json::Value;
@@ -34,11 +35,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(order.to_json())))
 }
 
-pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiResult<Json<Value>> {
-    let orders = state.service.orders_of(me.id)?;
-    Ok(Json(Value::Array(
-        orders.iter().map(|o| o.to_json()).collect(),
-    )))
+/// Header naming the nodes whose orders are missing from a list.
+pub const UNREACHABLE_HEADER: &str = "boxoffice-unreachable-nodes";
+
+pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiResult<Response> {
+    let list = state.service.orders_of(me.id).await?;
+    let body = Value::Array(list.orders.iter().map(|o| o.to_json()).collect());
+    let mut res = Json(body).into_response();
+    if !list.unreachable.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&list.unreachable.join(",")) {
+            res.headers_mut().insert(UNREACHABLE_HEADER, v);
+        }
+    }
+    Ok(res)
 }
 
 pub async fn show(
@@ -46,7 +55,7 @@ pub async fn show(
     SignedIn(me): SignedIn,
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(state.service.order(me.id, order_id(&id)?)?.to_json()))
+    Ok(Json(state.service.order(me.id, order_id(&id)?).await?.to_json()))
 }
 
 pub async fn cancel(

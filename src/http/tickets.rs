@@ -23,15 +23,13 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
     f.done((title, price))
 }
 
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let tickets = state.service.available_tickets()?;
-    Ok(Json(Value::Array(
-        tickets.iter().map(|t| t.to_json()).collect(),
-    )))
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    let tickets = state.service.available_tickets();
+    Json(Value::Array(tickets.iter().map(|t| t.to_json()).collect()))
 }
 
 pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Value>> {
-    Ok(Json(state.service.ticket(ticket_id(&id)?)?.to_json()))
+    Ok(Json(state.service.ticket(ticket_id(&id)?).await?.to_json()))
 }
 
 pub async fn create(

@@ -14,7 +14,10 @@ mod orders;
 mod tickets;
 mod users;
 
-use std::{path::Path, sync::Mutex};
+use std::{
+    path::Path,
+    sync::{Mutex, OnceLock},
+};
 
 use sled::{
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
@@ -36,6 +39,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Flush(String),
+    #[error("this data dir was created with {recorded} shards but {configured} are configured; resizing is an offline step (see README)")]
+    ShardMismatch { recorded: u16, configured: u16 },
 }
 
 /// What a transaction body returns: `?` on sled calls keeps conflicts retryable.
@@ -58,9 +63,10 @@ enum T {
     Charges,
     Idempotency,
     Events,
+    Meta,
 }
 
-const TREE_NAMES: [&str; 9] = [
+const TREE_NAMES: [&str; 10] = [
     "users",
     "emails",
     "tickets",
@@ -70,6 +76,7 @@ const TREE_NAMES: [&str; 9] = [
     "charges",
     "idempotency",
     "events",
+    "meta",
 ];
 
 pub struct Store {
@@ -79,13 +86,18 @@ pub struct Store {
     /// numbers are gap-free and in commit order (readers tail by `after=N`).
     last_seq: Mutex<u64>,
     group: group_commit::GroupCommit,
+    /// Told of every committed event (the local catalog uses this).
+    observer: OnceLock<Observer>,
 }
+
+type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 /// A transaction in progress: typed writers live in each record's module.
 pub struct Tx<'a> {
     trees: &'a [TransactionalTree],
     next_seq: u64,
     at: Timestamp,
+    emitted: Vec<Event>,
 }
 
 impl Tx<'_> {
@@ -103,6 +115,7 @@ impl Tx<'_> {
         self.next_seq += 1;
         self.tree(T::Events)
             .insert(&event.seq.to_be_bytes(), codec::encode(&event))?;
+        self.emitted.push(event);
         Ok(())
     }
 }
@@ -127,7 +140,13 @@ impl Store {
             trees,
             last_seq: Mutex::new(last_seq),
             group,
+            observer: OnceLock::new(),
         })
+    }
+
+    /// Registers the one observer of committed events.
+    pub fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+        let _ = self.observer.set(Box::new(observer));
     }
 
     fn tree(&self, t: T) -> &sled::Tree {
@@ -148,17 +167,45 @@ impl Store {
                 trees: view,
                 next_seq: *last_seq + 1,
                 at,
+                emitted: Vec::new(),
             };
             let out = body(&mut tx)?;
-            Ok((out, tx.next_seq - 1))
+            Ok((out, tx.next_seq - 1, tx.emitted))
         });
         match result {
-            Ok((out, seq)) => {
+            Ok((out, seq, emitted)) => {
                 *last_seq = seq;
+                if let Some(observe) = self.observer.get() {
+                    emitted.iter().for_each(observe);
+                }
                 Ok((out, self.group.committed()))
             }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Records the cluster's shard count on first start and refuses any
+    /// other value later: entities were placed by it.
+    pub fn ensure_shards(&self, shards: u16) -> Result<(), StoreError> {
+        let meta = self.tree(T::Meta);
+        let recorded = meta.compare_and_swap("shards", None as Option<&[u8]>, Some(&shards.to_be_bytes()[..]))?;
+        match recorded {
+            Ok(()) => {
+                meta.flush()?;
+                Ok(())
+            }
+            Err(current) => {
+                let current = current
+                    .current
+                    .and_then(|v| <[u8; 2]>::try_from(v.as_ref()).ok())
+                    .map(u16::from_be_bytes);
+                match current {
+                    Some(n) if n == shards => Ok(()),
+                    Some(n) => Err(StoreError::ShardMismatch { recorded: n, configured: shards }),
+                    None => Err(StoreError::Corrupt("shard count".into())),
+                }
+            }
         }
     }
 
@@ -302,7 +349,20 @@ mod tests {
             d.wait().await.unwrap();
             store.close().await.unwrap();
         }
-        let store = Store::open(dir.path(), true).unwrap();
+        // sled lets go of its file lock from a background thread after the
+        // last handle drops; give it a moment on a busy machine.
+        let mut attempts = 0;
+        let store = loop {
+            match Store::open(dir.path(), true) {
+                Ok(s) => break s,
+                Err(e) if attempts < 50 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("reopening: {e}"),
+            }
+        };
         assert_eq!(store.user(u.id).unwrap(), Some(u.clone()));
         let (_, d) = store
             .write(|tx| {

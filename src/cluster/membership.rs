@@ -1,0 +1,231 @@
+//! Membership and failure detection, which ractor_cluster leaves to us:
+//! connect to every peer, reconnect with backoff after a drop or a restart,
+//! look the peer's gateway up again, and ping it so that a hung peer
+//! (SIGSTOP, a dead link: no TCP disconnect) is noticed within a second.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster::NodeServerMessage;
+
+use super::{
+    gateway::{self, GatewayMsg},
+    placement::Member,
+};
+use crate::service::Request;
+
+/// How often peers are checked and pinged.
+pub const TICK: Duration = Duration::from_millis(200);
+/// A ping slower than this counts as failed.
+pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
+/// A peer with no successful ping for this long is down.
+pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What this node knows of each peer right now. Shared with the router.
+#[derive(Default)]
+pub struct PeerTable {
+    peers: RwLock<HashMap<String, PeerState>>,
+}
+
+#[derive(Default, Clone)]
+struct PeerState {
+    gateway: Option<ActorRef<GatewayMsg>>,
+    last_ok: Option<Instant>,
+}
+
+/// A peer's state as operators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerStatus {
+    pub name: String,
+    pub connected: bool,
+    pub up: bool,
+    pub last_ping_ms_ago: Option<u64>,
+}
+
+impl PeerTable {
+    /// The peer's gateway, if the peer is connected and answered recently.
+    pub fn gateway_if_up(&self, name: &str) -> Option<ActorRef<GatewayMsg>> {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        let state = peers.get(name)?;
+        let fresh = state.last_ok.is_some_and(|t| t.elapsed() < DOWN_AFTER);
+        if fresh {
+            state.gateway.clone()
+        } else {
+            None
+        }
+    }
+
+    pub fn status(&self) -> Vec<PeerStatus> {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<PeerStatus> = peers
+            .iter()
+            .map(|(name, s)| PeerStatus {
+                name: name.clone(),
+                connected: s.gateway.is_some(),
+                up: s.gateway.is_some() && s.last_ok.is_some_and(|t| t.elapsed() < DOWN_AFTER),
+                last_ping_ms_ago: s.last_ok.map(|t| t.elapsed().as_millis() as u64),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    fn update(&self, name: &str, f: impl FnOnce(&mut PeerState)) {
+        let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
+        f(peers.entry(name.to_owned()).or_default());
+    }
+}
+
+pub struct Membership;
+
+pub struct Args {
+    pub me: Member,
+    pub peers: Vec<Member>,
+    pub node_server: ActorRef<NodeServerMessage>,
+    pub table: Arc<PeerTable>,
+}
+
+pub enum MembershipMsg {
+    Tick,
+    Pinged { peer: String, ok: bool },
+    Dialed { peer: String, ok: bool },
+}
+
+impl ractor::Message for MembershipMsg {}
+
+pub struct State {
+    args: Args,
+    dial: HashMap<String, Dial>,
+    pinging: HashMap<String, bool>,
+}
+
+#[derive(Default)]
+struct Dial {
+    in_flight: bool,
+    next_attempt: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Actor for Membership {
+    type Msg = MembershipMsg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(&self, myself: ActorRef<MembershipMsg>, args: Args) -> Result<State, ActorProcessingErr> {
+        myself.send_interval(TICK, || MembershipMsg::Tick);
+        for p in &args.peers {
+            args.table.update(&p.name, |_| {});
+        }
+        Ok(State {
+            args,
+            dial: HashMap::new(),
+            pinging: HashMap::new(),
+        })
+    }
+
+    async fn handle(&self, myself: ActorRef<MembershipMsg>, msg: MembershipMsg, state: &mut State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            MembershipMsg::Tick => state.tick(&myself),
+            MembershipMsg::Pinged { peer, ok } => {
+                state.pinging.insert(peer.clone(), false);
+                if ok {
+                    let was_down = state.args.table.gateway_if_up(&peer).is_none();
+                    state.args.table.update(&peer, |s| s.last_ok = Some(Instant::now()));
+                    if was_down {
+                        tracing::info!(%peer, "peer is up");
+                    }
+                }
+            }
+            MembershipMsg::Dialed { peer, ok } => {
+                let d = state.dial.entry(peer.clone()).or_default();
+                d.in_flight = false;
+                if ok {
+                    d.backoff = Duration::ZERO;
+                } else {
+                    d.backoff = (d.backoff * 2).clamp(Duration::from_millis(200), MAX_BACKOFF);
+                    d.next_attempt = Some(Instant::now() + d.backoff);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    fn tick(&mut self, myself: &ActorRef<MembershipMsg>) {
+        let me = self.args.me.name.clone();
+        for peer in self.args.peers.clone() {
+            // A restarted peer has a new gateway: always look it up afresh.
+            let gateway = ractor::pg::get_members(&gateway::group(&peer.name))
+                .into_iter()
+                .next()
+                .map(ActorRef::<GatewayMsg>::from);
+            let had = self.args.table.peers.read().map(|p| p.get(&peer.name).and_then(|s| s.gateway.as_ref().map(|g| g.get_id()))).unwrap_or(None);
+            let now_id = gateway.as_ref().map(|g| g.get_id());
+            if had != now_id {
+                if now_id.is_none() {
+                    tracing::warn!(peer = %peer.name, "lost the connection to a peer");
+                }
+                self.args.table.update(&peer.name, |s| {
+                    s.gateway = gateway.clone();
+                    s.last_ok = None;
+                });
+            }
+            match gateway {
+                Some(gw) => self.ping(myself, &peer.name, gw),
+                // Only one side dials (the lower name), so two nodes never
+                // race to open two sessions to each other.
+                None if me < peer.name => self.dial(myself, &peer),
+                None => {}
+            }
+        }
+    }
+
+    fn ping(&mut self, myself: &ActorRef<MembershipMsg>, peer: &str, gw: ActorRef<GatewayMsg>) {
+        if self.pinging.get(peer).copied().unwrap_or(false) {
+            return;
+        }
+        self.pinging.insert(peer.to_owned(), true);
+        let me = myself.clone();
+        let peer = peer.to_owned();
+        tokio::spawn(async move {
+            let bytes = gateway::encode_request(&Request::Ping);
+            let ok = matches!(
+                gw.call(|tx| GatewayMsg::Forward(bytes, tx), Some(PING_TIMEOUT)).await,
+                Ok(ractor::rpc::CallResult::Success(_))
+            );
+            let _ = me.cast(MembershipMsg::Pinged { peer, ok });
+        });
+    }
+
+    fn dial(&mut self, myself: &ActorRef<MembershipMsg>, peer: &Member) {
+        let d = self.dial.entry(peer.name.clone()).or_default();
+        if d.in_flight || d.next_attempt.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        d.in_flight = true;
+        let server = self.args.node_server.clone();
+        let me = myself.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let ok = match tokio::time::timeout(Duration::from_secs(2), ractor_cluster::client_connect(&server, peer.addr.as_str())).await {
+                Ok(Ok(())) => {
+                    tracing::info!(peer = %peer.name, addr = %peer.addr, "connected to peer");
+                    true
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %peer.name, error = %e, "dialing peer failed");
+                    false
+                }
+                Err(_) => false,
+            };
+            let _ = me.cast(MembershipMsg::Dialed { peer: peer.name, ok });
+        });
+    }
+}
