@@ -104,7 +104,11 @@ mod tests {
     #[test]
     fn applies_newer_versions_only() {
         let c = Catalog::default();
-        let mut t = Ticket::new(Title::parse("t").unwrap(), Price::from_cents(1).unwrap(), UserId::new());
+        let mut t = Ticket::new(
+            Title::parse("t").unwrap(),
+            Price::from_cents(1).unwrap(),
+            UserId::new(),
+        );
         let v0 = TicketEvent::from(&t);
         t.hold(OrderId::for_ticket(t.id)).unwrap();
         let v1 = TicketEvent::from(&t);

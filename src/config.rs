@@ -77,7 +77,12 @@ pub struct ServeArgs {
     /// Instead of --peers: the headless Service domain of a StatefulSet;
     /// members are <prefix>-<i>.<domain> for i below --replicas, <prefix>
     /// being this node's name without its ordinal.
-    #[arg(long, env = "BOXOFFICE_PEERS_DNS", requires = "replicas", conflicts_with = "peers")]
+    #[arg(
+        long,
+        env = "BOXOFFICE_PEERS_DNS",
+        requires = "replicas",
+        conflicts_with = "peers"
+    )]
     pub peers_dns: Option<String>,
 
     /// Number of members, with --peers-dns.

@@ -36,13 +36,19 @@ impl Node {
                 "a clustered node needs JWT_KEY (the same on every node)"
             );
         }
-        let placement = Arc::new(if members.is_empty() {
-            Placement::new(args.shards, vec![solo(&args.node_name)], &args.node_name)
+        let placement = Arc::new(
+            if members.is_empty() {
+                Placement::new(args.shards, vec![solo(&args.node_name)], &args.node_name)
+            } else {
+                Placement::new(args.shards, members, &args.node_name)
+            }
+            .map_err(anyhow::Error::msg)?,
+        );
+        let cookie = if clustered {
+            Some(cluster_cookie(args)?)
         } else {
-            Placement::new(args.shards, members, &args.node_name)
-        }
-        .map_err(anyhow::Error::msg)?);
-        let cookie = if clustered { Some(cluster_cookie(args)?) } else { None };
+            None
+        };
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
         let jwt_key = jwt_key(args)?;
@@ -137,9 +143,14 @@ fn cluster_cookie(args: &ServeArgs) -> anyhow::Result<String> {
             .with_context(|| format!("reading {}", path.display()))?
             .trim()
             .to_owned(),
-        (None, None) => anyhow::bail!("a clustered node needs CLUSTER_COOKIE (the same on every node)"),
+        (None, None) => {
+            anyhow::bail!("a clustered node needs CLUSTER_COOKIE (the same on every node)")
+        }
     };
-    anyhow::ensure!(cookie.len() >= 16, "CLUSTER_COOKIE must be at least 16 characters");
+    anyhow::ensure!(
+        cookie.len() >= 16,
+        "CLUSTER_COOKIE must be at least 16 characters"
+    );
     Ok(cookie)
 }
 

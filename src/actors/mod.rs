@@ -285,15 +285,17 @@ mod tests {
         )
         .await
         .unwrap();
-        let placement = Arc::new(crate::cluster::Placement::new(
-            8,
-            vec![crate::cluster::placement::Member {
-                name: "test".into(),
-                addr: String::new(),
-            }],
-            "test",
-        )
-        .unwrap());
+        let placement = Arc::new(
+            crate::cluster::Placement::new(
+                8,
+                vec![crate::cluster::placement::Member {
+                    name: "test".into(),
+                    addr: String::new(),
+                }],
+                "test",
+            )
+            .unwrap(),
+        );
         let local = crate::service::Local::new("test", store.clone(), actors);
         let service = Service::new(
             placement,

@@ -39,16 +39,26 @@ impl Actor for Gateway {
     type State = Local;
     type Arguments = Local;
 
-    async fn pre_start(&self, _: ActorRef<GatewayMsg>, local: Local) -> Result<Local, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<GatewayMsg>,
+        local: Local,
+    ) -> Result<Local, ActorProcessingErr> {
         Ok(local)
     }
 
-    async fn handle(&self, _: ActorRef<GatewayMsg>, msg: GatewayMsg, local: &mut Local) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        local: &mut Local,
+    ) -> Result<(), ActorProcessingErr> {
         let GatewayMsg::Forward(bytes, reply) = msg;
         let request = match postcard::from_bytes::<Request>(&bytes) {
             Ok(r) => r,
             Err(e) => {
-                let answer: Result<Reply, Error> = Err(Error::bad_request(format!("undecodable request: {e}")));
+                let answer: Result<Reply, Error> =
+                    Err(Error::bad_request(format!("undecodable request: {e}")));
                 let _ = reply.send(postcard::to_allocvec(&answer)?);
                 return Ok(());
             }
@@ -62,7 +72,8 @@ impl Actor for Gateway {
         tokio::spawn(async move {
             let answer = local.handle(request).await;
             let bytes = postcard::to_allocvec(&answer).unwrap_or_else(|e| {
-                let err: Result<Reply, Error> = Err(Error::Internal(format!("encoding a reply: {e}")));
+                let err: Result<Reply, Error> =
+                    Err(Error::Internal(format!("encoding a reply: {e}")));
                 postcard::to_allocvec(&err).unwrap_or_default()
             });
             let _ = reply.send(bytes);

@@ -76,6 +76,11 @@ impl PeerTable {
         out
     }
 
+    /// Forget the last good ping: the peer is down until it answers again.
+    pub fn mark_down(&self, name: &str) {
+        self.update(name, |s| s.last_ok = None);
+    }
+
     fn update(&self, name: &str, f: impl FnOnce(&mut PeerState)) {
         let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
         f(peers.entry(name.to_owned()).or_default());
@@ -117,7 +122,11 @@ impl Actor for Membership {
     type State = State;
     type Arguments = Args;
 
-    async fn pre_start(&self, myself: ActorRef<MembershipMsg>, args: Args) -> Result<State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<MembershipMsg>,
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
         myself.send_interval(TICK, || MembershipMsg::Tick);
         for p in &args.peers {
             args.table.update(&p.name, |_| {});
@@ -129,14 +138,22 @@ impl Actor for Membership {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<MembershipMsg>, msg: MembershipMsg, state: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<MembershipMsg>,
+        msg: MembershipMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             MembershipMsg::Tick => state.tick(&myself),
             MembershipMsg::Pinged { peer, ok } => {
                 state.pinging.insert(peer.clone(), false);
                 if ok {
                     let was_down = state.args.table.gateway_if_up(&peer).is_none();
-                    state.args.table.update(&peer, |s| s.last_ok = Some(Instant::now()));
+                    state
+                        .args
+                        .table
+                        .update(&peer, |s| s.last_ok = Some(Instant::now()));
                     if was_down {
                         tracing::info!(%peer, "peer is up");
                     }
@@ -166,7 +183,16 @@ impl State {
                 .into_iter()
                 .next()
                 .map(ActorRef::<GatewayMsg>::from);
-            let had = self.args.table.peers.read().map(|p| p.get(&peer.name).and_then(|s| s.gateway.as_ref().map(|g| g.get_id()))).unwrap_or(None);
+            let had = self
+                .args
+                .table
+                .peers
+                .read()
+                .map(|p| {
+                    p.get(&peer.name)
+                        .and_then(|s| s.gateway.as_ref().map(|g| g.get_id()))
+                })
+                .unwrap_or(None);
             let now_id = gateway.as_ref().map(|g| g.get_id());
             if had != now_id {
                 if now_id.is_none() {
@@ -197,7 +223,8 @@ impl State {
         tokio::spawn(async move {
             let bytes = gateway::encode_request(&Request::Ping);
             let ok = matches!(
-                gw.call(|tx| GatewayMsg::Forward(bytes, tx), Some(PING_TIMEOUT)).await,
+                gw.call(|tx| GatewayMsg::Forward(bytes, tx), Some(PING_TIMEOUT))
+                    .await,
                 Ok(ractor::rpc::CallResult::Success(_))
             );
             let _ = me.cast(MembershipMsg::Pinged { peer, ok });
@@ -214,7 +241,12 @@ impl State {
         let me = myself.clone();
         let peer = peer.clone();
         tokio::spawn(async move {
-            let ok = match tokio::time::timeout(Duration::from_secs(2), ractor_cluster::client_connect(&server, peer.addr.as_str())).await {
+            let ok = match tokio::time::timeout(
+                Duration::from_secs(2),
+                ractor_cluster::client_connect(&server, peer.addr.as_str()),
+            )
+            .await
+            {
                 Ok(Ok(())) => {
                     tracing::info!(peer = %peer.name, addr = %peer.addr, "connected to peer");
                     true
@@ -225,7 +257,10 @@ impl State {
                 }
                 Err(_) => false,
             };
-            let _ = me.cast(MembershipMsg::Dialed { peer: peer.name, ok });
+            let _ = me.cast(MembershipMsg::Dialed {
+                peer: peer.name,
+                ok,
+            });
         });
     }
 }

@@ -82,7 +82,11 @@ impl Cluster {
     /// Runs `request` on `node`'s gateway. A peer that is down or too slow
     /// gives `Unavailable` (503), never an answer from anyone else.
     pub async fn forward(&self, node: &str, request: Request) -> Result<Reply> {
-        let unavailable = || Error::Unavailable(format!("Node {node}, home of this data, is unreachable; try again"));
+        let unavailable = || {
+            Error::Unavailable(format!(
+                "Node {node}, home of this data, is unreachable; try again"
+            ))
+        };
         let gateway = self.table.gateway_if_up(node).ok_or_else(unavailable)?;
         let bytes = gateway::encode_request(&request);
         match gateway
@@ -90,7 +94,12 @@ impl Cluster {
             .await
         {
             Ok(CallResult::Success(reply)) => gateway::decode_reply(&reply),
-            _ => Err(unavailable()),
+            Ok(CallResult::Timeout) => Err(unavailable()),
+            // The session is gone: call the peer down now, not at the next ping.
+            Ok(CallResult::SenderError) | Err(_) => {
+                self.table.mark_down(node);
+                Err(unavailable())
+            }
         }
     }
 

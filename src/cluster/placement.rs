@@ -26,7 +26,9 @@ impl Member {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         if !valid_name {
-            return Err(format!("peer name {name:?} must be letters, digits, '-', '_' or '.'"));
+            return Err(format!(
+                "peer name {name:?} must be letters, digits, '-', '_' or '.'"
+            ));
         }
         let (host, port) = addr
             .rsplit_once(':')

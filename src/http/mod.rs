@@ -20,7 +20,10 @@ use axum::{
     routing::{get, post, put},
     Json, Router,
 };
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    trace::{DefaultOnFailure, TraceLayer},
+};
 
 use self::{
     error::{ApiError, ApiResult},
@@ -60,7 +63,11 @@ pub fn router(state: AppState) -> Router {
             session::resolve,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        // 5xx are logged where they arise; 503s for an unreachable node are routine.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::from(crate::error::Error::Internal(
                 "a request handler panicked".into(),
@@ -113,7 +120,11 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         .cluster()
         .map(|c| c.peers())
         .unwrap_or_default();
-    let down: Vec<&str> = peers.iter().filter(|p| !p.up).map(|p| p.name.as_str()).collect();
+    let down: Vec<&str> = peers
+        .iter()
+        .filter(|p| !p.up)
+        .map(|p| p.name.as_str())
+        .collect();
     if down.is_empty() {
         Json(serde_json::json!({ "status": "ready", "peers": peers })).into_response()
     } else {
@@ -123,8 +134,10 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
             format!("Peers not reached: {}", down.join(", ")),
         )
         .into_response();
-        err.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(1));
+        err.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(1),
+        );
         err
     }
 }

@@ -55,7 +55,9 @@ pub async fn show(
     SignedIn(me): SignedIn,
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(state.service.order(me.id, order_id(&id)?).await?.to_json()))
+    Ok(Json(
+        state.service.order(me.id, order_id(&id)?).await?.to_json(),
+    ))
 }
 
 pub async fn cancel(

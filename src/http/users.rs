@@ -62,6 +62,9 @@ pub async fn change_password(
     let current = f.string("currentPassword");
     let new = f.parse("newPassword", Password::parse);
     let (current, new) = f.done((current, new))?;
-    state.service.change_password(me.id, &me.email, &current, new).await?;
+    state
+        .service
+        .change_password(me.id, &me.email, &current, new)
+        .await?;
     Ok(Json(json!({})))
 }

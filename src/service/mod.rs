@@ -78,7 +78,12 @@ impl Service {
         } else {
             match &self.cluster {
                 Some(cluster) => cluster.forward(&home.name, request).await?,
-                None => return Err(Error::Internal(format!("{} is not a configured peer", home.name))),
+                None => {
+                    return Err(Error::Internal(format!(
+                        "{} is not a configured peer",
+                        home.name
+                    )))
+                }
             }
         };
         T::try_from(reply)
@@ -90,7 +95,12 @@ impl Service {
         let home = self.placement.account_home(&email);
         // Cheap early answer; the home node's transaction decides races.
         let existing: Option<User> = self
-            .call(home, Request::UserByEmail { email: email.clone() })
+            .call(
+                home,
+                Request::UserByEmail {
+                    email: email.clone(),
+                },
+            )
             .await?;
         if existing.is_some() {
             return Err(StoreError::EmailTaken.into());
@@ -122,24 +132,48 @@ impl Service {
         }
     }
 
-    pub async fn change_password(&self, id: UserId, email: &str, current: &str, new: Password) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        email: &str,
+        current: &str,
+        new: Password,
+    ) -> Result<()> {
         let not_you = || Error::Unauthorized("Not authorized".into());
         let email = Email::parse(email).map_err(|_| not_you())?;
         let home = self.placement.account_home(&email);
         let user: Option<User> = self
-            .call(home, Request::UserByEmail { email: email.clone() })
+            .call(
+                home,
+                Request::UserByEmail {
+                    email: email.clone(),
+                },
+            )
             .await?;
         let user = user.filter(|u| u.id == id).ok_or_else(not_you)?;
-        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
-            return Err(Error::invalid("currentPassword", "Current password is incorrect"));
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
+            return Err(Error::invalid(
+                "currentPassword",
+                "Current password is incorrect",
+            ));
         }
         let hash = self.hasher.hash(&new).await?;
-        self.call(home, Request::SetPassword { email, id, hash }).await
+        self.call(home, Request::SetPassword { email, id, hash })
+            .await
     }
 
     // ---- tickets --------------------------------------------------------
 
-    pub async fn create_ticket(&self, seller: UserId, title: Title, price: Price) -> Result<Ticket> {
+    pub async fn create_ticket(
+        &self,
+        seller: UserId,
+        title: Title,
+        price: Price,
+    ) -> Result<Ticket> {
         let ticket = Ticket::new(title, price, seller);
         let home = self.placement.ticket_home(ticket.id);
         self.call(home, Request::CreateTicket { ticket }).await
@@ -156,7 +190,13 @@ impl Service {
         self.catalog.available()
     }
 
-    pub async fn edit_ticket(&self, by: UserId, id: TicketId, title: Title, price: Price) -> Result<Ticket> {
+    pub async fn edit_ticket(
+        &self,
+        by: UserId,
+        id: TicketId,
+        title: Title,
+        price: Price,
+    ) -> Result<Ticket> {
         let request = Request::EditTicket {
             by,
             id,
@@ -179,7 +219,10 @@ impl Service {
     /// be reached are named rather than failing the whole list.
     pub async fn orders_of(&self, user: UserId) -> Result<OrderList> {
         let asks = self.placement.members().iter().map(|m| async move {
-            (m.name.clone(), self.call::<Vec<Order>>(m, Request::OrdersOf { user }).await)
+            (
+                m.name.clone(),
+                self.call::<Vec<Order>>(m, Request::OrdersOf { user }).await,
+            )
         });
         let mut list = OrderList {
             orders: Vec::new(),
@@ -207,7 +250,13 @@ impl Service {
             .await
     }
 
-    pub async fn pay(&self, user: UserId, id: OrderId, token: String, key: String) -> Result<Charge> {
+    pub async fn pay(
+        &self,
+        user: UserId,
+        id: OrderId,
+        token: String,
+        key: String,
+    ) -> Result<Charge> {
         let request = Request::Pay {
             user,
             id,

@@ -13,18 +13,55 @@ use crate::{
 pub enum Request {
     /// Liveness probe between nodes; answered by the gateway itself.
     Ping,
-    CreateUser { user: User },
-    UserByEmail { email: Email },
-    SetPassword { email: Email, id: UserId, hash: String },
-    CreateTicket { ticket: Ticket },
-    Ticket { id: TicketId },
-    EditTicket { by: UserId, id: TicketId, title: Title, price: Price },
-    Reserve { buyer: UserId, ticket: TicketId, key: String },
-    Order { user: UserId, id: OrderId },
-    OrdersOf { user: UserId },
-    Cancel { user: UserId, id: OrderId },
-    Pay { user: UserId, id: OrderId, token: String, key: String },
-    EventsAfter { after: u64, limit: usize },
+    CreateUser {
+        user: User,
+    },
+    UserByEmail {
+        email: Email,
+    },
+    SetPassword {
+        email: Email,
+        id: UserId,
+        hash: String,
+    },
+    CreateTicket {
+        ticket: Ticket,
+    },
+    Ticket {
+        id: TicketId,
+    },
+    EditTicket {
+        by: UserId,
+        id: TicketId,
+        title: Title,
+        price: Price,
+    },
+    Reserve {
+        buyer: UserId,
+        ticket: TicketId,
+        key: String,
+    },
+    Order {
+        user: UserId,
+        id: OrderId,
+    },
+    OrdersOf {
+        user: UserId,
+    },
+    Cancel {
+        user: UserId,
+        id: OrderId,
+    },
+    Pay {
+        user: UserId,
+        id: OrderId,
+        token: String,
+        key: String,
+    },
+    EventsAfter {
+        after: u64,
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,7 +110,9 @@ impl TryFrom<Reply> for () {
     fn try_from(reply: Reply) -> Result<(), Error> {
         match reply {
             Reply::Done => Ok(()),
-            other => Err(Error::Internal(format!("expected Done reply, got {other:?}"))),
+            other => Err(Error::Internal(format!(
+                "expected Done reply, got {other:?}"
+            ))),
         }
     }
 }

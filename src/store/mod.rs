@@ -189,7 +189,11 @@ impl Store {
     /// other value later: entities were placed by it.
     pub fn ensure_shards(&self, shards: u16) -> Result<(), StoreError> {
         let meta = self.tree(T::Meta);
-        let recorded = meta.compare_and_swap("shards", None as Option<&[u8]>, Some(&shards.to_be_bytes()[..]))?;
+        let recorded = meta.compare_and_swap(
+            "shards",
+            None as Option<&[u8]>,
+            Some(&shards.to_be_bytes()[..]),
+        )?;
         match recorded {
             Ok(()) => {
                 meta.flush()?;
@@ -202,7 +206,10 @@ impl Store {
                     .map(u16::from_be_bytes);
                 match current {
                     Some(n) if n == shards => Ok(()),
-                    Some(n) => Err(StoreError::ShardMismatch { recorded: n, configured: shards }),
+                    Some(n) => Err(StoreError::ShardMismatch {
+                        recorded: n,
+                        configured: shards,
+                    }),
                     None => Err(StoreError::Corrupt("shard count".into())),
                 }
             }

@@ -122,6 +122,14 @@ impl Server {
         }
     }
 
+    /// Sends a signal (e.g. SIGSTOP/SIGCONT) to the running process.
+    pub fn signal(&self, sig: i32) {
+        let c = self.child.as_ref().expect("running");
+        unsafe {
+            libc::kill(c.id() as i32, sig);
+        }
+    }
+
     /// Starts the binary again on the same data dir (a new port).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
@@ -331,4 +339,26 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A free TCP port on loopback (bound and released: fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub const COOKIE: &str = "integration-test-cluster-cookie";
+
+/// Environment for node `name` of a cluster given as `name@addr` peers.
+pub fn cluster_env(name: &str, addr: &str, peers: &str, cookie: &str) -> Vec<(String, String)> {
+    vec![
+        ("BOXOFFICE_NODE_NAME".into(), name.into()),
+        ("BOXOFFICE_CLUSTER_ADDR".into(), addr.into()),
+        ("BOXOFFICE_PEERS".into(), peers.into()),
+        ("CLUSTER_COOKIE".into(), cookie.into()),
+        ("BOXOFFICE_SHARDS".into(), "64".into()),
+    ]
 }

@@ -1,0 +1,344 @@
+//! Three real nodes on loopback: one owner per ticket while nodes die, hang
+//! and come back.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use boxoffice::{
+    cluster::{placement::Member, Placement},
+    domain::TicketId,
+};
+use common::{
+    cluster_env, email, error_message, eventually, free_port, Client, Opts, Server, COOKIE,
+};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const TTL: u64 = 8;
+
+struct Nodes {
+    servers: Vec<Server>,
+    placement: Placement,
+}
+
+impl Nodes {
+    fn start(n: usize) -> Self {
+        let members: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("node-{i}"), format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let peers = members
+            .iter()
+            .map(|(name, addr)| format!("{name}@{addr}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers = members
+            .iter()
+            .map(|(name, addr)| {
+                Server::with(Opts {
+                    order_ttl_secs: TTL,
+                    extra_env: cluster_env(name, addr, &peers, COOKIE),
+                    ..Opts::default()
+                })
+            })
+            .collect();
+        let placement = Placement::new(
+            64,
+            peers
+                .split(',')
+                .map(|p| Member::parse(p).unwrap())
+                .collect(),
+            "node-0",
+        )
+        .unwrap();
+        Self { servers, placement }
+    }
+
+    fn home(&self, ticket: &str) -> usize {
+        let id: TicketId = ticket.parse().unwrap();
+        let name = &self.placement.ticket_home(id).name;
+        name.trim_start_matches("node-").parse().unwrap()
+    }
+
+    async fn all_ready(&self) {
+        for s in &self.servers {
+            eventually(Duration::from_secs(30), "every node ready", || async {
+                let (status, _) = s.client().get("/readyz").await;
+                (status == StatusCode::OK).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+/// Signs `addr` in through `server` (cookies are per node address).
+async fn session(server: &Server, addr: &str) -> Client {
+    let c = server.client();
+    let (status, body) = c
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr, "password": "password123" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c
+}
+
+/// A request that must fail fast with 503 and Retry-After.
+async fn assert_503_fast(what: &str, req: impl std::future::Future<Output = (StatusCode, Value)>) {
+    let t = Instant::now();
+    let (status, body) = req.await;
+    let took = t.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
+    error_message(&body);
+    assert!(took < Duration::from_secs(2), "{what}: 503 took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_one_owner_through_crash_hang_and_restart() {
+    let mut nodes = Nodes::start(3);
+    nodes.all_ready().await;
+
+    // A seller, and tickets created through every node.
+    let seller_addr = email("seller");
+    nodes.servers[0].client().sign_up(&seller_addr).await;
+    let mut tickets = Vec::new();
+    for i in 0..12 {
+        let via = &nodes.servers[i % 3];
+        let seller = session(via, &seller_addr).await;
+        tickets.push(
+            seller.create_ticket(&format!("Seat {i}"), json!(20)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for h in 0..3 {
+        assert!(
+            tickets.iter().any(|t| nodes.home(t) == h),
+            "some ticket lives on node-{h}"
+        );
+    }
+    // Every node lists every ticket (from its catalog).
+    for s in &nodes.servers {
+        eventually(Duration::from_secs(10), "catalog to fill", || async {
+            let (_, list) = s.client().get("/api/tickets").await;
+            (list.as_array().map_or(0, Vec::len) == tickets.len()).then_some(())
+        })
+        .await;
+    }
+
+    // Buyers, signed up through different nodes, each with a session on every node.
+    let mut buyers: Vec<(String, Vec<Client>)> = Vec::new();
+    for b in 0..9 {
+        let addr = email(&format!("buyer{b}"));
+        nodes.servers[b % 3].client().sign_up(&addr).await;
+        let mut per_node = Vec::new();
+        for s in &nodes.servers {
+            per_node.push(session(s, &addr).await);
+        }
+        buyers.push((addr, per_node));
+    }
+
+    // Simultaneous BUYs for the first 9 tickets through all three nodes.
+    let rush_tickets = &tickets[..9];
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(rush_tickets.len() * buyers.len()));
+    let mut rush = Vec::new();
+    for t in rush_tickets {
+        for (b, (_, sessions)) in buyers.iter().enumerate() {
+            let c = sessions[b % 3].clone();
+            let t = t.clone();
+            let start = start.clone();
+            rush.push(tokio::spawn(async move {
+                start.wait().await;
+                (t.clone(), c.buy(&t).await)
+            }));
+        }
+    }
+    let mut winners: HashMap<String, usize> = HashMap::new();
+    for r in rush {
+        let (t, (status, body)) = r.await.unwrap();
+        match status {
+            StatusCode::CREATED => *winners.entry(t).or_default() += 1,
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(error_message(&body), "Ticket is already reserved")
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    for t in rush_tickets {
+        assert_eq!(winners.get(t), Some(&1), "exactly one winner for {t}");
+    }
+
+    // --- SIGKILL the home of some tickets ------------------------------
+    let victim = 2;
+    let victims: Vec<&String> = tickets.iter().filter(|t| nodes.home(t) == victim).collect();
+    let survivors: Vec<&String> = tickets[9..]
+        .iter()
+        .filter(|t| nodes.home(t) != victim)
+        .collect();
+    // A hold on the victim's free ticket, to see it expire after the restart.
+    let (hold_ticket, hold) = {
+        let t = tickets[9..].iter().find(|t| nodes.home(t) == victim);
+        match t {
+            Some(t) => {
+                let (status, order) = buyers[0].1[0].buy(t).await;
+                assert_eq!(status, StatusCode::CREATED, "{order}");
+                (Some(t.clone()), Some(order))
+            }
+            None => (None, None),
+        }
+    };
+    nodes.servers[victim].kill9();
+    let c0 = &buyers[1].1[0];
+    for t in &victims {
+        assert_503_fast(
+            "GET a dead node's ticket",
+            c0.get(&format!("/api/tickets/{t}")),
+        )
+        .await;
+        assert_503_fast("BUY a dead node's ticket", c0.buy(t)).await;
+    }
+    // The rest of the cluster still works.
+    for (i, t) in survivors.iter().enumerate() {
+        // Through either live node, whichever is not the ticket's home or is.
+        let via = [0, 1][i % 2];
+        let (status, body) = buyers[1].1[via].buy(t).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = nodes.servers[0].client().get("/api/tickets").await;
+    assert_eq!(status, StatusCode::OK, "listing is local: {body}");
+    let not_ready = eventually(
+        Duration::from_secs(2),
+        "readyz to report the dead peer",
+        || async {
+            let res = reqwest::Client::new()
+                .get(format!("{}/readyz", nodes.servers[0].url))
+                .send()
+                .await
+                .unwrap();
+            (res.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(res)
+        },
+    )
+    .await;
+    assert!(not_ready.headers().contains_key("retry-after"));
+
+    // --- restart it: it rejoins and serves its shards again ------------
+    nodes.servers[victim].restart();
+    nodes.all_ready().await;
+    for t in &victims {
+        let (status, body) = c0.get(&format!("/api/tickets/{t}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    if let (Some(t), Some(order)) = (&hold_ticket, &hold) {
+        let id = order["id"].as_str().unwrap();
+        let owner = &buyers[0].1[1];
+        eventually(
+            Duration::from_secs(TTL + 20),
+            "the hold on the restarted node to lapse",
+            || async {
+                let (_, o) = owner.get(&format!("/api/orders/{id}")).await;
+                (o["status"] == "cancelled").then_some(())
+            },
+        )
+        .await;
+        let (_, ticket) = c0.get(&format!("/api/tickets/{t}")).await;
+        assert_eq!(ticket["orderId"], Value::Null);
+    }
+
+    // --- SIGSTOP a node: a hang, not a disconnect ----------------------
+    let hung = 1;
+    let hung_tickets: Vec<&String> = tickets.iter().filter(|t| nodes.home(t) == hung).collect();
+    nodes.servers[hung].signal(libc::SIGSTOP);
+    let c2 = &buyers[2].1[0];
+    for t in &hung_tickets {
+        assert_503_fast(
+            "GET a hung node's ticket",
+            c2.get(&format!("/api/tickets/{t}")),
+        )
+        .await;
+    }
+    nodes.servers[hung].signal(libc::SIGCONT);
+    for t in &hung_tickets {
+        eventually(
+            Duration::from_secs(15),
+            "the hung node to answer again",
+            || async {
+                let (status, _) = c2.get(&format!("/api/tickets/{t}")).await;
+                (status == StatusCode::OK).then_some(())
+            },
+        )
+        .await;
+    }
+
+    // --- afterwards: no ticket has two live orders ---------------------
+    let mut live: HashMap<String, usize> = HashMap::new();
+    for (_, sessions) in &buyers {
+        let (status, orders) = sessions[0].get("/api/orders").await;
+        assert_eq!(status, StatusCode::OK);
+        for o in orders.as_array().unwrap() {
+            if o["status"] == "created" || o["status"] == "complete" {
+                *live
+                    .entry(o["ticket"]["id"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+    for (t, n) in &live {
+        assert_eq!(*n, 1, "ticket {t} has {n} live orders");
+    }
+}
+
+#[tokio::test]
+async fn a_node_with_the_wrong_cookie_is_refused() {
+    // A real two-node cluster config pointing at one listener; first the
+    // right cookie (it joins), then a wrong one (it never does).
+    let target_addr = format!("127.0.0.1:{}", free_port());
+    let peers_for = |me: &str, me_addr: &str| format!("{me}@{me_addr},target@{target_addr}");
+    let target_peers = format!("target@{target_addr},aaa@127.0.0.1:1");
+    let target = Server::with(Opts {
+        extra_env: cluster_env("target", &target_addr, &target_peers, COOKIE),
+        ..Opts::default()
+    });
+
+    let good_addr = format!("127.0.0.1:{}", free_port());
+    let good = Server::with(Opts {
+        extra_env: cluster_env("aaa", &good_addr, &peers_for("aaa", &good_addr), COOKIE),
+        ..Opts::default()
+    });
+    eventually(
+        Duration::from_secs(20),
+        "the right cookie to connect",
+        || async {
+            let (status, _) = good.client().get("/readyz").await;
+            (status == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+    drop(good);
+
+    let bad_addr = format!("127.0.0.1:{}", free_port());
+    let bad = Server::with(Opts {
+        extra_env: cluster_env(
+            "aaa",
+            &bad_addr,
+            &peers_for("aaa", &bad_addr),
+            "a-completely-different-cookie",
+        ),
+        ..Opts::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        let (status, body) = bad.client().get("/readyz").await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "wrong cookie must not connect: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(target);
+}
