@@ -24,6 +24,9 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 /// A peer with no successful ping for this long is down.
 pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+/// A connected peer silent for this long has a dead link (ractor never
+/// notices one): its session is closed so that a fresh one is dialed.
+pub const REAP_AFTER: Duration = Duration::from_secs(3);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What this node knows of each peer right now. Shared with the router.
@@ -36,6 +39,8 @@ pub struct PeerTable {
 struct PeerState {
     gateway: Option<ActorRef<GatewayMsg>>,
     last_ok: Option<Instant>,
+    /// When the current gateway was first seen.
+    connected_at: Option<Instant>,
 }
 
 /// A peer's state as operators see it.
@@ -76,6 +81,15 @@ impl PeerTable {
         out
     }
 
+    /// How long a connected peer has gone without answering a ping.
+    fn silent_for(&self, name: &str) -> Duration {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        peers
+            .get(name)
+            .and_then(|s| s.last_ok.or(s.connected_at))
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
     /// Forget the last good ping: the peer is down until it answers again.
     pub fn mark_down(&self, name: &str) {
         self.update(name, |s| s.last_ok = None);
@@ -108,6 +122,7 @@ pub struct State {
     args: Args,
     dial: HashMap<String, Dial>,
     pinging: HashMap<String, bool>,
+    reaping: HashMap<String, Instant>,
 }
 
 #[derive(Default)]
@@ -135,6 +150,7 @@ impl Actor for Membership {
             args,
             dial: HashMap::new(),
             pinging: HashMap::new(),
+            reaping: HashMap::new(),
         })
     }
 
@@ -201,7 +217,11 @@ impl State {
                 self.args.table.update(&peer.name, |s| {
                     s.gateway = gateway.clone();
                     s.last_ok = None;
+                    s.connected_at = gateway.as_ref().map(|_| Instant::now());
                 });
+            }
+            if gateway.is_some() && self.args.table.silent_for(&peer.name) >= REAP_AFTER {
+                self.reap(&peer.name);
             }
             match gateway {
                 Some(gw) => self.ping(myself, &peer.name, gw),
@@ -211,6 +231,31 @@ impl State {
                 None => {}
             }
         }
+    }
+
+    /// Closes the session to `peer` (a dead link); the dial logic reconnects.
+    fn reap(&mut self, peer: &str) {
+        if self.reaping.get(peer).is_some_and(|t| t.elapsed() < REAP_AFTER) {
+            return;
+        }
+        self.reaping.insert(peer.to_owned(), Instant::now());
+        tracing::warn!(%peer, "peer silent on a live connection; dropping the session");
+        let server = self.args.node_server.clone();
+        let prefix = format!("{peer}@");
+        tokio::spawn(async move {
+            let Ok(sessions) = ractor::call_t!(server, NodeServerMessage::GetSessions, 1000) else {
+                return;
+            };
+            for info in sessions.values() {
+                let named = info
+                    .peer_name
+                    .as_ref()
+                    .is_some_and(|n| n.name.starts_with(&prefix));
+                if named {
+                    info.actor.stop(Some("peer stopped answering".into()));
+                }
+            }
+        });
     }
 
     fn ping(&mut self, myself: &ActorRef<MembershipMsg>, peer: &str, gw: ActorRef<GatewayMsg>) {

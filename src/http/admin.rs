@@ -91,3 +91,29 @@ pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
         "peers": state.service.cluster().map(|c| c.peers()).unwrap_or_default(),
     })))
 }
+
+/// `GET /api/admin/placement?ticketId=ID`: the shard and home node of a
+/// ticket (and of its orders), for operators and failure tests.
+pub async fn placement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    authorize(&state, &headers)?;
+    let raw = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| p.strip_prefix("ticketId="))
+        .unwrap_or("");
+    let id: crate::domain::TicketId = raw
+        .parse()
+        .map_err(|_| ApiError::from(crate::error::Error::invalid("ticketId", "ticketId must be a valid id")))?;
+    let placement = state.service.placement();
+    let shard = id.shard(placement.shards());
+    Ok(Json(json!({
+        "ticketId": id,
+        "shard": shard,
+        "node": placement.home_of_shard(shard).name,
+    })))
+}

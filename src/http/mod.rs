@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payments", post(payments::create))
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/stats", get(admin::stats))
+        .route("/api/admin/placement", get(admin::placement))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
