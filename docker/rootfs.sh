@@ -4,12 +4,15 @@
 # by DNS name in Compose and Kubernetes), and an unprivileged user.
 # Used by both Dockerfile paths, so they produce the same image.
 #   docker/rootfs.sh target/release/boxoffice target/docker-rootfs
+# Writes <dir>/root (owned by root in the image) and <dir>/writable (the
+# /data volume, owned by the unprivileged user).
 set -euo pipefail
 bin=${1:?binary}
-out=${2:?output dir}
+dir=${2:?output dir}
+out=$dir/root
 
-rm -rf "$out"
-mkdir -p "$out/usr/local/bin" "$out/etc" "$out/data" "$out/tmp"
+rm -rf "$dir"
+mkdir -p "$out/usr/local/bin" "$out/etc" "$out/tmp" "$dir/writable/data"
 cp "$bin" "$out/usr/local/bin/boxoffice"
 strip "$out/usr/local/bin/boxoffice" 2>/dev/null || true
 
@@ -22,7 +25,7 @@ for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
   copy_lib "$lib"
 done
 for name in libnss_dns.so.2 libnss_files.so.2 libresolv.so.2; do
-  lib=$(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64|x86_64/ { print $NF; exit }')
+  lib=$(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64|x86_64/ && !done { print $NF; done = 1 }')
   [ -n "$lib" ] && copy_lib "$lib"
 done
 
@@ -32,4 +35,4 @@ NSS
 echo 'boxoffice:x:10001:10001:boxoffice:/data:/nonexistent' > "$out/etc/passwd"
 echo 'boxoffice:x:10001:' > "$out/etc/group"
 chmod 1777 "$out/tmp"
-echo "rootfs ready in $out ($(du -sh "$out" | cut -f1))"
+echo "rootfs ready in $dir ($(du -sh "$dir" | cut -f1))"

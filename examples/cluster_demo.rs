@@ -152,19 +152,40 @@ impl Session {
             who: who.to_owned(),
             via: node.name.clone(),
         };
-        let path = if signup { "/api/users/signup" } else { "/api/users/signin" };
-        let (status, body) = s.send("POST", path, Some(json!({ "email": email, "password": "demo password" }))).await?;
-        check(status.is_success(), &format!("{who} could not sign in: {body}"))?;
+        let path = if signup {
+            "/api/users/signup"
+        } else {
+            "/api/users/signin"
+        };
+        let (status, body) = s
+            .send(
+                "POST",
+                path,
+                Some(json!({ "email": email, "password": "demo password" })),
+            )
+            .await?;
+        check(
+            status.is_success(),
+            &format!("{who} could not sign in: {body}"),
+        )?;
         Ok(s)
     }
 
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<(StatusCode, Value)> {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.map_err(|e| format!("{} via {}: {e}", self.who, self.via))?;
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("{} via {}: {e}", self.who, self.via))?;
         let status = res.status();
         let text = res.text().await.map_err(|e| e.to_string())?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
@@ -218,7 +239,10 @@ async fn tour() -> Result<()> {
         .join(",");
     let placement = Placement::new(
         64,
-        peers.split(',').map(Member::parse).collect::<std::result::Result<_, _>>()?,
+        peers
+            .split(',')
+            .map(Member::parse)
+            .collect::<std::result::Result<_, _>>()?,
         "boxoffice-0",
     )?;
     let home = |ticket: &str| -> String {
@@ -231,7 +255,10 @@ async fn tour() -> Result<()> {
     say("① Starting three nodes on loopback (each its own process and sled data dir)…");
     for n in &mut nodes {
         n.start(&peers)?;
-        say(&format!("   {} http={} cluster={}", n.name, n.url, n.cluster_addr));
+        say(&format!(
+            "   {} http={} cluster={}",
+            n.name, n.url, n.cluster_addr
+        ));
     }
     wait_ready(&nodes).await?;
     say("   all three are connected and answering heartbeats.");
@@ -242,10 +269,23 @@ async fn tour() -> Result<()> {
     for i in 0..6 {
         let via = Session::open(&nodes[i % 3], "Sam", "sam@demo.example", false).await?;
         let title = format!("Row A, seat {}", i + 1);
-        let (status, t) = via.send("POST", "/api/tickets", Some(json!({ "title": title, "price": 80 }))).await?;
-        check(status == StatusCode::CREATED, &format!("ticket creation: {t}"))?;
+        let (status, t) = via
+            .send(
+                "POST",
+                "/api/tickets",
+                Some(json!({ "title": title, "price": 80 })),
+            )
+            .await?;
+        check(
+            status == StatusCode::CREATED,
+            &format!("ticket creation: {t}"),
+        )?;
         let id = t["id"].as_str().unwrap_or_default().to_owned();
-        say(&format!("   {title:<16} created via {:<12} → lives on {}", via.via, home(&id)));
+        say(&format!(
+            "   {title:<16} created via {:<12} → lives on {}",
+            via.via,
+            home(&id)
+        ));
         tickets.push((id, title));
     }
     drop(seller);
@@ -264,7 +304,9 @@ async fn tour() -> Result<()> {
             let (b, id, title, barrier) = (b.clone(), id.clone(), title.clone(), barrier.clone());
             rush.push(tokio::spawn(async move {
                 barrier.wait().await;
-                let r = b.send("POST", "/api/orders", Some(json!({ "ticketId": id }))).await;
+                let r = b
+                    .send("POST", "/api/orders", Some(json!({ "ticketId": id })))
+                    .await;
                 (title, b.who.clone(), b.via.clone(), r)
             }));
         }
@@ -275,11 +317,24 @@ async fn tour() -> Result<()> {
         let (title, who, via, result) = r.await.map_err(|e| e.to_string())?;
         let (status, body) = result?;
         if status == StatusCode::CREATED {
-            winners.entry(title.clone()).or_default().push(format!("{who} via {via}"));
-            let b = buyers.iter().find(|b| b.who == who).cloned().ok_or("buyer")?;
-            orders.insert(title, (b, body["id"].as_str().unwrap_or_default().to_owned()));
+            winners
+                .entry(title.clone())
+                .or_default()
+                .push(format!("{who} via {via}"));
+            let b = buyers
+                .iter()
+                .find(|b| b.who == who)
+                .cloned()
+                .ok_or("buyer")?;
+            orders.insert(
+                title,
+                (b, body["id"].as_str().unwrap_or_default().to_owned()),
+            );
         } else {
-            check(status == StatusCode::BAD_REQUEST, &format!("a losing BUY got {status}: {body}"))?;
+            check(
+                status == StatusCode::BAD_REQUEST,
+                &format!("a losing BUY got {status}: {body}"),
+            )?;
         }
     }
     for (_, title) in &tickets {
@@ -295,7 +350,9 @@ async fn tour() -> Result<()> {
     let probe = Session::open(&nodes[0], "Ada", "ada@demo.example", false).await?;
     for (id, title) in &tickets {
         let t = Instant::now();
-        let (status, _) = probe.send("GET", &format!("/api/tickets/{id}"), None).await?;
+        let (status, _) = probe
+            .send("GET", &format!("/api/tickets/{id}"), None)
+            .await?;
         let on_victim = home(id) == victim_name;
         say(&format!(
             "   GET {title:<16} (home {:<12}) → {} in {:>4} ms",
@@ -304,34 +361,70 @@ async fn tour() -> Result<()> {
             t.elapsed().as_millis()
         ));
         check(
-            if on_victim { status == StatusCode::SERVICE_UNAVAILABLE } else { status == StatusCode::OK },
+            if on_victim {
+                status == StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                status == StatusCode::OK
+            },
             "only the dead node's tickets are unavailable",
         )?;
         check(t.elapsed() < Duration::from_secs(2), "answers within 2 s")?;
     }
 
-    say(&format!("\n⑤ Restart {victim_name} on its data dir: it rejoins and serves its tickets again."));
+    say(&format!(
+        "\n⑤ Restart {victim_name} on its data dir: it rejoins and serves its tickets again."
+    ));
     nodes[victim].start(&peers)?;
     wait_ready(&nodes).await?;
     for (id, title) in tickets.iter().filter(|(id, _)| home(id) == victim_name) {
-        let (status, t) = probe.send("GET", &format!("/api/tickets/{id}"), None).await?;
-        say(&format!("   {title:<16} → {} held by order {}", status.as_u16(), t["orderId"]));
-        check(status == StatusCode::OK && t["orderId"].is_string(), "holds survived the crash")?;
+        let (status, t) = probe
+            .send("GET", &format!("/api/tickets/{id}"), None)
+            .await?;
+        say(&format!(
+            "   {title:<16} → {} held by order {}",
+            status.as_u16(),
+            t["orderId"]
+        ));
+        check(
+            status == StatusCode::OK && t["orderId"].is_string(),
+            "holds survived the crash",
+        )?;
     }
 
     say("\n⑥ One winner pays (tok_visa) through another node; the ticket is sold.");
     let (title, (winner, order)) = orders.iter().next().ok_or("no orders")?;
     let other = nodes.iter().find(|n| n.name != winner.via).ok_or("node")?;
-    let payer = Session::open(other, &winner.who, &format!("{}@demo.example", winner.who.to_lowercase()), false).await?;
-    let (status, charge) = payer.send("POST", "/api/payments", Some(json!({ "orderId": order, "token": "tok_visa" }))).await?;
+    let payer = Session::open(
+        other,
+        &winner.who,
+        &format!("{}@demo.example", winner.who.to_lowercase()),
+        false,
+    )
+    .await?;
+    let (status, charge) = payer
+        .send(
+            "POST",
+            "/api/payments",
+            Some(json!({ "orderId": order, "token": "tok_visa" })),
+        )
+        .await?;
     check(status == StatusCode::CREATED, &format!("payment: {charge}"))?;
-    say(&format!("   {} paid for {title} via {} → charge {}", winner.who, payer.via, charge["id"]));
+    say(&format!(
+        "   {} paid for {title} via {} → charge {}",
+        winner.who, payer.via, charge["id"]
+    ));
 
     say("\n⑦ Checking: no ticket has two live orders, seen from every node.");
     for n in &nodes {
         let mut live: HashMap<String, usize> = HashMap::new();
         for name in names {
-            let s = Session::open(n, name, &format!("{}@demo.example", name.to_lowercase()), false).await?;
+            let s = Session::open(
+                n,
+                name,
+                &format!("{}@demo.example", name.to_lowercase()),
+                false,
+            )
+            .await?;
             let (status, list) = s.send("GET", "/api/orders", None).await?;
             check(status == StatusCode::OK, "orders list")?;
             for o in list.as_array().into_iter().flatten() {
@@ -341,8 +434,15 @@ async fn tour() -> Result<()> {
             }
         }
         let max = live.values().copied().max().unwrap_or(0);
-        say(&format!("   from {:<12}: {} tickets with a live order, at most {max} each", n.name, live.len()));
-        check(max <= 1 && live.len() == tickets.len(), "one live order per ticket")?;
+        say(&format!(
+            "   from {:<12}: {} tickets with a live order, at most {max} each",
+            n.name,
+            live.len()
+        ));
+        check(
+            max <= 1 && live.len() == tickets.len(),
+            "one live order per ticket",
+        )?;
     }
     Ok(())
 }

@@ -235,7 +235,11 @@ impl State {
 
     /// Closes the session to `peer` (a dead link); the dial logic reconnects.
     fn reap(&mut self, peer: &str) {
-        if self.reaping.get(peer).is_some_and(|t| t.elapsed() < REAP_AFTER) {
+        if self
+            .reaping
+            .get(peer)
+            .is_some_and(|t| t.elapsed() < REAP_AFTER)
+        {
             return;
         }
         self.reaping.insert(peer.to_owned(), Instant::now());

@@ -48,11 +48,19 @@ impl Cluster {
     /// Starts the node server on `listen`, this node's gateway, and membership.
     pub async fn start(settings: ClusterSettings, local: Local) -> anyhow::Result<Self> {
         let me = settings.placement.me().clone();
+        // Peers tell sessions apart (and spot a connection to themselves) by
+        // the advertised host:port, so advertise our own peer-list address,
+        // not the bind address (0.0.0.0 in a container is everyone's).
+        let advertised_host = me
+            .addr
+            .rsplit_once(':')
+            .map_or(me.addr.as_str(), |(host, _)| host)
+            .to_owned();
         let server = NodeServer::new(
             settings.listen.port(),
             settings.cookie,
             me.name.clone(),
-            settings.listen.ip().to_string(),
+            advertised_host,
             None,
             Some(NodeConnectionMode::Isolated),
         )

@@ -106,9 +106,12 @@ pub async fn placement(
         .split('&')
         .find_map(|p| p.strip_prefix("ticketId="))
         .unwrap_or("");
-    let id: crate::domain::TicketId = raw
-        .parse()
-        .map_err(|_| ApiError::from(crate::error::Error::invalid("ticketId", "ticketId must be a valid id")))?;
+    let id: crate::domain::TicketId = raw.parse().map_err(|_| {
+        ApiError::from(crate::error::Error::invalid(
+            "ticketId",
+            "ticketId must be a valid id",
+        ))
+    })?;
     let placement = state.service.placement();
     let shard = id.shard(placement.shards());
     Ok(Json(json!({
