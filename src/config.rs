@@ -24,6 +24,25 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve(ServeArgs),
+    /// Offline: copy every entity from the old nodes' data dirs into fresh
+    /// data dirs for a new member list (see README, "Resizing").
+    Reshard(ReshardArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReshardArgs {
+    /// The stopped nodes' data dirs, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub from: Vec<PathBuf>,
+    /// The new member list, as name@host:port, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub peers: Vec<String>,
+    /// The new shard count.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub shards: u16,
+    /// Where to write one data dir per new member (`<out>/<name>`).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -17,6 +17,7 @@
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - [`passwords`]: argon2id hashing off the async workers.
 //! - [`config`], [`server`]: flags and environment; starting and stopping a node.
+//! - [`reshard`]: the offline step that moves entities to a new set of nodes.
 
 pub mod actors;
 pub mod catalog;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod http;
 pub mod passwords;
 pub mod payments;
+pub mod reshard;
 pub mod server;
 pub mod service;
 pub mod store;

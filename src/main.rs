@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Reshard(args)) => reshard(args).await,
         }
     });
     match result {
@@ -45,6 +46,33 @@ async fn serve(args: boxoffice::config::ServeArgs) -> anyhow::Result<()> {
     println!("boxoffice listening on http://{addr}");
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
     node.serve(shutdown_signal()).await
+}
+
+async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
+    let members = args
+        .peers
+        .iter()
+        .map(|p| boxoffice::cluster::placement::Member::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let plan = boxoffice::reshard::Plan {
+        from: args.from,
+        members,
+        shards: args.shards,
+        out: args.out,
+    };
+    let summary = boxoffice::reshard::run(&plan).await?;
+    for (name, moved) in summary {
+        println!(
+            "{name}: {} users, {} tickets, {} orders, {} charges -> {}",
+            moved.users,
+            moved.tickets,
+            moved.orders,
+            moved.charges,
+            plan.out.join(&name).display()
+        );
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,9 +1,14 @@
 //! Successful payments by id.
 
-use super::{codec, get, Store, StoreError, Tx, TxResult, T};
+use super::{codec, get, scan, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Charge, ChargeId};
 
 impl Store {
+    /// Every charge (for offline resharding).
+    pub fn charges(&self) -> impl Iterator<Item = Result<Charge, StoreError>> + '_ {
+        scan(self.tree(T::Charges))
+    }
+
     pub fn charge(&self, id: ChargeId) -> Result<Option<Charge>, StoreError> {
         get(self.tree(T::Charges), id.as_bytes())
     }

@@ -230,6 +230,13 @@ impl Store {
     }
 }
 
+/// Every record in `tree`, in key order.
+fn scan<V: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+) -> impl Iterator<Item = Result<V, StoreError>> + '_ {
+    tree.iter().values().map(|v| codec::decode(&v?))
+}
+
 fn get<V: serde::de::DeserializeOwned>(
     tree: &sled::Tree,
     key: &[u8],

@@ -2,7 +2,7 @@
 //! buyer's orders (oldest first) and the pending ones (to re-arm their
 //! timers after a restart).
 
-use super::{codec, get, tx_get, Store, StoreError, Tx, TxResult, T};
+use super::{codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Order, OrderId, Timestamp, UserId};
 
 fn user_key(user: UserId, order: OrderId) -> [u8; 32] {
@@ -13,6 +13,11 @@ fn user_key(user: UserId, order: OrderId) -> [u8; 32] {
 }
 
 impl Store {
+    /// Every order (for offline resharding).
+    pub fn orders(&self) -> impl Iterator<Item = Result<Order, StoreError>> + '_ {
+        scan(self.tree(T::Orders))
+    }
+
     pub fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         get(self.tree(T::Orders), id.as_bytes())
     }

@@ -1,6 +1,6 @@
 //! Tickets by id.
 
-use super::{codec, get, Store, StoreError, Tx, TxResult, T};
+use super::{codec, get, scan, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Ticket, TicketId};
 
 impl Store {
@@ -10,10 +10,7 @@ impl Store {
 
     /// Every ticket, oldest first (ids are time-ordered).
     pub fn tickets(&self) -> impl Iterator<Item = Result<Ticket, StoreError>> + '_ {
-        self.tree(T::Tickets)
-            .iter()
-            .values()
-            .map(|v| codec::decode(&v?))
+        scan(self.tree(T::Tickets))
     }
 }
 

@@ -1,9 +1,14 @@
 //! Accounts, and the email → id index that makes emails unique.
 
-use super::{abort, codec, get, tx_get, Store, StoreError, Tx, TxResult, T};
+use super::{abort, codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Email, User, UserId};
 
 impl Store {
+    /// Every account (for offline resharding).
+    pub fn users(&self) -> impl Iterator<Item = Result<User, StoreError>> + '_ {
+        scan(self.tree(T::Users))
+    }
+
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         get(self.tree(T::Users), id.as_bytes())
     }

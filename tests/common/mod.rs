@@ -22,6 +22,8 @@ pub struct Opts {
     pub order_ttl_secs: u64,
     pub idle_secs: u64,
     pub extra_env: Vec<(String, String)>,
+    /// Use this data dir instead of a fresh temporary one.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Opts {
@@ -30,6 +32,7 @@ impl Default for Opts {
             order_ttl_secs: 900,
             idle_secs: 30,
             extra_env: Vec::new(),
+            data_dir: None,
         }
     }
 }
@@ -48,13 +51,18 @@ impl Server {
     }
 
     pub fn with(opts: Opts) -> Self {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().to_path_buf();
+        let (dir, tmp) = match &opts.data_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let tmp = tempfile::tempdir().expect("temp dir");
+                (tmp.path().to_path_buf(), Some(tmp))
+            }
+        };
         let mut s = Self {
             child: None,
             url: String::new(),
             dir,
-            _tmp: Some(tmp),
+            _tmp: tmp,
             opts,
         };
         s.spawn();

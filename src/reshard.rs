@@ -1,0 +1,122 @@
+//! Offline resharding: moving to a different set of nodes (or shard count).
+//!
+//! Reads every old data dir, and writes one fresh data dir per new member
+//! holding exactly the entities that member is home to under the new
+//! placement. Versions and deadlines are kept. Each new event log starts with
+//! a snapshot event per account and per ticket, so catalogs rebuild.
+//! Idempotency records are not carried over: no request is in flight while
+//! the cluster is stopped.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use anyhow::Context as _;
+
+use crate::{
+    cluster::{placement::Member, Placement},
+    domain::{EventKind, TicketEvent},
+    store::{Store, Tx, TxResult},
+};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub from: Vec<PathBuf>,
+    pub members: Vec<Member>,
+    pub shards: u16,
+    pub out: PathBuf,
+}
+
+/// What each new member received.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub users: usize,
+    pub tickets: usize,
+    pub orders: usize,
+    pub charges: usize,
+}
+
+pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
+    anyhow::ensure!(!plan.from.is_empty(), "--from names no data dir");
+    let first = plan.members.first().context("--peers names no member")?;
+    let placement = Placement::new(plan.shards, plan.members.clone(), &first.name)
+        .map_err(anyhow::Error::msg)?;
+
+    let mut targets = BTreeMap::new();
+    for m in placement.members() {
+        let dir = plan.out.join(&m.name);
+        let empty = std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none());
+        anyhow::ensure!(
+            empty,
+            "{} is not empty; resharding writes fresh data dirs",
+            dir.display()
+        );
+        std::fs::create_dir_all(&dir)?;
+        let store =
+            Store::open(&dir, true).with_context(|| format!("creating {}", dir.display()))?;
+        store.ensure_shards(plan.shards)?;
+        targets.insert(m.name.clone(), (store, Moved::default()));
+    }
+
+    for dir in &plan.from {
+        let old = Store::open(dir, true)
+            .with_context(|| format!("opening {} (is its node stopped?)", dir.display()))?;
+        for user in old.users() {
+            let user = user?;
+            let (store, moved) = target(&mut targets, &placement.account_home(&user.email).name)?;
+            put(store, |tx| {
+                tx.insert_user(&user)?;
+                tx.emit(EventKind::UserCreated {
+                    id: user.id,
+                    email: user.email.clone(),
+                    version: user.version,
+                })
+            })?;
+            moved.users += 1;
+        }
+        for ticket in old.tickets() {
+            let ticket = ticket?;
+            let (store, moved) = target(&mut targets, &placement.ticket_home(ticket.id).name)?;
+            put(store, |tx| {
+                tx.put_ticket(&ticket)?;
+                tx.emit(EventKind::TicketCreated(TicketEvent::from(&ticket)))
+            })?;
+            moved.tickets += 1;
+        }
+        for order in old.orders() {
+            let order = order?;
+            let (store, moved) = target(&mut targets, &placement.order_home(order.id).name)?;
+            put(store, |tx| tx.put_order(&order))?;
+            moved.orders += 1;
+        }
+        for charge in old.charges() {
+            let charge = charge?;
+            let (store, moved) = target(&mut targets, &placement.order_home(charge.order_id).name)?;
+            put(store, |tx| tx.put_charge(&charge))?;
+            moved.charges += 1;
+        }
+        old.close().await?;
+    }
+
+    let mut summary = BTreeMap::new();
+    for (name, (store, moved)) in targets {
+        store.close().await?;
+        summary.insert(name, moved);
+    }
+    Ok(summary)
+}
+
+/// Writes without waiting for each flush: `close()` flushes everything once
+/// at the end, and a failed run is simply started again on empty dirs.
+fn put(store: &Store, body: impl Fn(&mut Tx<'_>) -> TxResult<()>) -> anyhow::Result<()> {
+    let (_, _flushed_by_close) = store.write(body)?;
+    Ok(())
+}
+
+fn target<'a>(
+    targets: &'a mut BTreeMap<String, (Store, Moved)>,
+    name: &str,
+) -> anyhow::Result<(&'a Store, &'a mut Moved)> {
+    let (store, moved) = targets
+        .get_mut(name)
+        .with_context(|| format!("no target for {name}"))?;
+    Ok((store, moved))
+}
