@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Offline: copy every entity from the old nodes' data dirs into fresh
     /// data dirs for a new member list (see README, "Resizing").
     Reshard(ReshardArgs),
