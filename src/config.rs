@@ -116,6 +116,19 @@ pub struct ServeArgs {
     #[arg(long, env = "CLUSTER_COOKIE_FILE", conflicts_with = "cluster_cookie")]
     pub cluster_cookie_file: Option<PathBuf>,
 
+    /// PEM certificate chain this node presents to its peers (mutual TLS
+    /// between nodes; needs --cluster-tls-key and --cluster-tls-ca too).
+    #[arg(long, env = "BOXOFFICE_CLUSTER_TLS_CERT", requires_all = ["cluster_tls_key", "cluster_tls_ca"])]
+    pub cluster_tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --cluster-tls-cert.
+    #[arg(long, env = "BOXOFFICE_CLUSTER_TLS_KEY", requires = "cluster_tls_cert")]
+    pub cluster_tls_key: Option<PathBuf>,
+
+    /// PEM CA that signs every node's certificate.
+    #[arg(long, env = "BOXOFFICE_CLUSTER_TLS_CA", requires = "cluster_tls_cert")]
+    pub cluster_tls_ca: Option<PathBuf>,
+
     /// Virtual shards, fixed when the cluster (or node) is created and
     /// recorded in the data dir.
     #[arg(long, env = "BOXOFFICE_SHARDS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]

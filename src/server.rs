@@ -81,10 +81,21 @@ impl Node {
                 let listen = args
                     .cluster_addr
                     .context("a clustered node needs BOXOFFICE_CLUSTER_ADDR")?;
+                let tls = match (
+                    &args.cluster_tls_cert,
+                    &args.cluster_tls_key,
+                    &args.cluster_tls_ca,
+                ) {
+                    (Some(cert), Some(key), Some(ca)) => {
+                        Some(crate::cluster::tls::Tls::load(cert, key, ca)?)
+                    }
+                    _ => None,
+                };
                 let settings = ClusterSettings {
                     placement: placement.clone(),
                     listen,
                     cookie,
+                    tls,
                 };
                 Some(Cluster::start(settings, local.clone()).await?)
             }

@@ -342,3 +342,119 @@ async fn a_node_with_the_wrong_cookie_is_refused() {
     }
     drop(target);
 }
+
+/// Writes a CA, a certificate for 127.0.0.1 signed by it, and the key, as
+/// PEM files; returns (cert, key, ca) paths.
+fn tls_files(
+    dir: &std::path::Path,
+    ca: &rcgen::Issuer<'_, rcgen::KeyPair>,
+    ca_pem: &str,
+    tag: &str,
+) -> [std::path::PathBuf; 3] {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    let paths = [
+        dir.join(format!("{tag}.crt")),
+        dir.join(format!("{tag}.key")),
+        dir.join(format!("{tag}-ca.crt")),
+    ];
+    std::fs::write(&paths[0], cert.pem()).unwrap();
+    std::fs::write(&paths[1], key.serialize_pem()).unwrap();
+    std::fs::write(&paths[2], ca_pem).unwrap();
+    paths
+}
+
+fn new_ca() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    (rcgen::Issuer::new(params, key), cert.pem())
+}
+
+fn tls_env(files: &[std::path::PathBuf; 3]) -> Vec<(String, String)> {
+    [
+        "BOXOFFICE_CLUSTER_TLS_CERT",
+        "BOXOFFICE_CLUSTER_TLS_KEY",
+        "BOXOFFICE_CLUSTER_TLS_CA",
+    ]
+    .iter()
+    .zip(files)
+    .map(|(k, v)| ((*k).to_owned(), v.display().to_string()))
+    .collect()
+}
+
+#[tokio::test]
+async fn nodes_talk_over_mutual_tls_and_refuse_strangers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, ca_pem) = new_ca();
+    let addrs = [
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    ];
+    let peers = format!("aa@{},bb@{}", addrs[0], addrs[1]);
+    let start = |name: &str, addr: &str, tls: Vec<(String, String)>| {
+        let mut env = cluster_env(name, addr, &peers, COOKIE);
+        env.extend(tls);
+        Server::with(Opts {
+            extra_env: env,
+            ..Opts::default()
+        })
+    };
+    let bb = start(
+        "bb",
+        &addrs[1],
+        tls_env(&tls_files(dir.path(), &ca, &ca_pem, "bb")),
+    );
+
+    // A peer with a certificate from the same CA joins.
+    let aa = start(
+        "aa",
+        &addrs[0],
+        tls_env(&tls_files(dir.path(), &ca, &ca_pem, "aa")),
+    );
+    for n in [&aa, &bb] {
+        eventually(Duration::from_secs(20), "TLS peers to connect", || async {
+            (n.client().get("/readyz").await.0 == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+    let seller = aa.client();
+    seller.sign_up(&email("tls")).await;
+    let ticket = seller.create_ticket("Over TLS", json!(3)).await;
+    let (status, _) = bb
+        .client()
+        .get(&format!("/api/tickets/{}", ticket["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "forwarded over the encrypted session"
+    );
+    drop(aa);
+
+    // One with a certificate from another CA, or with no TLS, does not.
+    let (other_ca, other_pem) = new_ca();
+    for (tag, tls) in [
+        (
+            "stranger",
+            tls_env(&tls_files(dir.path(), &other_ca, &other_pem, "stranger")),
+        ),
+        ("plain", Vec::new()),
+    ] {
+        let intruder = start("aa", &addrs[0], tls);
+        let deadline = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < deadline {
+            let (status, body) = intruder.client().get("/readyz").await;
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{tag} must not connect: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -108,6 +108,7 @@ pub struct Args {
     pub peers: Vec<Member>,
     pub node_server: ActorRef<NodeServerMessage>,
     pub table: Arc<PeerTable>,
+    pub tls: Option<super::tls::Tls>,
 }
 
 pub enum MembershipMsg {
@@ -289,13 +290,28 @@ impl State {
         let server = self.args.node_server.clone();
         let me = myself.clone();
         let peer = peer.clone();
+        let tls = self.args.tls.clone();
         tokio::spawn(async move {
-            let ok = match tokio::time::timeout(
-                Duration::from_secs(2),
-                ractor_cluster::client_connect(&server, peer.addr.as_str()),
-            )
-            .await
-            {
+            let connect = async {
+                match tls {
+                    None => ractor_cluster::client_connect(&server, peer.addr.as_str())
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Some(tls) => {
+                        let name =
+                            super::tls::Tls::server_name(&peer.addr).map_err(|e| e.to_string())?;
+                        ractor_cluster::client_connect_enc(
+                            &server,
+                            peer.addr.as_str(),
+                            tls.connector,
+                            name,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                    }
+                }
+            };
+            let ok = match tokio::time::timeout(Duration::from_secs(2), connect).await {
                 Ok(Ok(())) => {
                     tracing::info!(peer = %peer.name, addr = %peer.addr, "connected to peer");
                     true

@@ -11,6 +11,7 @@
 pub mod gateway;
 pub mod membership;
 pub mod placement;
+pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -42,6 +43,8 @@ pub struct ClusterSettings {
     pub placement: Arc<Placement>,
     pub listen: SocketAddr,
     pub cookie: String,
+    /// Mutual TLS between nodes, when configured.
+    pub tls: Option<tls::Tls>,
 }
 
 impl Cluster {
@@ -61,7 +64,10 @@ impl Cluster {
             settings.cookie,
             me.name.clone(),
             advertised_host,
-            None,
+            settings
+                .tls
+                .as_ref()
+                .map(|t| ractor_cluster::IncomingEncryptionMode::Tls(t.acceptor.clone())),
             Some(NodeConnectionMode::Isolated),
         )
         .with_listen_addr(settings.listen.ip());
@@ -79,6 +85,7 @@ impl Cluster {
             peers: settings.placement.peers().cloned().collect(),
             node_server,
             table: table.clone(),
+            tls: settings.tls.clone(),
         };
         Actor::spawn(None, Membership, args)
             .await
