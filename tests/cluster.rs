@@ -458,3 +458,60 @@ async fn nodes_talk_over_mutual_tls_and_refuse_strangers() {
         }
     }
 }
+
+/// Runs the binary to completion (it is expected to refuse to start).
+fn refused(env: &[(&str, &str)], data: &std::path::Path) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    cmd.args(["--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    for var in [
+        "JWT_KEY",
+        "CLUSTER_COOKIE",
+        "BOXOFFICE_PEERS",
+        "BOXOFFICE_SHARDS",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "should have refused to start");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn clustered_nodes_need_both_secrets_and_the_recorded_shard_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = "a@127.0.0.1:1,b@127.0.0.1:2";
+    let base = [
+        ("BOXOFFICE_NODE_NAME", "a"),
+        ("BOXOFFICE_CLUSTER_ADDR", "127.0.0.1:1"),
+        ("BOXOFFICE_PEERS", peers),
+    ];
+    let no_jwt = refused(
+        &[base.as_slice(), &[("CLUSTER_COOKIE", COOKIE)]].concat(),
+        dir.path(),
+    );
+    assert!(no_jwt.contains("JWT_KEY"), "{no_jwt}");
+    let no_cookie = refused(
+        &[base.as_slice(), &[("JWT_KEY", common::JWT_KEY)]].concat(),
+        dir.path(),
+    );
+    assert!(no_cookie.contains("CLUSTER_COOKIE"), "{no_cookie}");
+
+    // A data dir remembers its shard count.
+    let mut node = Server::with(Opts {
+        extra_env: vec![("BOXOFFICE_SHARDS".into(), "16".into())],
+        ..Opts::default()
+    });
+    assert!(node.terminate().success());
+    let other = refused(
+        &[("BOXOFFICE_SHARDS", "32"), ("JWT_KEY", common::JWT_KEY)],
+        node.data_dir(),
+    );
+    assert!(
+        other.contains("16 shards") && other.contains("32"),
+        "{other}"
+    );
+}
