@@ -17,6 +17,7 @@
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - [`passwords`]: argon2id hashing off the async workers.
 //! - [`config`], [`server`]: flags and environment; starting and stopping a node.
+//! - [`load`]: `boxoffice load`, the BUY-rush load tool.
 //! - [`reshard`]: the offline step that moves entities to a new set of nodes.
 
 pub mod actors;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod load;
 pub mod passwords;
 pub mod payments;
 pub mod reshard;

@@ -1,0 +1,189 @@
+//! The load tool's view of the API: just the calls a rush needs, with the
+//! session carried as a Bearer token so one signup works on every node.
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+
+use super::Sample;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 201: this buyer holds the ticket.
+    Win,
+    /// 400: someone else holds it (or it is sold).
+    Loss,
+    /// Anything else: a 5xx, a timeout, a refused connection.
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Buyer {
+    pub token: Arc<str>,
+}
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    targets: Arc<[String]>,
+}
+
+impl Api {
+    pub fn new(targets: &[String]) -> anyhow::Result<Self> {
+        anyhow::ensure!(!targets.is_empty(), "--target names no URL");
+        for t in targets {
+            let url = reqwest::Url::parse(t).with_context(|| format!("{t} is not a URL"))?;
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if !loopback {
+                tracing::warn!(target = %t, "load target is not on loopback; make sure it is yours to load");
+            }
+        }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            targets: targets.iter().map(|t| t.trim_end_matches('/').to_owned()).collect(),
+        })
+    }
+
+    /// The target for the `i`-th request: requests are spread round-robin.
+    fn base(&self, i: usize) -> &str {
+        &self.targets[i % self.targets.len()]
+    }
+
+    pub async fn sign_up(&self, i: usize, email: &str) -> anyhow::Result<Buyer> {
+        let res = self
+            .http
+            .post(format!("{}/api/users/signup", self.base(i)))
+            .json(&json!({ "email": email, "password": "load test password" }))
+            .send()
+            .await?;
+        let status = res.status();
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.strip_prefix("session="))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_owned);
+        anyhow::ensure!(status.as_u16() == 201, "signup {email}: {status} {}", res.text().await.unwrap_or_default());
+        let token = cookie.context("signup set no session cookie")?;
+        Ok(Buyer { token: token.into() })
+    }
+
+    pub async fn create_ticket(&self, i: usize, seller: &Buyer, title: &str, price: u64) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .post(format!("{}/api/tickets", self.base(i)))
+            .bearer_auth(&seller.token)
+            .json(&json!({ "title": title, "price": price }))
+            .send()
+            .await?;
+        let status = res.status();
+        let body: Value = res.json().await?;
+        anyhow::ensure!(status.as_u16() == 201, "creating a ticket: {status} {body}");
+        body["id"].as_str().map(str::to_owned).context("ticket without id")
+    }
+
+    pub async fn buy(&self, i: usize, buyer: &Buyer, ticket: &str) -> Sample {
+        let start = Instant::now();
+        let res = self
+            .http
+            .post(format!("{}/api/orders", self.base(i)))
+            .bearer_auth(&buyer.token)
+            .json(&json!({ "ticketId": ticket }))
+            .send()
+            .await;
+        let outcome = match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                // Read the body so the connection goes back to the pool.
+                let _ = r.bytes().await;
+                match status {
+                    201 => Outcome::Win,
+                    400 => Outcome::Loss,
+                    _ => Outcome::Error,
+                }
+            }
+            Err(_) => Outcome::Error,
+        };
+        Sample {
+            latency: start.elapsed(),
+            outcome,
+        }
+    }
+
+    pub async fn list(&self, i: usize) {
+        if let Ok(r) = self.http.get(format!("{}/api/tickets", self.base(i))).send().await {
+            let _ = r.bytes().await;
+        }
+    }
+
+    pub async fn show(&self, i: usize, ticket: &str) {
+        if let Ok(r) = self.http.get(format!("{}/api/tickets/{ticket}", self.base(i))).send().await {
+            let _ = r.bytes().await;
+        }
+    }
+
+    /// Asks the servers for every buyer's orders and counts the tickets with
+    /// more than one live (created or complete) order.
+    pub async fn double_holds(&self, buyers: &[Buyer], pb: &indicatif::ProgressBar) -> anyhow::Result<usize> {
+        let lists = self
+            .for_each(buyers.len(), 32, |i| {
+                let (api, b, pb) = (self.clone(), buyers[i].clone(), pb.clone());
+                async move {
+                    let res = api
+                        .http
+                        .get(format!("{}/api/orders", api.base(i)))
+                        .bearer_auth(&b.token)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(res.status().is_success(), "listing orders: {}", res.status());
+                    let orders: Vec<Value> = res.json().await?;
+                    pb.inc(1);
+                    Ok(orders)
+                }
+            })
+            .await?;
+        let mut live: HashMap<String, usize> = HashMap::new();
+        for o in lists.iter().flatten() {
+            if o["status"] == "created" || o["status"] == "complete" {
+                *live.entry(o["ticket"]["id"].to_string()).or_default() += 1;
+            }
+        }
+        Ok(live.values().filter(|n| **n > 1).count())
+    }
+
+    /// Runs `f(0..n)` with at most `width` in flight, keeping the order.
+    pub async fn for_each<T, F, Fut>(&self, n: usize, width: usize, f: F) -> anyhow::Result<Vec<T>>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permits = Arc::new(tokio::sync::Semaphore::new(width.max(1)));
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let permit = permits.clone().acquire_owned().await?;
+            let fut = f(i);
+            tasks.push(tokio::spawn(async move {
+                let r = fut.await;
+                drop(permit);
+                r
+            }));
+        }
+        let mut out = Vec::with_capacity(n);
+        for t in tasks {
+            out.push(t.await??);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,282 @@
+//! `boxoffice load`: the BUY-rush load tool.
+//!
+//! Sets up a seller, buyers and tickets through the public API, fires the
+//! rush spread over every target URL, then checks from the servers' own
+//! state that no ticket ended up with two live orders, and reports
+//! decisions/s and latency percentiles (table, JSON, SVG plot).
+
+mod client;
+mod report;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use rand::seq::SliceRandom;
+use tokio::sync::{Barrier, Semaphore};
+
+use self::client::{Api, Outcome};
+pub use self::report::Report;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Scenario {
+    /// Every buyer presses BUY on one ticket at the same instant.
+    Hot,
+    /// Many tickets; every buyer tries every ticket, in their own random order.
+    Flash,
+    /// Browsing (list and show) with buying mixed in, for --duration.
+    Mixed,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Base URL(s) of the node(s) to load, comma-separated; requests are
+    /// spread over all of them.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
+    #[arg(long, value_enum, default_value = "hot")]
+    pub scenario: Scenario,
+    /// Tickets to put up for sale (hot uses the first only).
+    #[arg(long, default_value_t = 1)]
+    pub tickets: usize,
+    /// Buyers to sign up.
+    #[arg(long, default_value_t = 100)]
+    pub buyers: usize,
+    /// Stop the rush after this many seconds (mixed runs this long; default 10).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Requests in flight at once (hot ignores it: everyone goes at once).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Write the results as JSON here, and an SVG latency plot beside it.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Label for the results (e.g. "boxoffice 1 node").
+    #[arg(long, default_value = "boxoffice")]
+    pub label: String,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What one BUY did.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub latency: Duration,
+    pub outcome: Outcome,
+}
+
+pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
+    anyhow::ensure!(args.tickets >= 1 && args.buyers >= 1, "need at least one ticket and one buyer");
+    let api = Api::new(&args.target)?;
+    let run_id = format!("{:x}", rand::random::<u32>());
+    let bar = |len: usize, what: &str| report::progress(len, what, args.quiet);
+
+    // --- setup ---------------------------------------------------------
+    let seller = api
+        .sign_up(0, &format!("seller-{run_id}@load.test"))
+        .await
+        .context("signing up the seller")?;
+    let pb = bar(args.tickets, "creating tickets");
+    let tickets = api
+        .for_each(args.tickets, 64, |i| {
+            let api = api.clone();
+            let seller = seller.clone();
+            let pb = pb.clone();
+            async move {
+                let t = api.create_ticket(i, &seller, &format!("Load ticket {i}"), 1 + (i % 500) as u64).await;
+                pb.inc(1);
+                t
+            }
+        })
+        .await?;
+    pb.finish_and_clear();
+    let pb = bar(args.buyers, "signing up buyers");
+    let buyers = api
+        .for_each(args.buyers, 32, |i| {
+            let api = api.clone();
+            let pb = pb.clone();
+            let email = format!("buyer-{run_id}-{i}@load.test");
+            async move {
+                let b = api.sign_up(i, &email).await;
+                pb.inc(1);
+                b
+            }
+        })
+        .await?;
+    pb.finish_and_clear();
+
+    // --- the rush ------------------------------------------------------
+    let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs(s));
+    let started = Instant::now();
+    let (samples, reads) = match args.scenario {
+        Scenario::Hot => (hot(&api, &tickets[0], &buyers, &bar).await, 0),
+        Scenario::Flash => (flash(&api, &tickets, &buyers, args.concurrency, deadline, &bar).await, 0),
+        Scenario::Mixed => {
+            let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(10));
+            mixed(&api, &tickets, &buyers, args.concurrency, until, &bar).await
+        }
+    };
+    let elapsed = started.elapsed();
+
+    // --- the servers' own account of what happened ----------------------
+    let pb = bar(buyers.len(), "verifying");
+    let double_holds = api.double_holds(&buyers, &pb).await?;
+    pb.finish_and_clear();
+
+    let report = Report::new(&args, samples, reads, elapsed, double_holds);
+    report.print();
+    if let Some(path) = &args.json {
+        report.write(path)?;
+    }
+    Ok(report)
+}
+
+async fn hot(
+    api: &Api,
+    ticket: &str,
+    buyers: &[client::Buyer],
+    bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
+) -> Vec<Sample> {
+    let pb = bar(buyers.len(), "hot ticket rush");
+    let start = Arc::new(Barrier::new(buyers.len()));
+    let tasks: Vec<_> = buyers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let (api, b, start, pb, ticket) = (api.clone(), b.clone(), start.clone(), pb.clone(), ticket.to_owned());
+            tokio::spawn(async move {
+                start.wait().await;
+                let s = api.buy(i, &b, &ticket).await;
+                pb.inc(1);
+                s
+            })
+        })
+        .collect();
+    let samples = join(tasks).await;
+    pb.finish_and_clear();
+    samples
+}
+
+async fn flash(
+    api: &Api,
+    tickets: &[String],
+    buyers: &[client::Buyer],
+    concurrency: usize,
+    deadline: Option<Instant>,
+    bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
+) -> Vec<Sample> {
+    let total = tickets.len() * buyers.len();
+    let pb = bar(total, "flash sale");
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(buyers.len());
+    for (i, b) in buyers.iter().enumerate() {
+        let mut order: Vec<String> = tickets.to_vec();
+        order.shuffle(&mut rand::rng());
+        let (api, b, permits, pb) = (api.clone(), b.clone(), permits.clone(), pb.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(order.len());
+            let mut inflight = Vec::new();
+            for (k, t) in order.into_iter().enumerate() {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let (api, b, pb) = (api.clone(), b.clone(), pb.clone());
+                inflight.push(tokio::spawn(async move {
+                    let s = api.buy(i + k, &b, &t).await;
+                    pb.inc(1);
+                    drop(permit);
+                    s
+                }));
+            }
+            for f in inflight {
+                if let Ok(s) = f.await {
+                    out.push(s);
+                }
+            }
+            out
+        }));
+    }
+    let mut samples = Vec::with_capacity(total);
+    for t in tasks {
+        if let Ok(s) = t.await {
+            samples.extend(s);
+        }
+    }
+    pb.finish_and_clear();
+    samples
+}
+
+async fn mixed(
+    api: &Api,
+    tickets: &[String],
+    buyers: &[client::Buyer],
+    concurrency: usize,
+    until: Instant,
+    bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
+) -> (Vec<Sample>, usize) {
+    let secs = until.saturating_duration_since(Instant::now()).as_secs() as usize;
+    let pb = bar(secs.max(1), "mixed browsing and buying (seconds)");
+    let ticker = {
+        let pb = pb.clone();
+        tokio::spawn(async move {
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                pb.inc(1);
+            }
+        })
+    };
+    let reads = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|w| {
+            let (api, tickets, buyers, reads) = (api.clone(), tickets.to_vec(), buyers.to_vec(), reads.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                let mut n = w;
+                while Instant::now() < until {
+                    n += 1;
+                    let t = &tickets[rand::random_range(0..tickets.len())];
+                    match rand::random_range(0..10) {
+                        0 => {
+                            api.list(n).await;
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        1..=7 => {
+                            api.show(n, t).await;
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => out.push(api.buy(n, &buyers[n % buyers.len()], t).await),
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for w in workers {
+        if let Ok(s) = w.await {
+            samples.extend(s);
+        }
+    }
+    let _ = ticker.await;
+    pb.finish_and_clear();
+    (samples, reads.load(Ordering::Relaxed))
+}
+
+async fn join(tasks: Vec<tokio::task::JoinHandle<Sample>>) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(s) = t.await {
+            out.push(s);
+        }
+    }
+    out
+}
