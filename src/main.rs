@@ -7,6 +7,11 @@ use boxoffice::{
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// glibc's malloc showed up as ~10% of a BUY rush's profile; mimalloc
+/// handles the many small, short-lived allocations of a request better.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -29,7 +34,11 @@ fn main() -> ExitCode {
             Some(Command::Reshard(args)) => reshard(args).await,
             Some(Command::Load(args)) => {
                 let report = boxoffice::load::run(args).await?;
-                anyhow::ensure!(report.double_holds == 0, "{} ticket(s) ended with two live orders", report.double_holds);
+                anyhow::ensure!(
+                    report.double_holds == 0,
+                    "{} ticket(s) ended with two live orders",
+                    report.double_holds
+                );
                 Ok(())
             }
         }

@@ -129,7 +129,14 @@ impl Node {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.app)
+        use axum::serve::ListenerExt as _;
+        // Small responses should leave at once, not wait for Nagle.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "setting TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;

@@ -50,7 +50,10 @@ impl Api {
             .build()?;
         Ok(Self {
             http,
-            targets: targets.iter().map(|t| t.trim_end_matches('/').to_owned()).collect(),
+            targets: targets
+                .iter()
+                .map(|t| t.trim_end_matches('/').to_owned())
+                .collect(),
         })
     }
 
@@ -74,12 +77,24 @@ impl Api {
             .and_then(|c| c.strip_prefix("session="))
             .and_then(|c| c.split(';').next())
             .map(str::to_owned);
-        anyhow::ensure!(status.as_u16() == 201, "signup {email}: {status} {}", res.text().await.unwrap_or_default());
+        anyhow::ensure!(
+            status.as_u16() == 201,
+            "signup {email}: {status} {}",
+            res.text().await.unwrap_or_default()
+        );
         let token = cookie.context("signup set no session cookie")?;
-        Ok(Buyer { token: token.into() })
+        Ok(Buyer {
+            token: token.into(),
+        })
     }
 
-    pub async fn create_ticket(&self, i: usize, seller: &Buyer, title: &str, price: u64) -> anyhow::Result<String> {
+    pub async fn create_ticket(
+        &self,
+        i: usize,
+        seller: &Buyer,
+        title: &str,
+        price: u64,
+    ) -> anyhow::Result<String> {
         let res = self
             .http
             .post(format!("{}/api/tickets", self.base(i)))
@@ -90,11 +105,14 @@ impl Api {
         let status = res.status();
         let body: Value = res.json().await?;
         anyhow::ensure!(status.as_u16() == 201, "creating a ticket: {status} {body}");
-        body["id"].as_str().map(str::to_owned).context("ticket without id")
+        body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("ticket without id")
     }
 
     pub async fn buy(&self, i: usize, buyer: &Buyer, ticket: &str) -> Sample {
-        let start = Instant::now();
+        let sent = Instant::now();
         let res = self
             .http
             .post(format!("{}/api/orders", self.base(i)))
@@ -116,26 +134,54 @@ impl Api {
             Err(_) => Outcome::Error,
         };
         Sample {
-            latency: start.elapsed(),
+            sent,
+            latency: sent.elapsed(),
             outcome,
         }
     }
 
+    /// Opens (and pools) a connection to the `i`-th target, so a rush
+    /// measures decisions rather than TCP handshakes.
+    pub async fn warm(&self, i: usize) {
+        if let Ok(r) = self
+            .http
+            .get(format!("{}/healthz", self.base(i)))
+            .send()
+            .await
+        {
+            let _ = r.bytes().await;
+        }
+    }
+
     pub async fn list(&self, i: usize) {
-        if let Ok(r) = self.http.get(format!("{}/api/tickets", self.base(i))).send().await {
+        if let Ok(r) = self
+            .http
+            .get(format!("{}/api/tickets", self.base(i)))
+            .send()
+            .await
+        {
             let _ = r.bytes().await;
         }
     }
 
     pub async fn show(&self, i: usize, ticket: &str) {
-        if let Ok(r) = self.http.get(format!("{}/api/tickets/{ticket}", self.base(i))).send().await {
+        if let Ok(r) = self
+            .http
+            .get(format!("{}/api/tickets/{ticket}", self.base(i)))
+            .send()
+            .await
+        {
             let _ = r.bytes().await;
         }
     }
 
     /// Asks the servers for every buyer's orders and counts the tickets with
     /// more than one live (created or complete) order.
-    pub async fn double_holds(&self, buyers: &[Buyer], pb: &indicatif::ProgressBar) -> anyhow::Result<usize> {
+    pub async fn double_holds(
+        &self,
+        buyers: &[Buyer],
+        pb: &indicatif::ProgressBar,
+    ) -> anyhow::Result<usize> {
         let lists = self
             .for_each(buyers.len(), 32, |i| {
                 let (api, b, pb) = (self.clone(), buyers[i].clone(), pb.clone());
@@ -146,7 +192,11 @@ impl Api {
                         .bearer_auth(&b.token)
                         .send()
                         .await?;
-                    anyhow::ensure!(res.status().is_success(), "listing orders: {}", res.status());
+                    anyhow::ensure!(
+                        res.status().is_success(),
+                        "listing orders: {}",
+                        res.status()
+                    );
                     let orders: Vec<Value> = res.json().await?;
                     pb.inc(1);
                     Ok(orders)

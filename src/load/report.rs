@@ -36,9 +36,11 @@ pub fn progress(len: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
     }
     let pb = indicatif::ProgressBar::new(len as u64);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>28} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg:>28} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_message(what.to_owned());
     pb
@@ -49,7 +51,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl Report {
-    pub fn new(args: &LoadArgs, samples: Vec<Sample>, reads: usize, elapsed: Duration, double_holds: usize) -> Self {
+    pub fn new(
+        args: &LoadArgs,
+        samples: Vec<Sample>,
+        reads: usize,
+        elapsed: Duration,
+        double_holds: usize,
+    ) -> Self {
         let mut lat: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
         lat.sort_unstable();
         let at = |q: f64| -> f64 {
@@ -85,7 +93,10 @@ impl Report {
 
     pub fn print(&self) {
         println!();
-        println!("{} — {} scenario, {} target(s), {} ticket(s), {} buyer(s)", self.label, self.scenario, self.targets, self.tickets, self.buyers);
+        println!(
+            "{} — {} scenario, {} target(s), {} ticket(s), {} buyer(s)",
+            self.label, self.scenario, self.targets, self.tickets, self.buyers
+        );
         println!("  {:<18} {:>12}", "decisions", self.decisions);
         println!("  {:<18} {:>12.0}", "decisions/s", self.decisions_per_sec);
         println!("  {:<18} {:>12.2}", "p50 ms", self.p50_ms);
@@ -113,7 +124,12 @@ impl Report {
     /// Latency by percentile, as a line chart.
     pub fn svg(&self) -> String {
         let (w, h, left, bottom, top, right) = (640.0, 360.0, 60.0, 40.0, 40.0, 20.0);
-        let max = self.percentiles_ms.iter().copied().fold(0.0_f64, f64::max).max(0.001);
+        let max = self
+            .percentiles_ms
+            .iter()
+            .copied()
+            .fold(0.0_f64, f64::max)
+            .max(0.001);
         let x = |p: f64| left + (w - left - right) * p / 100.0;
         let y = |v: f64| h - bottom - (h - bottom - top) * v / max;
         let points: Vec<String> = self

@@ -84,7 +84,7 @@ impl Server {
             .env("JWT_KEY", JWT_KEY)
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("ORDER_TTL_SECS", self.opts.order_ttl_secs.to_string())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,ractor_cluster=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &self.opts.extra_env {
