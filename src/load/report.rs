@@ -138,6 +138,10 @@ impl Report {
             .enumerate()
             .map(|(i, v)| format!("{:.1},{:.1}", x((i + 1) as f64), y(*v)))
             .collect();
+        let title = format!(
+            "{} · {} · {:.0} decisions/s · p50 {:.2} ms · p99 {:.2} ms",
+            self.label, self.scenario, self.decisions_per_sec, self.p50_ms, self.p99_ms
+        );
         let mut grid = String::new();
         for k in 0..=4 {
             let v = max * f64::from(k) / 4.0;
@@ -167,10 +171,6 @@ impl Report {
 </svg>
 "##,
             cx = w / 2.0,
-            title = format!(
-                "{} · {} · {:.0} decisions/s · p50 {:.2} ms · p99 {:.2} ms",
-                self.label, self.scenario, self.decisions_per_sec, self.p50_ms, self.p99_ms
-            ),
             my = h / 2.0,
             pts = points.join(" "),
         )
