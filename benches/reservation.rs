@@ -76,13 +76,11 @@ impl Way {
         match self {
             Way::Actor(local) => {
                 let mut tasks = Vec::new();
-                for chunk in ids.chunks(256) {
-                    for id in chunk {
-                        let local = local.clone();
-                        let mut t = Ticket::new(Title::parse("bench").unwrap(), Price::from_cents(100).unwrap(), UserId::new());
-                        t.id = *id;
-                        tasks.push(tokio::spawn(async move { local.handle(Request::CreateTicket { ticket: t }).await }));
-                    }
+                for id in &ids {
+                    let local = local.clone();
+                    let mut t = Ticket::new(Title::parse("bench").unwrap(), Price::from_cents(100).unwrap(), UserId::new());
+                    t.id = *id;
+                    tasks.push(tokio::spawn(async move { local.handle(Request::CreateTicket { ticket: t }).await }));
                 }
                 for t in tasks {
                     t.await.unwrap().unwrap();
@@ -127,8 +125,13 @@ impl Way {
                         }
                     })
                     .is_ok();
-                // Durable acknowledgement: each request waits for its own flush.
-                s.db.flush_async().await.unwrap();
+                // Durable acknowledgement: a winner waits for its own flush
+                // (a refusal wrote nothing). Many concurrent `flush_async`
+                // calls stall sled 0.34, so flush on the blocking pool.
+                if won {
+                    let db = s.db.clone();
+                    tokio::task::spawn_blocking(move || db.flush()).await.unwrap().unwrap();
+                }
                 won
             }
             Way::Channel(tx) => {
@@ -222,7 +225,11 @@ fn bench(c: &mut Criterion) {
     let w = ways();
     let spread = spread_tickets();
     let mut group = c.benchmark_group("reserve");
-    group.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(1));
     for (scenario, tickets, buyers) in [("hot_1x1000", 1, HOT_BUYERS), ("spread", spread, SPREAD_BUYERS)] {
         group.throughput(Throughput::Elements((tickets * buyers) as u64));
         for (name, way) in &w.ways {
