@@ -78,9 +78,15 @@ impl Way {
                 let mut tasks = Vec::new();
                 for id in &ids {
                     let local = local.clone();
-                    let mut t = Ticket::new(Title::parse("bench").unwrap(), Price::from_cents(100).unwrap(), UserId::new());
+                    let mut t = Ticket::new(
+                        Title::parse("bench").unwrap(),
+                        Price::from_cents(100).unwrap(),
+                        UserId::new(),
+                    );
                     t.id = *id;
-                    tasks.push(tokio::spawn(async move { local.handle(Request::CreateTicket { ticket: t }).await }));
+                    tasks.push(tokio::spawn(async move {
+                        local.handle(Request::CreateTicket { ticket: t }).await
+                    }));
                 }
                 for t in tasks {
                     t.await.unwrap().unwrap();
@@ -130,13 +136,18 @@ impl Way {
                 // calls stall sled 0.34, so flush on the blocking pool.
                 if won {
                     let db = s.db.clone();
-                    tokio::task::spawn_blocking(move || db.flush()).await.unwrap().unwrap();
+                    tokio::task::spawn_blocking(move || db.flush())
+                        .await
+                        .unwrap()
+                        .unwrap();
                 }
                 won
             }
             Way::Channel(tx) => {
                 let (reply, rx) = tokio::sync::oneshot::channel();
-                tx.send((u128::from_be_bytes(*ticket.as_bytes()), reply)).await.unwrap();
+                tx.send((u128::from_be_bytes(*ticket.as_bytes()), reply))
+                    .await
+                    .unwrap();
                 rx.await.unwrap()
             }
         }
@@ -152,24 +163,36 @@ struct Ways {
 }
 
 fn ways() -> Ways {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (ways, dirs) = rt.block_on(async {
         let actor_dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(actor_dir.path(), true).unwrap());
-        let actors = Actors::start(store.clone(), Arc::new(StripeTestGateway::default()), Settings::default())
-            .await
-            .unwrap();
+        let actors = Actors::start(
+            store.clone(),
+            Arc::new(StripeTestGateway::default()),
+            Settings::default(),
+        )
+        .await
+        .unwrap();
         let local = Local::new("bench", store, actors);
 
         let sled_dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(sled_dir.path()).flush_every_ms(None).open().unwrap();
+        let db = sled::Config::new()
+            .path(sled_dir.path())
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
         let sled_way = SledWay {
             tickets: db.open_tree("tickets").unwrap(),
             orders: db.open_tree("orders").unwrap(),
             db,
         };
 
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u128, tokio::sync::oneshot::Sender<bool>)>(4096);
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(u128, tokio::sync::oneshot::Sender<bool>)>(4096);
         tokio::spawn(async move {
             let mut held: HashMap<u128, bool> = HashMap::new();
             while let Some((ticket, reply)) = rx.recv().await {
@@ -188,7 +211,11 @@ fn ways() -> Ways {
             vec![actor_dir, sled_dir],
         )
     });
-    Ways { rt, ways, _dirs: dirs }
+    Ways {
+        rt,
+        ways,
+        _dirs: dirs,
+    }
 }
 
 /// Runs one rush: every (ticket, buyer) pair at once; returns the wall time.
@@ -215,8 +242,15 @@ async fn rush(way: &Way, tickets: &[TicketId], buyers: usize, name: &str) -> Dur
         }
     }
     let took = start.elapsed();
-    assert!(wins.values().all(|n| *n == 1), "{name}: a ticket had two winners");
-    assert_eq!(wins.len(), tickets.len(), "{name}: every ticket has exactly one winner");
+    assert!(
+        wins.values().all(|n| *n == 1),
+        "{name}: a ticket had two winners"
+    );
+    assert_eq!(
+        wins.len(),
+        tickets.len(),
+        "{name}: every ticket has exactly one winner"
+    );
     record(name, lat);
     took
 }
@@ -230,7 +264,10 @@ fn bench(c: &mut Criterion) {
         .sampling_mode(criterion::SamplingMode::Flat)
         .measurement_time(Duration::from_secs(10))
         .warm_up_time(Duration::from_secs(1));
-    for (scenario, tickets, buyers) in [("hot_1x1000", 1, HOT_BUYERS), ("spread", spread, SPREAD_BUYERS)] {
+    for (scenario, tickets, buyers) in [
+        ("hot_1x1000", 1, HOT_BUYERS),
+        ("spread", spread, SPREAD_BUYERS),
+    ] {
         group.throughput(Throughput::Elements((tickets * buyers) as u64));
         for (name, way) in &w.ways {
             let id = format!("{scenario}/{name}");
@@ -253,11 +290,21 @@ fn bench(c: &mut Criterion) {
 
 fn percentiles() {
     println!("\nper-decision latency (all iterations):");
-    println!("{:<22} {:>10} {:>10} {:>10} {:>10}", "benchmark", "p50 ms", "p90 ms", "p99 ms", "max ms");
+    println!(
+        "{:<22} {:>10} {:>10} {:>10} {:>10}",
+        "benchmark", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
     for (name, mut lat) in std::mem::take(&mut *latencies().lock().unwrap()) {
         lat.sort_unstable();
-        let at = |q: f64| lat[((q * lat.len() as f64) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
-        println!("{name:<22} {:>10.3} {:>10.3} {:>10.3} {:>10.3}", at(0.5), at(0.9), at(0.99), at(1.0));
+        let at =
+            |q: f64| lat[((q * lat.len() as f64) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+        println!(
+            "{name:<22} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
+        );
     }
 }
 

@@ -62,8 +62,17 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 fn caller(app: &App, headers: &HeaderMap) -> Option<Uuid> {
-    let token = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(app.key), &Validation::new(Algorithm::HS256)).ok()?;
+    let token = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(app.key),
+        &Validation::new(Algorithm::HS256),
+    )
+    .ok()?;
     Some(data.claims.id)
 }
 
@@ -72,7 +81,13 @@ async fn signup(State(app): Shared, Json(body): Json<Value>) -> Response {
         return fail(StatusCode::BAD_REQUEST, "email and password required");
     };
     let password = password.to_owned();
-    let hash = match tokio::task::spawn_blocking(move || Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string())).await {
+    let hash = match tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+    })
+    .await
+    {
         Ok(Ok(h)) => h,
         _ => return fail(StatusCode::INTERNAL_SERVER_ERROR, "hashing"),
     };
@@ -82,23 +97,49 @@ async fn signup(State(app): Shared, Json(body): Json<Value>) -> Response {
         Err(e) => return internal(e),
     };
     if let Err(e) = client
-        .execute("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)", &[&id, &email, &hash])
+        .execute(
+            "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)",
+            &[&id, &email, &hash],
+        )
         .await
     {
         return fail(StatusCode::BAD_REQUEST, &format!("Email in use: {e}"));
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let claims = Claims { id, email: email.to_owned(), iat: now, exp: now + 900 };
-    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(app.key)).unwrap_or_default();
-    let mut res = (StatusCode::CREATED, Json(json!({ "id": id, "email": email }))).into_response();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let claims = Claims {
+        id,
+        email: email.to_owned(),
+        iat: now,
+        exp: now + 900,
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(app.key),
+    )
+    .unwrap_or_default();
+    let mut res = (
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "email": email })),
+    )
+        .into_response();
     if let Ok(v) = format!("session={token}; Path=/; HttpOnly").parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     res
 }
 
-async fn create_ticket(State(app): Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(user) = caller(&app, &headers) else { return fail(StatusCode::UNAUTHORIZED, "Not authorized") };
+async fn create_ticket(
+    State(app): Shared,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(user) = caller(&app, &headers) else {
+        return fail(StatusCode::UNAUTHORIZED, "Not authorized");
+    };
     let (Some(title), Some(price)) = (body["title"].as_str(), body["price"].as_f64()) else {
         return fail(StatusCode::BAD_REQUEST, "title and price required");
     };
@@ -145,7 +186,10 @@ async fn show_ticket(State(app): Shared, Path(id): Path<Uuid>) -> Response {
         Err(e) => return internal(e),
     };
     match client
-        .query_opt("SELECT id, title, price_cents, user_id, version, order_id FROM tickets WHERE id = $1", &[&id])
+        .query_opt(
+            "SELECT id, title, price_cents, user_id, version, order_id FROM tickets WHERE id = $1",
+            &[&id],
+        )
         .await
     {
         Ok(Some(row)) => Json(ticket_json(&row)).into_response(),
@@ -156,8 +200,13 @@ async fn show_ticket(State(app): Shared, Path(id): Path<Uuid>) -> Response {
 
 /// The reservation, serialized by a row lock.
 async fn create_order(State(app): Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let Some(user) = caller(&app, &headers) else { return fail(StatusCode::UNAUTHORIZED, "Not authorized") };
-    let Some(ticket) = body["ticketId"].as_str().and_then(|s| s.parse::<Uuid>().ok()) else {
+    let Some(user) = caller(&app, &headers) else {
+        return fail(StatusCode::UNAUTHORIZED, "Not authorized");
+    };
+    let Some(ticket) = body["ticketId"]
+        .as_str()
+        .and_then(|s| s.parse::<Uuid>().ok())
+    else {
         return fail(StatusCode::BAD_REQUEST, "ticketId must be provided");
     };
     let mut client = match app.pool.get().await {
@@ -168,13 +217,21 @@ async fn create_order(State(app): Shared, headers: HeaderMap, Json(body): Json<V
         Ok(tx) => tx,
         Err(e) => return internal(e),
     };
-    let row = match tx.query_opt("SELECT order_id FROM tickets WHERE id = $1 FOR UPDATE", &[&ticket]).await {
+    let row = match tx
+        .query_opt(
+            "SELECT order_id FROM tickets WHERE id = $1 FOR UPDATE",
+            &[&ticket],
+        )
+        .await
+    {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
     match row {
         None => return fail(StatusCode::NOT_FOUND, "Ticket not found"),
-        Some(r) if r.get::<_, Option<Uuid>>(0).is_some() => return fail(StatusCode::BAD_REQUEST, "Ticket is already reserved"),
+        Some(r) if r.get::<_, Option<Uuid>>(0).is_some() => {
+            return fail(StatusCode::BAD_REQUEST, "Ticket is already reserved")
+        }
         Some(_) => {}
     }
     let order = Uuid::now_v7();
@@ -185,7 +242,10 @@ async fn create_order(State(app): Shared, headers: HeaderMap, Json(body): Json<V
         )
         .await;
     let updated = tx
-        .execute("UPDATE tickets SET order_id = $1, version = version + 1 WHERE id = $2", &[&order, &ticket])
+        .execute(
+            "UPDATE tickets SET order_id = $1, version = version + 1 WHERE id = $2",
+            &[&order, &ticket],
+        )
         .await;
     if let Err(e) = inserted.and(updated) {
         return internal(e);
@@ -197,7 +257,9 @@ async fn create_order(State(app): Shared, headers: HeaderMap, Json(body): Json<V
 }
 
 async fn list_orders(State(app): Shared, headers: HeaderMap) -> Response {
-    let Some(user) = caller(&app, &headers) else { return fail(StatusCode::UNAUTHORIZED, "Not authorized") };
+    let Some(user) = caller(&app, &headers) else {
+        return fail(StatusCode::UNAUTHORIZED, "Not authorized");
+    };
     let client = match app.pool.get().await {
         Ok(c) => c,
         Err(e) => return internal(e),
@@ -218,13 +280,20 @@ async fn list_orders(State(app): Shared, headers: HeaderMap) -> Response {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr: SocketAddr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3200".into()).parse()?;
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://boxoffice@127.0.0.1:55432/postgres".into());
+    let addr: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3200".into())
+        .parse()?;
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://boxoffice@127.0.0.1:55432/postgres".into());
     let config: tokio_postgres::Config = url.parse()?;
     let manager = Manager::new(config, tokio_postgres::NoTls);
     let pool = Pool::builder(manager).max_size(64).build()?;
     pool.get().await?.batch_execute(SCHEMA).await?;
-    let app = Arc::new(App { pool, key: b"pg-peer-jwt-key-for-benchmarks-only" });
+    let app = Arc::new(App {
+        pool,
+        key: b"pg-peer-jwt-key-for-benchmarks-only",
+    });
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/users/signup", post(signup))

@@ -56,10 +56,13 @@ fn main() -> ExitCode {
 async fn serve(args: boxoffice::config::ServeArgs) -> anyhow::Result<()> {
     let node = Node::start(&args).await?;
     let addr = node.local_addr()?;
+    // Handlers go in before we announce ourselves: a SIGTERM that arrives
+    // right after start must still mean a clean shutdown, not a kill.
+    let shutdown = shutdown_signal()?;
     // On stdout, for people and for scripts that start us on port 0.
     println!("boxoffice listening on http://{addr}");
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
-    node.serve(shutdown_signal()).await
+    node.serve(shutdown).await
 }
 
 async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
@@ -89,25 +92,25 @@ async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+    })
 }
