@@ -61,7 +61,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::EmailTaken => Error::invalid("email", "Email in use"),
-            StoreError::Flush(msg) => Error::Unavailable(msg),
+            StoreError::Flush(msg) | StoreError::Stale(msg) => Error::Unavailable(msg),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -13,7 +13,6 @@ use anyhow::Context as _;
 
 use crate::{
     cluster::{placement::Member, Placement},
-    domain::{EventKind, TicketEvent},
     store::{Store, Tx, TxResult},
 };
 
@@ -62,23 +61,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
         for user in old.users() {
             let user = user?;
             let (store, moved) = target(&mut targets, &placement.account_home(&user.email).name)?;
-            put(store, |tx| {
-                tx.insert_user(&user)?;
-                tx.emit(EventKind::UserCreated {
-                    id: user.id,
-                    email: user.email.clone(),
-                    version: user.version,
-                })
-            })?;
+            put(store, |tx| tx.create_user(&user))?;
             moved.users += 1;
         }
         for ticket in old.tickets() {
             let ticket = ticket?;
             let (store, moved) = target(&mut targets, &placement.ticket_home(ticket.id).name)?;
-            put(store, |tx| {
-                tx.put_ticket(&ticket)?;
-                tx.emit(EventKind::TicketCreated(TicketEvent::from(&ticket)))
-            })?;
+            put(store, |tx| tx.create_ticket(&ticket))?;
             moved.tickets += 1;
         }
         for order in old.orders() {

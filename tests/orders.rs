@@ -178,8 +178,27 @@ async fn the_same_idempotency_key_returns_the_first_order() {
         StatusCode::BAD_REQUEST,
         "a new key is a new attempt"
     );
+
+    // The same key on another ticket is another request, not the first answer.
+    let seller = server.client();
+    seller.sign_up(&email("seller2")).await;
+    let other = seller.create_ticket("Other", json!(5)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, second) = buyer
+        .send(
+            Method::POST,
+            "/api/orders",
+            Some(json!({ "ticketId": other })),
+            &[("idempotency-key", "retry-1")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["ticket"]["id"], other.as_str());
     let (_, mine) = buyer.get("/api/orders").await;
-    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine.as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

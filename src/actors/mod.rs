@@ -118,7 +118,8 @@ async fn find_or_start<E: Entity>(ctx: &Arc<Context>, entity: E) -> Result<Actor
                     Err(e) => Error::Internal(format!("starting {name}: {e}")),
                 })
             }
-            Err(e) => return Err(Error::Internal(format!("starting {name}: {e}"))),
+            // The supervisor is stopping (shutdown) or similar: transient.
+            Err(e) => return Err(Error::Unavailable(format!("cannot start {name} now: {e}"))),
         }
     }
     Err(Error::Unavailable(format!(
@@ -138,9 +139,37 @@ where
     E: Entity,
     R: Send + 'static,
 {
+    ask_within(ctx, entity, make, Some(ctx.settings.call_timeout)).await
+}
+
+/// Like [`ask`], but waits as long as the answer takes: for a caller that
+/// must know the outcome before it does anything else (an order actor
+/// settling with its ticket actor), giving up would leave it guessing.
+pub(crate) async fn ask_until_answered<E, R>(
+    ctx: &Arc<Context>,
+    entity: E,
+    make: impl Fn(RpcReplyPort<R>) -> E::Msg,
+) -> Result<R>
+where
+    E: Entity,
+    R: Send + 'static,
+{
+    ask_within(ctx, entity, make, None).await
+}
+
+async fn ask_within<E, R>(
+    ctx: &Arc<Context>,
+    entity: E,
+    make: impl Fn(RpcReplyPort<R>) -> E::Msg,
+    timeout: Option<Duration>,
+) -> Result<R>
+where
+    E: Entity,
+    R: Send + 'static,
+{
     for attempt in 0..20u64 {
         let actor = find_or_start(ctx, entity).await?;
-        match actor.call(&make, Some(ctx.settings.call_timeout)).await {
+        match actor.call(&make, timeout).await {
             Ok(CallResult::Success(r)) => return Ok(r),
             Ok(CallResult::Timeout) => {
                 return Err(Error::Unavailable(format!(
@@ -356,6 +385,52 @@ mod tests {
             .unwrap();
         assert_eq!(again.version, 4, "no acknowledged edit was lost");
         assert_eq!(store.ticket(t.id).unwrap().unwrap().title.as_str(), "B");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_decision_made_from_a_stale_order_is_refused() {
+        use crate::domain::{ChargeId, EventKind};
+        let (_dir, service, store) = node(Duration::from_secs(60)).await;
+        let t = service
+            .create_ticket(UserId::new(), title("CAS"), Price::from_cents(100).unwrap())
+            .await
+            .unwrap();
+        let buyer = UserId::new();
+        let order = service.reserve(buyer, t.id, "k".into()).await.unwrap();
+        let ctx = service.local().actors().context().clone();
+        let settle = |next: crate::domain::Order| {
+            let ctx = ctx.clone();
+            async move {
+                let settlement = Box::new(ticket::Settlement {
+                    event: EventKind::OrderCancelled {
+                        id: next.id,
+                        ticket_id: next.ticket.id,
+                        version: next.version,
+                    },
+                    order: next,
+                    payment: None,
+                });
+                ask(&ctx, t.id, |reply| TicketMsg::Settle {
+                    settlement: settlement.clone(),
+                    reply,
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let mut cancelled = order.clone();
+        cancelled.cancel(buyer).unwrap();
+        settle(cancelled.clone()).await.unwrap();
+        settle(cancelled.clone())
+            .await
+            .expect("a resend of the same decision is done, not an error");
+
+        // A second decision made from the old, pending order.
+        let mut stale = order.clone();
+        stale.complete(ChargeId::new());
+        assert!(settle(stale).await.is_err(), "stale decision refused");
+        assert_eq!(store.order(order.id).unwrap().unwrap(), cancelled);
+        assert!(store.ticket(t.id).unwrap().unwrap().is_available());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use crate::{
     domain::{Charge, ChargeId, EventKind, Order, OrderId, RuleError, Timestamp, UserId},
     error::{Error, Result},
     payments::{ChargeError, ChargeRequest},
-    store::Scope,
+    store::{IdemKey, Scope},
 };
 
 pub enum OrderMsg {
@@ -147,13 +147,34 @@ impl OrderState {
             event,
             payment,
         });
-        super::ask(&self.ctx, next.ticket.id, |reply| TicketMsg::Settle {
-            settlement: settlement.clone(),
-            reply,
-        })
-        .await??;
-        self.order = next;
-        Ok(())
+        // No timeout: a settlement that might still be applied after we
+        // stopped waiting would leave this actor deciding from a stale order.
+        let outcome =
+            super::ask_until_answered(&self.ctx, next.ticket.id, |reply| TicketMsg::Settle {
+                settlement: settlement.clone(),
+                reply,
+            })
+            .await
+            .and_then(|answer| answer);
+        match outcome {
+            Ok(()) => {
+                self.order = next;
+                Ok(())
+            }
+            Err(e) => {
+                // Whatever happened, the store is the truth from here on.
+                self.reload();
+                Err(e)
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        match self.ctx.store.order(self.order.id) {
+            Ok(Some(stored)) => self.order = stored,
+            Ok(None) => {}
+            Err(e) => tracing::error!(order = %self.order.id, error = %e, "reloading an order"),
+        }
     }
 
     async fn cancel(&mut self, by: UserId) -> Result<Order> {
@@ -170,7 +191,13 @@ impl OrderState {
 
     async fn pay(&mut self, by: UserId, token: String, key: String) -> Result<Charge> {
         let store = self.ctx.store.clone();
-        if let Some(first) = store.remembered::<ChargeId>(Scope::Pay, by, &key)? {
+        let idem = IdemKey {
+            scope: Scope::Pay,
+            user: by,
+            subject: self.order.id.as_bytes(),
+            key: &key,
+        };
+        if let Some(first) = store.remembered::<ChargeId>(idem)? {
             return store.charge(first)?.ok_or(Error::not_found("Charge"));
         }
         self.order.check_payable(by, Timestamp::now())?;
@@ -212,7 +239,13 @@ impl OrderState {
             charge: charge.clone(),
             key,
         };
-        self.settle(next, event, Some(payment)).await?;
+        if let Err(e) = self.settle(next, event, Some(payment)).await {
+            // Only reachable if the stored order changed under us; the card
+            // was charged, so say so loudly: a refund is owed.
+            tracing::error!(order = %self.order.id, charge = %charge.id, provider = %charge.provider_id, error = %e,
+                "charged, but the order could not be completed: refund needed");
+            return Err(e);
+        }
         Ok(charge)
     }
 

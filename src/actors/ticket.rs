@@ -15,7 +15,7 @@ use crate::{
         UserId,
     },
     error::{Error, Result},
-    store::{Durability, Scope},
+    store::{abort, Durability, IdemKey, Scope, StoreError},
 };
 
 pub enum TicketMsg {
@@ -107,10 +107,12 @@ impl Actor for TicketActor {
         // changing this ticket while we read it.
         let ticket = ctx.store.ticket(id)?.ok_or(Error::not_found("Ticket"))?;
         myself.send_after(ctx.settings.idle_after, || TicketMsg::IdleCheck);
+        // Earlier writes (a previous incarnation's) may not be flushed yet.
+        let last_write = ctx.store.durable_marker();
         Ok(TicketState {
             ctx,
             ticket,
-            last_write: Durability::none(),
+            last_write,
             last_active: Instant::now(),
         })
     }
@@ -190,7 +192,13 @@ impl TicketState {
 
     fn reserve(&mut self, by: UserId, key: &str) -> Result<Order> {
         let store = &self.ctx.store;
-        if let Some(first) = store.remembered::<OrderId>(Scope::Reserve, by, key)? {
+        let idem = IdemKey {
+            scope: Scope::Reserve,
+            user: by,
+            subject: self.ticket.id.as_bytes(),
+            key,
+        };
+        if let Some(first) = store.remembered::<OrderId>(idem)? {
             return store.order(first)?.ok_or(Error::not_found("Order"));
         }
         let mut ticket = self.ticket.clone();
@@ -206,7 +214,7 @@ impl TicketState {
         let (_, durable) = store.write(|tx| {
             tx.put_ticket(&ticket)?;
             tx.put_order(&order)?;
-            tx.remember(Scope::Reserve, by, key, &order.id)?;
+            tx.remember(idem, &order.id)?;
             tx.emit(EventKind::OrderCreated {
                 id: order.id,
                 user_id: order.user_id,
@@ -229,20 +237,40 @@ impl TicketState {
             }
             None => ticket.release(s.order.id),
         };
-        let (_, durable) = self.ctx.store.write(|tx| {
+        let (applied, durable) = self.ctx.store.write(|tx| {
+            // Compare-and-set: the decision must follow the stored state it
+            // was made from. A resend of a settlement already applied is done.
+            match tx.order(s.order.id)? {
+                Some(stored) if stored == s.order => return Ok(false),
+                Some(stored) if stored.is_pending() && stored.version + 1 == s.order.version => {}
+                _ => {
+                    return abort(StoreError::Stale(format!(
+                        "order {} changed before this decision was saved; try again",
+                        s.order.id
+                    )))
+                }
+            }
             tx.put_order(&s.order)?;
             if let Some(Payment { charge, key }) = &s.payment {
                 tx.put_charge(charge)?;
-                tx.remember(Scope::Pay, charge.user_id, key, &charge.id)?;
+                let idem = IdemKey {
+                    scope: Scope::Pay,
+                    user: charge.user_id,
+                    subject: s.order.id.as_bytes(),
+                    key,
+                };
+                tx.remember(idem, &charge.id)?;
             }
             tx.emit(s.event.clone())?;
             if changed {
                 tx.put_ticket(&ticket)?;
                 tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))?;
             }
-            Ok(())
+            Ok(true)
         })?;
-        self.commit(ticket, durable);
+        if applied {
+            self.commit(ticket, durable);
+        }
         Ok(())
     }
 

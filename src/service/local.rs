@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::request::{Reply, Request};
 use crate::{
     actors::{Actors, OrderMsg, TicketMsg},
-    domain::{EventKind, Order, OrderId, Ticket, TicketEvent, UserId},
+    domain::{EventKind, Order, OrderId, Ticket, UserId},
     error::{Error, Result},
     store::{abort, Store, StoreError},
 };
@@ -42,14 +42,7 @@ impl Local {
                 node: self.node.to_string(),
             }),
             Request::CreateUser { user } => {
-                let (_, durable) = self.store.write(|tx| {
-                    tx.insert_user(&user)?;
-                    tx.emit(EventKind::UserCreated {
-                        id: user.id,
-                        email: user.email.clone(),
-                        version: user.version,
-                    })
-                })?;
+                let (_, durable) = self.store.write(|tx| tx.create_user(&user))?;
                 durable.wait().await?;
                 Ok(Reply::Done)
             }
@@ -72,10 +65,7 @@ impl Local {
             }
             Request::CreateTicket { ticket } => {
                 // A new ticket has no owner actor yet and nobody else knows its id.
-                let (_, durable) = self.store.write(|tx| {
-                    tx.put_ticket(&ticket)?;
-                    tx.emit(EventKind::TicketCreated(TicketEvent::from(&ticket)))
-                })?;
+                let (_, durable) = self.store.write(|tx| tx.create_ticket(&ticket))?;
                 durable.wait().await?;
                 Ok(Reply::Ticket(ticket))
             }

@@ -56,6 +56,11 @@ impl Service {
         }
     }
 
+    /// This node's own operations (for tests and tools in process).
+    pub fn local(&self) -> &Local {
+        &self.local
+    }
+
     pub fn placement(&self) -> &Placement {
         &self.placement
     }

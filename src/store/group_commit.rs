@@ -31,6 +31,9 @@ struct Inner {
     flushed: watch::Sender<u64>,
 }
 
+/// Longest wait for a flush before a write's acknowledgement gives up.
+pub const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
 /// Proof of a committed write; `.wait()` returns once it is on disk.
 #[must_use = "a write is only durable once its Durability resolves"]
 #[derive(Debug, Clone)]
@@ -55,17 +58,26 @@ impl Durability {
             .is_none_or(|rx| *rx.borrow() >= self.ticket)
     }
 
+    /// Waits for the flush that covers this write. A disk that cannot flush
+    /// within [`FLUSH_WAIT`] gives an error (a 503) rather than a hang.
     pub async fn wait(self) -> Result<(), StoreError> {
         let Some(mut rx) = self.flushed else {
             return Ok(());
         };
         let ticket = self.ticket;
-        rx.wait_for(|n| *n >= ticket)
+        let outcome = tokio::time::timeout(FLUSH_WAIT, rx.wait_for(|n| *n >= ticket))
             .await
-            .map(|_| ())
-            .map_err(|_| {
-                StoreError::Flush("the store shut down before the write reached disk".into())
-            })
+            .map(|seen| seen.map(drop));
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(StoreError::Flush(
+                "the store shut down before the write reached disk".into(),
+            )),
+            Err(_) => Err(StoreError::Flush(
+                "the disk did not confirm the write in time; retry with the same Idempotency-Key"
+                    .into(),
+            )),
+        }
     }
 }
 
@@ -106,6 +118,21 @@ impl GroupCommit {
             inner,
             durable,
             flusher: std::sync::Mutex::new(flusher),
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// A marker that resolves once everything committed so far is on disk.
+    pub(super) fn marker(&self) -> Durability {
+        if !self.durable {
+            return Durability::none();
+        }
+        Durability {
+            ticket: self.inner.committed.load(Ordering::Acquire),
+            flushed: Some(self.inner.flushed.subscribe()),
         }
     }
 

@@ -6,50 +6,51 @@ use serde::{de::DeserializeOwned, Serialize};
 use super::{codec, get, tx_get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::UserId;
 
-/// Which kind of request a key belongs to; keys are scoped per user too.
+/// Which kind of request a key belongs to. Keys are scoped to the user and
+/// to the subject (the ticket of a BUY, the order of a payment), so a key
+/// reused on another ticket is a new request, not someone else's answer.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
     Reserve,
     Pay,
 }
 
-fn key(scope: Scope, user: UserId, client_key: &str) -> Vec<u8> {
-    let mut k = vec![scope as u8];
-    k.extend_from_slice(user.as_bytes());
-    k.extend_from_slice(client_key.as_bytes());
-    k
+/// A client's key, placed: who sent it, about what, for which kind of request.
+#[derive(Debug, Clone, Copy)]
+pub struct IdemKey<'a> {
+    pub scope: Scope,
+    pub user: UserId,
+    pub subject: &'a [u8; 16],
+    pub key: &'a str,
+}
+
+impl IdemKey<'_> {
+    fn bytes(&self) -> Vec<u8> {
+        let mut k = vec![self.scope as u8];
+        k.extend_from_slice(self.user.as_bytes());
+        k.extend_from_slice(self.subject);
+        k.extend_from_slice(self.key.as_bytes());
+        k
+    }
 }
 
 impl Store {
     pub fn remembered<V: DeserializeOwned>(
         &self,
-        scope: Scope,
-        user: UserId,
-        client_key: &str,
+        key: IdemKey<'_>,
     ) -> Result<Option<V>, StoreError> {
-        get(self.tree(T::Idempotency), &key(scope, user, client_key))
+        get(self.tree(T::Idempotency), &key.bytes())
     }
 }
 
 impl Tx<'_> {
-    pub fn remembered<V: DeserializeOwned>(
-        &self,
-        scope: Scope,
-        user: UserId,
-        client_key: &str,
-    ) -> TxResult<Option<V>> {
-        tx_get(self.tree(T::Idempotency), &key(scope, user, client_key))
+    pub fn remembered<V: DeserializeOwned>(&self, key: IdemKey<'_>) -> TxResult<Option<V>> {
+        tx_get(self.tree(T::Idempotency), &key.bytes())
     }
 
-    pub fn remember<V: Serialize>(
-        &mut self,
-        scope: Scope,
-        user: UserId,
-        client_key: &str,
-        outcome: &V,
-    ) -> TxResult<()> {
+    pub fn remember<V: Serialize>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
         self.tree(T::Idempotency)
-            .insert(key(scope, user, client_key), codec::encode(outcome))?;
+            .insert(key.bytes(), codec::encode(outcome))?;
         Ok(())
     }
 }

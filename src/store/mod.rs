@@ -25,7 +25,7 @@ use sled::{
 };
 
 pub use group_commit::Durability;
-pub use idempotency::Scope;
+pub use idempotency::{IdemKey, Scope};
 
 use crate::domain::{Event, EventKind, Timestamp};
 
@@ -33,6 +33,9 @@ use crate::domain::{Event, EventKind, Timestamp};
 pub enum StoreError {
     #[error("Email in use")]
     EmailTaken,
+    /// A conditional write found the record changed underneath it.
+    #[error("{0}")]
+    Stale(String),
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("corrupt record: {0}")]
@@ -160,6 +163,10 @@ impl Store {
         body: impl Fn(&mut Tx<'_>) -> TxResult<R>,
     ) -> Result<(R, Durability), StoreError> {
         let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        if self.group.is_closed() {
+            // After close a write could never be flushed: refuse it (a 503).
+            return Err(StoreError::Flush("the node is shutting down".into()));
+        }
         let at = Timestamp::now();
         let trees: Vec<&sled::Tree> = self.trees.iter().collect();
         let result = trees.as_slice().transaction(|view| {
@@ -214,6 +221,12 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Resolves once everything committed so far is on disk: a restarted
+    /// actor says nothing about earlier writes before that.
+    pub fn durable_marker(&self) -> Durability {
+        self.group.marker()
     }
 
     /// Waits until everything written so far is on disk.

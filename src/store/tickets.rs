@@ -1,7 +1,7 @@
 //! Tickets by id.
 
 use super::{codec, get, scan, Store, StoreError, Tx, TxResult, T};
-use crate::domain::{Ticket, TicketId};
+use crate::domain::{EventKind, Ticket, TicketEvent, TicketId};
 
 impl Store {
     pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
@@ -15,6 +15,12 @@ impl Store {
 }
 
 impl Tx<'_> {
+    /// A new ticket and its TicketCreated event.
+    pub fn create_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
+        self.put_ticket(ticket)?;
+        self.emit(EventKind::TicketCreated(TicketEvent::from(ticket)))
+    }
+
     pub fn put_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
         self.tree(T::Tickets)
             .insert(ticket.id.as_bytes(), codec::encode(ticket))?;

@@ -1,7 +1,7 @@
 //! Accounts, and the email → id index that makes emails unique.
 
 use super::{abort, codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
-use crate::domain::{Email, User, UserId};
+use crate::domain::{Email, EventKind, User, UserId};
 
 impl Store {
     /// Every account (for offline resharding).
@@ -38,6 +38,16 @@ impl Tx<'_> {
         }
         emails.insert(user.email.as_str(), user.id.as_bytes())?;
         self.put_user(user)
+    }
+
+    /// A new account and its UserCreated event.
+    pub fn create_user(&mut self, user: &User) -> TxResult<()> {
+        self.insert_user(user)?;
+        self.emit(EventKind::UserCreated {
+            id: user.id,
+            email: user.email.clone(),
+            version: user.version,
+        })
     }
 
     pub fn user(&self, id: UserId) -> TxResult<Option<User>> {
