@@ -74,19 +74,6 @@ impl Nodes {
     }
 }
 
-/// Signs `addr` in through `server` (cookies are per node address).
-async fn session(server: &Server, addr: &str) -> Client {
-    let c = server.client();
-    let (status, body) = c
-        .post(
-            "/api/users/signin",
-            json!({ "email": addr, "password": "password123" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    c
-}
-
 /// A request that must fail fast with 503 and Retry-After.
 async fn assert_503_fast(what: &str, req: impl std::future::Future<Output = (StatusCode, Value)>) {
     let t = Instant::now();
@@ -108,7 +95,7 @@ async fn three_nodes_one_owner_through_crash_hang_and_restart() {
     let mut tickets = Vec::new();
     for i in 0..12 {
         let via = &nodes.servers[i % 3];
-        let seller = session(via, &seller_addr).await;
+        let seller = via.session(&seller_addr).await;
         tickets.push(
             seller.create_ticket(&format!("Seat {i}"), json!(20)).await["id"]
                 .as_str()
@@ -138,7 +125,7 @@ async fn three_nodes_one_owner_through_crash_hang_and_restart() {
         nodes.servers[b % 3].client().sign_up(&addr).await;
         let mut per_node = Vec::new();
         for s in &nodes.servers {
-            per_node.push(session(s, &addr).await);
+            per_node.push(s.session(&addr).await);
         }
         buyers.push((addr, per_node));
     }

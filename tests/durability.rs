@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{email, eventually, Client, Opts, Server};
+use common::{email, eventually, Opts, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -90,17 +90,21 @@ async fn seller_view(server: &Server, ticket: &str) -> (StatusCode, Value) {
     server.client().get(&format!("/api/tickets/{ticket}")).await
 }
 
-/// Signs in again after a restart (the new process listens on a new port).
-async fn sign_in(server: &Server, addr: &str) -> Client {
-    let c = server.client();
-    let (status, body) = c
-        .post(
-            "/api/users/signin",
-            json!({ "email": addr, "password": "password123" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    c
+/// A node with a short hold TTL where a buyer holds one ticket: returns
+/// the ticket id, the order id and the buyer's email.
+async fn one_hold(server: &Server, title: &str) -> (String, String, String) {
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let ticket = seller.create_ticket(title, json!(5)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = email("buyer");
+    let buyer = server.client();
+    buyer.sign_up(&addr).await;
+    let (status, order) = buyer.buy(&ticket).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    (ticket, order["id"].as_str().unwrap().to_owned(), addr)
 }
 
 #[tokio::test]
@@ -110,22 +114,12 @@ async fn holds_still_expire_on_time_after_a_crash() {
         order_ttl_secs: ttl,
         ..Opts::default()
     });
-    let seller = server.client();
-    seller.sign_up(&email("seller")).await;
-    let ticket = seller.create_ticket("Timed", json!(5)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let addr = email("buyer");
-    let buyer = server.client();
-    buyer.sign_up(&addr).await;
-    let (_, order) = buyer.buy(&ticket).await;
-    let id = order["id"].as_str().unwrap().to_owned();
+    let (ticket, id, addr) = one_hold(&server, "Timed").await;
     let bought = Instant::now();
 
     server.kill9();
     server.restart();
-    let buyer = sign_in(&server, &addr).await;
+    let buyer = server.session(&addr).await;
     let (_, o) = buyer.get(&format!("/api/orders/{id}")).await;
     if bought.elapsed() < Duration::from_secs(ttl) - Duration::from_millis(500) {
         assert_eq!(o["status"], "created", "not expired early");
@@ -154,24 +148,14 @@ async fn overdue_holds_expire_at_once_after_restart() {
         order_ttl_secs: ttl,
         ..Opts::default()
     });
-    let seller = server.client();
-    seller.sign_up(&email("seller")).await;
-    let ticket = seller.create_ticket("Overdue", json!(5)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let addr = email("buyer");
-    let buyer = server.client();
-    buyer.sign_up(&addr).await;
-    let (_, order) = buyer.buy(&ticket).await;
-    let id = order["id"].as_str().unwrap().to_owned();
+    let (ticket, id, addr) = one_hold(&server, "Overdue").await;
 
     // Down across the whole hold.
     let status = server.terminate();
     assert!(status.success());
     tokio::time::sleep(Duration::from_secs(ttl + 1)).await;
     server.restart();
-    let buyer = sign_in(&server, &addr).await;
+    let buyer = server.session(&addr).await;
     eventually(
         Duration::from_secs(10),
         "the overdue hold to lapse",
@@ -200,7 +184,7 @@ async fn sigterm_finishes_and_exits_zero_with_data_kept() {
         .get(&format!("/api/tickets/{}", t["id"].as_str().unwrap()))
         .await;
     assert_eq!((status, shown), (StatusCode::OK, t));
-    sign_in(&server, &addr).await;
+    server.session(&addr).await;
 }
 
 #[tokio::test]

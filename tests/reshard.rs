@@ -50,14 +50,17 @@ async fn reshard_moves_every_entity_to_its_new_home() {
         format!("127.0.0.1:{}", free_port()),
     ];
     let peers = format!("r0@{},r1@{}", addrs[0], addrs[1]);
-    let run = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .arg("reshard")
-        .arg("--from")
-        .arg(before.data_dir())
-        .args(["--peers", &peers, "--shards", "32", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let reshard = || {
+        Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .arg("reshard")
+            .arg("--from")
+            .arg(before.data_dir())
+            .args(["--peers", &peers, "--shards", "32", "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap()
+    };
+    let run = reshard();
     let report = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -67,14 +70,7 @@ async fn reshard_moves_every_entity_to_its_new_home() {
     assert!(report.contains("r0:") && report.contains("r1:"), "{report}");
 
     // Running it again onto the same dirs is refused rather than merged.
-    let again = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .arg("reshard")
-        .arg("--from")
-        .arg(before.data_dir())
-        .args(["--peers", &peers, "--shards", "32", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let again = reshard();
     assert!(!again.status.success());
 
     // After: a two-node cluster on the new dirs serves everything.

@@ -142,22 +142,10 @@ where
     ask_within(ctx, entity, make, Some(ctx.settings.call_timeout)).await
 }
 
-/// Like [`ask`], but waits as long as the answer takes: for a caller that
-/// must know the outcome before it does anything else (an order actor
-/// settling with its ticket actor), giving up would leave it guessing.
-pub(crate) async fn ask_until_answered<E, R>(
-    ctx: &Arc<Context>,
-    entity: E,
-    make: impl Fn(RpcReplyPort<R>) -> E::Msg,
-) -> Result<R>
-where
-    E: Entity,
-    R: Send + 'static,
-{
-    ask_within(ctx, entity, make, None).await
-}
-
-async fn ask_within<E, R>(
+/// [`ask`] with an explicit timeout; `None` waits as long as the answer
+/// takes, for a caller that must know the outcome before doing anything else
+/// (an order actor settling with its ticket actor).
+pub(crate) async fn ask_within<E, R>(
     ctx: &Arc<Context>,
     entity: E,
     make: impl Fn(RpcReplyPort<R>) -> E::Msg,

@@ -149,11 +149,11 @@ impl OrderState {
         });
         // No timeout: a settlement that might still be applied after we
         // stopped waiting would leave this actor deciding from a stale order.
-        let outcome =
-            super::ask_until_answered(&self.ctx, next.ticket.id, |reply| TicketMsg::Settle {
-                settlement: settlement.clone(),
-                reply,
-            })
+        let settle = |reply| TicketMsg::Settle {
+            settlement: settlement.clone(),
+            reply,
+        };
+        let outcome = super::ask_within(&self.ctx, next.ticket.id, settle, None)
             .await
             .and_then(|answer| answer);
         match outcome {

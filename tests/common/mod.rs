@@ -148,6 +148,14 @@ impl Server {
         Client::new(&self.url)
     }
 
+    /// A client signed in as `email` on this node (cookies are per address,
+    /// so a restarted node on a new port needs a new session).
+    pub async fn session(&self, email: &str) -> Client {
+        let c = self.client();
+        c.sign_in(email).await;
+        c
+    }
+
     /// The admin event log after `after`.
     pub async fn events(&self, after: u64) -> Vec<Value> {
         let (status, body) = self
@@ -270,6 +278,17 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Signs in an account made by [`Client::sign_up`].
+    pub async fn sign_in(&self, email: &str) {
+        let (status, body) = self
+            .post(
+                "/api/users/signin",
+                json!({ "email": email, "password": "password123" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// Signs up a fresh account; returns its id.
