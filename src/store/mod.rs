@@ -359,6 +359,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_closed_store_refuses_writes_instead_of_acknowledging_them() {
+        let (_dir, store) = temp_store();
+        let u = user("c@example.com");
+        store.close().await.unwrap();
+        let refused = store.write(|tx| tx.create_user(&u));
+        assert!(
+            matches!(refused, Err(StoreError::Flush(_))),
+            "no durability after close"
+        );
+        assert!(store.user(u.id).unwrap().is_none(), "nothing written");
+    }
+
+    #[tokio::test]
     async fn data_and_sequence_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let u = user("b@example.com");
