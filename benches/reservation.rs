@@ -21,12 +21,12 @@ use std::{
 };
 
 use boxoffice::{
-    actors::{Actors, Settings},
-    domain::{Price, Ticket, TicketId, Title, UserId},
-    payments::StripeTestGateway,
-    service::{Local, Reply, Request},
-    store::Store,
+    config::Cli,
+    domain::{Price, TicketId, Title, UserId},
+    node::Node,
+    ops::Ops,
 };
+use clap::Parser as _;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use tokio::runtime::Runtime;
 
@@ -58,7 +58,7 @@ fn record(name: &str, mut samples: Vec<Duration>) {
 /// One way of deciding reservations.
 #[derive(Clone)]
 enum Way {
-    Actor(Local),
+    Actor(Ops),
     SledTx(Arc<SledWay>),
     Channel(tokio::sync::mpsc::Sender<(u128, tokio::sync::oneshot::Sender<bool>)>),
 }
@@ -72,50 +72,40 @@ struct SledWay {
 impl Way {
     /// Puts `n` fresh tickets up for sale; returns their ids.
     async fn tickets(&self, n: usize) -> Vec<TicketId> {
-        let ids: Vec<TicketId> = (0..n).map(|_| TicketId::new()).collect();
         match self {
-            Way::Actor(local) => {
-                let mut tasks = Vec::new();
-                for id in &ids {
-                    let local = local.clone();
-                    let mut t = Ticket::new(
-                        Title::parse("bench").unwrap(),
-                        Price::from_cents(100).unwrap(),
-                        UserId::new(),
-                    );
-                    t.id = *id;
-                    tasks.push(tokio::spawn(async move {
-                        local.handle(Request::CreateTicket { ticket: t }).await
-                    }));
-                }
+            Way::Actor(ops) => {
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        let ops = ops.clone();
+                        tokio::spawn(async move {
+                            let title = Title::parse("bench").unwrap();
+                            let price = Price::from_cents(100).unwrap();
+                            ops.create_ticket(UserId::new(), title, price).await
+                        })
+                    })
+                    .collect();
+                let mut ids = Vec::with_capacity(n);
                 for t in tasks {
-                    t.await.unwrap().unwrap();
+                    ids.push(t.await.unwrap().unwrap().id);
                 }
+                ids
             }
             Way::SledTx(s) => {
+                let ids: Vec<TicketId> = (0..n).map(|_| TicketId::new()).collect();
                 for id in &ids {
                     s.tickets.insert(id.as_bytes(), &[0u8]).unwrap();
                 }
                 s.db.flush_async().await.unwrap();
+                ids
             }
-            Way::Channel(_) => {}
+            Way::Channel(_) => (0..n).map(|_| TicketId::new()).collect(),
         }
-        ids
     }
 
     /// One BUY: true when this buyer got the ticket.
     async fn reserve(&self, ticket: TicketId, buyer: UserId, key: usize) -> bool {
         match self {
-            Way::Actor(local) => {
-                let r = local
-                    .handle(Request::Reserve {
-                        buyer,
-                        ticket,
-                        key: key.to_string(),
-                    })
-                    .await;
-                matches!(r, Ok(Reply::Order(_)))
-            }
+            Way::Actor(ops) => ops.buy(buyer, ticket, key.to_string()).await.is_ok(),
             Way::SledTx(s) => {
                 let order = boxoffice::domain::OrderId::for_ticket(ticket);
                 let won = (&s.tickets, &s.orders)
@@ -160,6 +150,7 @@ struct Ways {
     rt: Runtime,
     ways: Vec<(&'static str, Way)>,
     _dirs: Vec<tempfile::TempDir>,
+    _node: Node,
 }
 
 fn ways() -> Ways {
@@ -167,17 +158,20 @@ fn ways() -> Ways {
         .enable_all()
         .build()
         .unwrap();
-    let (ways, dirs) = rt.block_on(async {
+    let (ways, dirs, node) = rt.block_on(async {
+        // The same node the server runs, without its HTTP port in use.
         let actor_dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(actor_dir.path(), true).unwrap());
-        let actors = Actors::start(
-            store.clone(),
-            Arc::new(StripeTestGateway::default()),
-            Settings::default(),
-        )
-        .await
-        .unwrap();
-        let local = Local::new("bench", store, actors);
+        let cli = Cli::parse_from([
+            "boxoffice",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            actor_dir.path().to_str().unwrap(),
+            "--jwt-key",
+            "bench-only-key",
+        ]);
+        let node = Node::builder(cli.serve).start().await.unwrap();
+        let ops = node.ops().clone();
 
         let sled_dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new()
@@ -204,17 +198,19 @@ fn ways() -> Ways {
         });
         (
             vec![
-                ("actor", Way::Actor(local)),
+                ("actor", Way::Actor(ops)),
                 ("sled_tx", Way::SledTx(Arc::new(sled_way))),
                 ("channel", Way::Channel(tx)),
             ],
             vec![actor_dir, sled_dir],
+            node,
         )
     });
     Ways {
         rt,
         ways,
         _dirs: dirs,
+        _node: node,
     }
 }
 

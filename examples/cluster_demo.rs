@@ -18,7 +18,7 @@ use std::{
 use boxoffice::{
     cluster::{placement::Member, Placement},
     config::Cli,
-    server::Node,
+    node::Node,
 };
 use clap::Parser;
 use reqwest::StatusCode;
@@ -55,7 +55,7 @@ fn run_node(rest: &[String]) -> ExitCode {
         .init();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let result = rt.block_on(async {
-        let node = Node::start(&cli.serve).await?;
+        let node = Node::builder(cli.serve).start().await?;
         println!("listening on http://{}", node.local_addr()?);
         node.serve(std::future::pending()).await
     });

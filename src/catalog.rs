@@ -11,14 +11,31 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
+
 use crate::{
-    domain::{Event, EventKind, TicketEvent, TicketId},
-    service::{Request, Service},
+    domain::{EventKind, TicketEvent, TicketId, TicketState},
+    error::Result,
+    store::LogPage,
 };
 
 #[derive(Clone, Default)]
 pub struct Catalog {
     tickets: Arc<RwLock<HashMap<TicketId, TicketEvent>>>,
+}
+
+/// Where the follower reads every node's event log; given by whoever starts
+/// the node, so the catalog needs nothing above it.
+pub(crate) trait EventSource: Send + Sync + 'static {
+    /// Every node whose log is followed (this one included).
+    fn members(&self) -> Vec<String>;
+    /// Up to `limit` of `member`'s events after `after`.
+    fn events_after(
+        &self,
+        member: &str,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<LogPage>>;
 }
 
 /// Events fetched per pull.
@@ -27,7 +44,7 @@ const PULL_EVERY: Duration = Duration::from_millis(200);
 
 impl Catalog {
     /// Applies one event; returns whether it changed the catalog.
-    pub fn apply(&self, event: &EventKind) -> bool {
+    pub(crate) fn apply(&self, event: &EventKind) -> bool {
         let (EventKind::TicketCreated(t) | EventKind::TicketUpdated(t)) = event else {
             return false;
         };
@@ -42,57 +59,94 @@ impl Catalog {
     }
 
     /// Tickets neither held nor sold, oldest first.
-    pub fn available(&self) -> Vec<TicketEvent> {
+    pub(crate) fn available(&self) -> Vec<TicketEvent> {
         let tickets = self.tickets.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<TicketEvent> = tickets
             .values()
-            .filter(|t| t.state == crate::domain::TicketState::Available)
+            .filter(|t| t.state == TicketState::Available)
             .cloned()
             .collect();
         out.sort_by_key(|t| t.id);
         out
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tickets.read().map(|t| t.len()).unwrap_or(0)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Follows every node's event log for as long as the service lives.
-    pub fn follow(&self, service: Service) -> tokio::task::JoinHandle<()> {
+    /// Follows every node's event log until the returned [`Follower`] is
+    /// stopped or dropped.
+    pub(crate) fn follow(&self, source: impl EventSource) -> Follower {
         let catalog = self.clone();
-        tokio::spawn(async move {
-            let mut cursors: HashMap<String, u64> = HashMap::new();
+        Follower(tokio::spawn(async move {
+            let mut cursors: HashMap<String, Cursor> = HashMap::new();
             loop {
-                for member in service.placement().members() {
-                    let cursor = cursors.entry(member.name.clone()).or_insert(0);
-                    loop {
-                        let request = Request::EventsAfter {
-                            after: *cursor,
-                            limit: PAGE,
-                        };
-                        let events: Vec<Event> = match service.call(member, request).await {
-                            Ok(events) => events,
-                            // Unreachable for now: catch up after it is back.
-                            Err(_) => break,
-                        };
-                        for e in &events {
-                            catalog.apply(&e.kind);
-                        }
-                        if let Some(last) = events.last() {
-                            *cursor = last.seq;
-                        }
-                        if events.len() < PAGE {
-                            break;
-                        }
-                    }
+                for member in source.members() {
+                    let cursor = cursors.entry(member.clone()).or_default();
+                    catalog.catch_up(&source, &member, cursor).await;
                 }
                 tokio::time::sleep(PULL_EVERY).await;
             }
-        })
+        }))
+    }
+
+    /// Reads `member`'s log from `cursor` to its end (or until it fails).
+    async fn catch_up(&self, source: &impl EventSource, member: &str, cursor: &mut Cursor) {
+        loop {
+            let page = match source.events_after(member, cursor.seq, PAGE).await {
+                Ok(page) => page,
+                // Unreachable for now: catch up after it is back.
+                Err(_) => return,
+            };
+            if cursor.log_id != Some(page.log_id) || page.head < cursor.seq {
+                let read_from_start = cursor.seq == 0;
+                if cursor.log_id.is_some() {
+                    // Another log (a rebuilt data dir) or one that went
+                    // back: read it again from the start; versions make
+                    // repeats harmless.
+                    tracing::warn!(%member, "event log changed; re-reading it from the start");
+                }
+                *cursor = Cursor {
+                    log_id: Some(page.log_id),
+                    seq: 0,
+                };
+                if !read_from_start {
+                    continue;
+                }
+            }
+            for e in &page.events {
+                self.apply(&e.kind);
+            }
+            if let Some(last) = page.events.last() {
+                cursor.seq = last.seq;
+            }
+            if page.events.len() < PAGE {
+                return;
+            }
+        }
+    }
+}
+
+/// Where a follower is in one node's log.
+#[derive(Debug, Default)]
+struct Cursor {
+    log_id: Option<u64>,
+    seq: u64,
+}
+
+/// The catalog's follower task: stopped on shutdown (or when dropped).
+pub(crate) struct Follower(tokio::task::JoinHandle<()>);
+
+impl Follower {
+    pub(crate) async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,36 +1,41 @@
 //! boxoffice: a ticket marketplace backend built as an actor system.
 //!
-//! A request travels `http` → `service` → an actor in `actors` → `store`:
+//! A BUY travels `http` (the route) → `ops` (the operation, run on the
+//! ticket's home node, forwarded there by `cluster` when that is another
+//! node) → `actors` (the ticket's actor decides) → `store` (one transaction,
+//! acknowledged once on disk). Lower layers never reach up:
 //!
 //! - [`domain`]: plain types and rules (`Email`, `Price`, `Ticket`, `Order`
 //!   and their transitions, events). No I/O.
-//! - [`store`]: sled, one tree per record kind plus the event log; the only
-//!   module that touches sled. Group commit makes a 2xx mean "on disk".
-//! - [`actors`]: the supervision tree: one actor per ticket and per order,
+//! - `store`: sled, one tree per record kind plus the event log; the only
+//!   module that touches sled. Group commit makes a 2xx mean "on disk", and
+//!   reads and the event log show nothing that is not on disk yet.
+//! - `actors`: the supervision tree: one actor per ticket and per order,
 //!   each owning its state (and, for a pending order, its deadline timer).
-//! - [`service`]: the operations boxoffice offers, each run on the home
-//!   node of the entity it touches.
 //! - [`cluster`]: placement (shard → node), membership, heartbeats and
-//!   forwarding over ractor_cluster.
-//! - [`catalog`]: the ticket listing, built from every node's events.
-//! - [`http`]: axum routes, JSON validation, sessions, the uniform error body.
+//!   forwarding of operations, by name and bytes, over ractor_cluster.
+//! - `catalog`: the ticket listing, built from every node's events.
+//! - [`ops`]: the operations, one file each: request, reply, and the code
+//!   that runs it on the home node.
+//! - `http`: axum routes, JSON validation, sessions, the uniform error body.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
-//! - [`passwords`]: argon2id hashing off the async workers.
-//! - [`config`], [`server`]: flags and environment; starting and stopping a node.
-//! - [`load`]: `boxoffice load`, the BUY-rush load tool.
+//! - `passwords`: argon2id hashing off the async workers.
+//! - [`config`], [`node`]: flags and environment; starting and stopping a node.
 //! - [`reshard`]: the offline step that moves entities to a new set of nodes.
+//! - `trace`: the request id that follows a request across nodes.
 
-pub mod actors;
-pub mod catalog;
+pub(crate) mod actors;
+pub(crate) mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod http;
+pub(crate) mod http;
 pub mod load;
-pub mod passwords;
+pub mod node;
+pub mod ops;
+pub(crate) mod passwords;
 pub mod payments;
 pub mod reshard;
-pub mod server;
-pub mod service;
-pub mod store;
+pub(crate) mod store;
+pub(crate) mod trace;

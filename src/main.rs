@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use boxoffice::{
     config::{Cli, Command},
-    server::Node,
+    node::Node,
 };
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: boxoffice::config::ServeArgs) -> anyhow::Result<()> {
-    let node = Node::start(&args).await?;
+    let node = Node::builder(args.clone()).start().await?;
     let addr = node.local_addr()?;
     // Handlers go in before we announce ourselves: a SIGTERM that arrives
     // right after start must still mean a clean shutdown, not a kill.

@@ -35,8 +35,15 @@ pub enum ChargeError {
 
 pub type ChargeFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, ChargeError>> + Send + 'a>>;
 
+/// What a refund attempt comes to.
+pub type RefundFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ChargeError>> + Send + 'a>>;
+
+/// A card payment provider.
 pub trait PaymentGateway: Send + Sync + 'static {
+    /// Charges a card; see [`ChargeRequest::idempotency_key`].
     fn charge(&self, request: ChargeRequest) -> ChargeFuture<'_>;
+    /// Gives a charge back in full (an order that could not be completed).
+    fn refund(&self, provider_id: &str) -> RefundFuture<'_>;
 }
 
 /// Behaves like Stripe in test mode for its documented test tokens,
@@ -44,6 +51,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
 #[derive(Default)]
 pub struct StripeTestGateway {
     charges: Mutex<HashMap<String, Receipt>>,
+    refunded: Mutex<Vec<String>>,
 }
 
 const SUCCESS_TOKENS: &[&str] = &[
@@ -74,6 +82,19 @@ fn decline_message(token: &str) -> Option<&'static str> {
 }
 
 impl StripeTestGateway {
+    /// The provider ids of the charges given back so far.
+    pub fn refunds(&self) -> Vec<String> {
+        self.refunded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many distinct charges were made.
+    pub fn charges_made(&self) -> usize {
+        self.charges.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn decide(token: &str) -> Result<Receipt, ChargeError> {
         if SUCCESS_TOKENS.contains(&token) {
             let id = uuid::Uuid::now_v7().simple().to_string();
@@ -96,6 +117,27 @@ impl PaymentGateway for StripeTestGateway {
             None => Self::decide(&request.token).inspect(|receipt| {
                 charges.insert(request.idempotency_key, receipt.clone());
             }),
+        };
+        Box::pin(async move { outcome })
+    }
+
+    fn refund(&self, provider_id: &str) -> RefundFuture<'_> {
+        let known = self
+            .charges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|r| r.provider_id == provider_id);
+        let outcome = if known {
+            self.refunded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(provider_id.to_owned());
+            Ok(())
+        } else {
+            Err(ChargeError::Declined(format!(
+                "No such charge: '{provider_id}'"
+            )))
         };
         Box::pin(async move { outcome })
     }

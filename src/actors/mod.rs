@@ -13,6 +13,7 @@
 //! consistency: the order actor decides (cancel, expire, pay) and the ticket
 //! actor writes the order and the ticket in one transaction.
 
+mod idle;
 mod order;
 mod supervisor;
 mod ticket;
@@ -41,6 +42,9 @@ pub struct Settings {
     pub idle_after: Duration,
     /// Longest wait for an actor's answer before the caller gets a 503.
     pub call_timeout: Duration,
+    /// Longest wait for the payment provider; below `call_timeout`, so the
+    /// buyer hears "timed out" from the order, not from the mailbox.
+    pub payment_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -49,6 +53,7 @@ impl Default for Settings {
             order_ttl: Duration::from_secs(900),
             idle_after: Duration::from_secs(30),
             call_timeout: Duration::from_secs(10),
+            payment_timeout: Duration::from_secs(8),
         }
     }
 }
@@ -241,7 +246,8 @@ impl Actors {
         Ok(())
     }
 
-    pub fn context(&self) -> &Arc<Context> {
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &Arc<Context> {
         &self.ctx
     }
 
@@ -282,46 +288,11 @@ mod tests {
     use super::*;
     use crate::{
         domain::{OrderStatus, Price, Ticket, Title, UserId},
-        passwords::Hasher,
-        payments::StripeTestGateway,
-        service::Service,
-        store::test_support::temp_store,
+        node::test_support::{test_node, TestNode},
     };
 
-    async fn node(order_ttl: Duration) -> (tempfile::TempDir, Service, Arc<Store>) {
-        let (dir, store) = temp_store();
-        let store = Arc::new(store);
-        let settings = Settings {
-            order_ttl,
-            ..Settings::default()
-        };
-        let actors = Actors::start(
-            store.clone(),
-            Arc::new(StripeTestGateway::default()),
-            settings,
-        )
-        .await
-        .unwrap();
-        let placement = Arc::new(
-            crate::cluster::Placement::new(
-                8,
-                vec![crate::cluster::placement::Member {
-                    name: "test".into(),
-                    addr: String::new(),
-                }],
-                "test",
-            )
-            .unwrap(),
-        );
-        let local = crate::service::Local::new("test", store.clone(), actors);
-        let service = Service::new(
-            placement,
-            local,
-            None,
-            Hasher::new().unwrap(),
-            crate::catalog::Catalog::default(),
-        );
-        (dir, service, store)
+    async fn node(order_ttl: Duration) -> TestNode {
+        test_node(|s| s.order_ttl = order_ttl, None).await
     }
 
     async fn restarted<M: Message>(name: &str, before: ractor::ActorId) -> ActorRef<M> {
@@ -343,7 +314,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_crashed_ticket_actor_is_restarted_with_every_acknowledged_change() {
-        let (_dir, service, store) = node(Duration::from_secs(60)).await;
+        let node = node(Duration::from_secs(60)).await;
+        let (service, store) = (node.ops(), node.store());
         let seller = UserId::new();
         let t: Ticket = service
             .create_ticket(seller, title("A"), Price::from_cents(100).unwrap())
@@ -378,14 +350,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_decision_made_from_a_stale_order_is_refused() {
         use crate::domain::{ChargeId, EventKind};
-        let (_dir, service, store) = node(Duration::from_secs(60)).await;
+        let node = node(Duration::from_secs(60)).await;
+        let (service, store) = (node.ops(), node.store());
         let t = service
             .create_ticket(UserId::new(), title("CAS"), Price::from_cents(100).unwrap())
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = service.reserve(buyer, t.id, "k".into()).await.unwrap();
-        let ctx = service.local().actors().context().clone();
+        let order = service.buy(buyer, t.id, "k".into()).await.unwrap();
+        let ctx = node.actors().context().clone();
         let settle = |next: crate::domain::Order| {
             let ctx = ctx.clone();
             async move {
@@ -423,7 +396,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_crashed_order_actor_is_restarted_and_still_expires() {
-        let (_dir, service, store) = node(Duration::from_secs(2)).await;
+        let node = node(Duration::from_secs(2)).await;
+        let (service, store) = (node.ops(), node.store());
         let t = service
             .create_ticket(
                 UserId::new(),
@@ -433,7 +407,7 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = service.reserve(buyer, t.id, "k".into()).await.unwrap();
+        let order = service.buy(buyer, t.id, "k".into()).await.unwrap();
         let name = order.id.actor_name();
         let before = restarted::<OrderMsg>(&name, ractor::ActorId::Local(u64::MAX)).await;
         before.cast(OrderMsg::Crash).unwrap();
@@ -453,7 +427,7 @@ mod tests {
         }
         assert!(store.ticket(t.id).unwrap().unwrap().is_available());
         // The same idempotency key still answers with the first order.
-        let again = service.reserve(buyer, t.id, "k".into()).await.unwrap();
+        let again = service.buy(buyer, t.id, "k".into()).await.unwrap();
         assert_eq!(again.id, order.id);
     }
 }

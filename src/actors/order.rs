@@ -3,11 +3,12 @@
 //! up to own its deadline timer; the deadline itself is stored, so a
 //! restarted actor re-arms it (firing at once when overdue).
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 
 use super::{
+    idle::{Idle, Passivating},
     ticket::{Payment, Settlement},
     Context, Entity, TicketMsg,
 };
@@ -38,12 +39,22 @@ pub enum OrderMsg {
 
 impl ractor::Message for OrderMsg {}
 
+impl Passivating for OrderMsg {
+    fn idle_check() -> Self {
+        Self::IdleCheck
+    }
+
+    fn is_idle_check(&self) -> bool {
+        matches!(self, Self::IdleCheck)
+    }
+}
+
 pub struct OrderActor;
 
 pub struct OrderState {
     ctx: Arc<Context>,
     order: Order,
-    last_active: Instant,
+    idle: Idle,
 }
 
 impl Entity for OrderId {
@@ -81,11 +92,10 @@ impl Actor for OrderActor {
                 OrderMsg::Expire
             });
         }
-        myself.send_after(ctx.settings.idle_after, || OrderMsg::IdleCheck);
         Ok(OrderState {
+            idle: Idle::start(&myself, ctx.settings.idle_after),
             ctx,
             order,
-            last_active: Instant::now(),
         })
     }
 
@@ -95,9 +105,7 @@ impl Actor for OrderActor {
         msg: OrderMsg,
         state: &mut OrderState,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(msg, OrderMsg::IdleCheck) {
-            state.last_active = Instant::now();
-        }
+        state.idle.saw(&msg);
         match msg {
             OrderMsg::Cancel { by, reply } => {
                 let _ = reply.send(state.cancel(by).await);
@@ -115,18 +123,8 @@ impl Actor for OrderActor {
                 let _ = reply.send(answer);
             }
             OrderMsg::Expire => state.expire(&myself).await,
-            OrderMsg::IdleCheck => {
-                let idle = state.ctx.settings.idle_after;
-                let quiet = state.last_active.elapsed();
-                // A pending order keeps its actor: the actor is its timer.
-                if quiet >= idle && !state.order.is_pending() {
-                    myself.stop(Some("idle".into()));
-                } else {
-                    myself.send_after(idle.saturating_sub(quiet).max(idle / 4), || {
-                        OrderMsg::IdleCheck
-                    });
-                }
-            }
+            // A pending order keeps its actor: the actor is its timer.
+            OrderMsg::IdleCheck => state.idle.check(&myself, !state.order.is_pending()),
             #[cfg(test)]
             OrderMsg::Crash => panic!("crash requested by a test"),
         }
@@ -209,7 +207,7 @@ impl OrderState {
             idempotency_key: format!("order-{}", self.order.id),
         };
         let receipt = match tokio::time::timeout(
-            self.ctx.settings.call_timeout,
+            self.ctx.settings.payment_timeout,
             self.ctx.payments.charge(request),
         )
         .await
@@ -217,6 +215,8 @@ impl OrderState {
             Ok(Ok(receipt)) => receipt,
             Ok(Err(ChargeError::Declined(msg))) => return Err(Error::PaymentDeclined(msg)),
             Ok(Err(ChargeError::Unavailable(msg))) => return Err(Error::Unavailable(msg)),
+            // The charge may still go through: a retry uses the same
+            // provider key, so it finds that charge instead of making another.
             Err(_) => return Err(Error::Unavailable("the payment provider timed out".into())),
         };
         let charge = Charge {
@@ -239,14 +239,36 @@ impl OrderState {
             charge: charge.clone(),
             key,
         };
-        if let Err(e) = self.settle(next, event, Some(payment)).await {
-            // Only reachable if the stored order changed under us; the card
-            // was charged, so say so loudly: a refund is owed.
-            tracing::error!(order = %self.order.id, charge = %charge.id, provider = %charge.provider_id, error = %e,
-                "charged, but the order could not be completed: refund needed");
-            return Err(e);
+        match self.settle(next, event, Some(payment)).await {
+            Ok(()) => Ok(charge),
+            // The order was decided otherwise while the card was charged:
+            // it can never be paid now, so the money goes back.
+            Err(e) if !self.order.is_pending() => Err(self.refund(&charge, e).await),
+            // Not known to be refused (a slow disk, a shutdown): the write
+            // may yet land, and a retry finds the charge by its keys.
+            Err(e) => Err(e),
         }
-        Ok(charge)
+    }
+
+    /// Gives back a charge whose order could not be completed.
+    async fn refund(&self, charge: &Charge, cause: Error) -> Error {
+        let refunded = tokio::time::timeout(
+            self.ctx.settings.payment_timeout,
+            self.ctx.payments.refund(&charge.provider_id),
+        )
+        .await;
+        if let Ok(Ok(())) = refunded {
+            tracing::warn!(order = %self.order.id, provider = %charge.provider_id, error = %cause,
+                "order changed while its payment ran; the charge was refunded");
+            return Error::bad_request(
+                "The order was closed while the payment ran; the charge was refunded",
+            );
+        }
+        tracing::error!(order = %self.order.id, provider = %charge.provider_id, error = %cause,
+            "charged, but the order could not be completed and the refund failed: refund by hand");
+        Error::Internal(format!(
+            "charged, but the order could not be completed: {cause}"
+        ))
     }
 
     async fn expire(&mut self, myself: &ActorRef<OrderMsg>) {

@@ -4,11 +4,14 @@
 //! with its orders (which share its shard) in one transaction. It never
 //! calls an order actor, so order → ticket calls cannot deadlock.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 
-use super::{reply_when_durable, Context, Entity};
+use super::{
+    idle::{Idle, Passivating},
+    reply_when_durable, Context, Entity,
+};
 use crate::{
     domain::{
         Charge, EventKind, Order, OrderId, Price, Ticket, TicketEvent, TicketId, Timestamp, Title,
@@ -44,6 +47,16 @@ pub enum TicketMsg {
 
 impl ractor::Message for TicketMsg {}
 
+impl Passivating for TicketMsg {
+    fn idle_check() -> Self {
+        Self::IdleCheck
+    }
+
+    fn is_idle_check(&self) -> bool {
+        matches!(self, Self::IdleCheck)
+    }
+}
+
 /// An order's final state as decided by its actor.
 #[derive(Clone)]
 pub struct Settlement {
@@ -67,7 +80,7 @@ pub struct TicketState {
     ticket: Ticket,
     /// The last write; answers about the state it produced wait for it.
     last_write: Durability,
-    last_active: Instant,
+    idle: Idle,
 }
 
 impl Entity for TicketId {
@@ -106,14 +119,13 @@ impl Actor for TicketActor {
         // Loaded only now, with our name registered: no other actor can be
         // changing this ticket while we read it.
         let ticket = ctx.store.ticket(id)?.ok_or(Error::not_found("Ticket"))?;
-        myself.send_after(ctx.settings.idle_after, || TicketMsg::IdleCheck);
         // Earlier writes (a previous incarnation's) may not be flushed yet.
-        let last_write = ctx.store.durable_marker();
+        let last_write = ctx.store.read_marker();
         Ok(TicketState {
+            idle: Idle::start(&myself, ctx.settings.idle_after),
             ctx,
             ticket,
             last_write,
-            last_active: Instant::now(),
         })
     }
 
@@ -123,9 +135,7 @@ impl Actor for TicketActor {
         msg: TicketMsg,
         state: &mut TicketState,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(msg, TicketMsg::IdleCheck) {
-            state.last_active = Instant::now();
-        }
+        state.idle.saw(&msg);
         match msg {
             TicketMsg::Edit {
                 by,
@@ -148,15 +158,7 @@ impl Actor for TicketActor {
                 let answer = state.settle(*settlement);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
-            TicketMsg::IdleCheck => {
-                let idle = state.ctx.settings.idle_after;
-                let quiet = state.last_active.elapsed();
-                if quiet >= idle {
-                    myself.stop(Some("idle".into()));
-                } else {
-                    myself.send_after(idle - quiet, || TicketMsg::IdleCheck);
-                }
-            }
+            TicketMsg::IdleCheck => state.idle.check(&myself, true),
             #[cfg(test)]
             TicketMsg::Crash => panic!("crash requested by a test"),
         }

@@ -1,83 +1,79 @@
 //! One gateway actor per node: the only actor other nodes talk to. It takes
-//! a forwarded [`Request`] and runs it through this node's [`Local`], in a
+//! a forwarded [`Envelope`] and hands it to this node's [`Handler`], in a
 //! task of its own so that one slow request never holds up the next.
 
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
+use tracing::Instrument as _;
 
-use crate::{
-    error::Error,
-    service::{Local, Reply, Request},
-};
+use super::wire::{self, Envelope};
+use crate::{error::Result, trace};
 
-/// The wire message. Payloads are postcard bytes of [`Request`] and of
-/// `Result<Reply, Error>`, so the protocol lives in plain serde types.
+/// Runs forwarded operations on this node. The cluster layer knows them
+/// only by name and bytes; the operations implement this above it.
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// Runs the operation named `op` on its encoded request; returns its encoded reply.
+    fn handle(&self, op: &str, body: &[u8]) -> BoxFuture<'static, Result<Vec<u8>>>;
+}
+
+/// The actor message. Payloads are [`wire`] bytes.
 #[derive(RactorClusterMessage)]
-pub enum GatewayMsg {
+pub(crate) enum GatewayMsg {
     #[rpc]
     Forward(Vec<u8>, RpcReplyPort<Vec<u8>>),
 }
 
 /// The process group a node's gateway joins; peers look it up by name.
-pub fn group(node: &str) -> String {
+pub(crate) fn group(node: &str) -> String {
     format!("boxoffice.gateway.{node}")
 }
 
-pub fn encode_request(request: &Request) -> Vec<u8> {
-    postcard::to_allocvec(request).expect("requests encode")
-}
-
-pub fn decode_reply(bytes: &[u8]) -> Result<Reply, Error> {
-    postcard::from_bytes::<Result<Reply, Error>>(bytes)
-        .map_err(|e| Error::Internal(format!("undecodable reply from a peer: {e}")))?
-}
-
-pub struct Gateway;
+pub(crate) struct Gateway;
 
 impl Actor for Gateway {
     type Msg = GatewayMsg;
-    type State = Local;
-    type Arguments = Local;
+    type State = Arc<dyn Handler>;
+    type Arguments = Arc<dyn Handler>;
 
     async fn pre_start(
         &self,
         _: ActorRef<GatewayMsg>,
-        local: Local,
-    ) -> Result<Local, ActorProcessingErr> {
-        Ok(local)
+        handler: Arc<dyn Handler>,
+    ) -> Result<Arc<dyn Handler>, ActorProcessingErr> {
+        Ok(handler)
     }
 
     async fn handle(
         &self,
         _: ActorRef<GatewayMsg>,
         msg: GatewayMsg,
-        local: &mut Local,
+        handler: &mut Arc<dyn Handler>,
     ) -> Result<(), ActorProcessingErr> {
         let GatewayMsg::Forward(bytes, reply) = msg;
-        let request = match postcard::from_bytes::<Request>(&bytes) {
-            Ok(r) => r,
+        let envelope = match wire::decode::<Envelope>(&bytes) {
+            Ok(envelope) => envelope,
             Err(e) => {
-                let answer: Result<Reply, Error> =
-                    Err(Error::bad_request(format!("undecodable request: {e}")));
-                let _ = reply.send(postcard::to_allocvec(&answer)?);
+                let _ = reply.send(wire::encode_answer(&Err(e)));
                 return Ok(());
             }
         };
-        if let Request::Ping = request {
-            let answer = local.handle(request).await;
-            let _ = reply.send(postcard::to_allocvec(&answer)?);
+        if envelope.op == wire::PING {
+            let _ = reply.send(wire::encode_answer(&Ok(Vec::new())));
             return Ok(());
         }
-        let local = local.clone();
-        tokio::spawn(async move {
-            let answer = local.handle(request).await;
-            let bytes = postcard::to_allocvec(&answer).unwrap_or_else(|e| {
-                let err: Result<Reply, Error> =
-                    Err(Error::Internal(format!("encoding a reply: {e}")));
-                postcard::to_allocvec(&err).unwrap_or_default()
-            });
-            let _ = reply.send(bytes);
-        });
+        let run = handler.handle(&envelope.op, &envelope.body);
+        let request_id: Arc<str> = envelope.request_id.as_deref().unwrap_or("-").into();
+        let span = tracing::info_span!("forwarded", request_id = %request_id, op = %envelope.op);
+        tokio::spawn(
+            trace::with_request_id(request_id, async move {
+                let answer = run.await;
+                let _ = reply.send(wire::encode_answer(&answer));
+            })
+            .instrument(span),
+        );
         Ok(())
     }
 }

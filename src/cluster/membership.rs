@@ -16,7 +16,6 @@ use super::{
     gateway::{self, GatewayMsg},
     placement::Member,
 };
-use crate::service::Request;
 
 /// How often peers are checked and pinged.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -271,12 +270,19 @@ impl State {
         let me = myself.clone();
         let peer = peer.to_owned();
         tokio::spawn(async move {
-            let bytes = gateway::encode_request(&Request::Ping);
-            let ok = matches!(
-                gw.call(|tx| GatewayMsg::Forward(bytes, tx), Some(PING_TIMEOUT))
-                    .await,
-                Ok(ractor::rpc::CallResult::Success(_))
-            );
+            let ping = super::wire::encode(&super::wire::Envelope {
+                op: super::wire::PING.into(),
+                request_id: None,
+                body: Vec::new(),
+            });
+            let ok = match ping {
+                Ok(bytes) => matches!(
+                    gw.call(|tx| GatewayMsg::Forward(bytes, tx), Some(PING_TIMEOUT))
+                        .await,
+                    Ok(ractor::rpc::CallResult::Success(_))
+                ),
+                Err(_) => false,
+            };
             let _ = me.cast(MembershipMsg::Pinged { peer, ok });
         });
     }

@@ -8,48 +8,54 @@
 //! pings peers; [`Cluster::forward`] answers 503 at once for a peer that is
 //! down and gives up on a slow one after [`FORWARD_TIMEOUT`].
 
-pub mod gateway;
-pub mod membership;
+pub(crate) mod gateway;
+pub(crate) mod membership;
 pub mod placement;
-pub mod tls;
+pub(crate) mod tls;
+pub(crate) mod wire;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use ractor::{rpc::CallResult, Actor};
 use ractor_cluster::{node::NodeConnectionMode, NodeServer};
+use serde::{de::DeserializeOwned, Serialize};
 
 pub use placement::Placement;
 
 use self::{
-    gateway::{Gateway, GatewayMsg},
+    gateway::{Gateway, GatewayMsg, Handler},
     membership::{Membership, PeerStatus, PeerTable},
+    wire::Envelope,
 };
 use crate::{
     error::{Error, Result},
-    service::{Local, Reply, Request},
+    trace,
 };
 
 /// Longest wait for a forwarded request (the 503 must come within 2 s).
-pub const FORWARD_TIMEOUT: Duration = Duration::from_millis(1500);
+pub(crate) const FORWARD_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// This node's side of the cluster.
 #[derive(Clone)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     table: Arc<PeerTable>,
 }
 
-pub struct ClusterSettings {
-    pub placement: Arc<Placement>,
-    pub listen: SocketAddr,
-    pub cookie: String,
+pub(crate) struct ClusterSettings {
+    pub(crate) placement: Arc<Placement>,
+    pub(crate) listen: SocketAddr,
+    pub(crate) cookie: String,
     /// Mutual TLS between nodes, when configured.
-    pub tls: Option<tls::Tls>,
+    pub(crate) tls: Option<tls::Tls>,
 }
 
 impl Cluster {
     /// Starts the node server on `listen`, this node's gateway, and membership.
-    pub async fn start(settings: ClusterSettings, local: Local) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        settings: ClusterSettings,
+        handler: Arc<dyn Handler>,
+    ) -> anyhow::Result<Self> {
         let me = settings.placement.me().clone();
         // Peers tell sessions apart (and spot a connection to themselves) by
         // the advertised host:port, so advertise our own peer-list address,
@@ -74,7 +80,7 @@ impl Cluster {
         let (node_server, _) = Actor::spawn(None, server, ())
             .await
             .context("starting the cluster listener")?;
-        let (gateway, _) = Actor::spawn(None, Gateway, local)
+        let (gateway, _) = Actor::spawn(None, Gateway, handler)
             .await
             .context("starting the gateway")?;
         ractor::pg::join(gateway::group(&me.name), vec![gateway.get_cell()]);
@@ -94,21 +100,41 @@ impl Cluster {
         Ok(Self { table })
     }
 
-    /// Runs `request` on `node`'s gateway. A peer that is down or too slow
-    /// gives `Unavailable` (503), never an answer from anyone else.
-    pub async fn forward(&self, node: &str, request: Request) -> Result<Reply> {
+    /// Runs operation `op` with `request` on `node`'s gateway. A peer that
+    /// is down or too slow gives `Unavailable` (503), never an answer from
+    /// anyone else.
+    pub(crate) async fn call<Req, Rep>(&self, node: &str, op: &str, request: &Req) -> Result<Rep>
+    where
+        Req: Serialize,
+        Rep: DeserializeOwned,
+    {
         let unavailable = || {
             Error::Unavailable(format!(
                 "Node {node}, home of this data, is unreachable; try again"
             ))
         };
         let gateway = self.table.gateway_if_up(node).ok_or_else(unavailable)?;
-        let bytes = gateway::encode_request(&request);
-        match gateway
-            .call(|tx| GatewayMsg::Forward(bytes, tx), Some(FORWARD_TIMEOUT))
-            .await
-        {
-            Ok(CallResult::Success(reply)) => gateway::decode_reply(&reply),
+        let body = postcard::to_allocvec(request)
+            .map_err(|e| Error::Internal(format!("encoding {op}: {e}")))?;
+        let envelope = wire::encode(&Envelope {
+            op: op.to_owned(),
+            request_id: trace::request_id().map(|id| id.to_string()),
+            body,
+        })?;
+        let started = std::time::Instant::now();
+        let answer = gateway
+            .call(
+                |tx| GatewayMsg::Forward(envelope, tx),
+                Some(FORWARD_TIMEOUT),
+            )
+            .await;
+        tracing::debug!(%node, %op, took_us = started.elapsed().as_micros() as u64, "forwarded");
+        match answer {
+            Ok(CallResult::Success(bytes)) => {
+                let reply = wire::decode::<Result<Vec<u8>>>(&bytes)??;
+                postcard::from_bytes(&reply)
+                    .map_err(|e| Error::Internal(format!("undecodable {op} reply: {e}")))
+            }
             Ok(CallResult::Timeout) => Err(unavailable()),
             // The session is gone: call the peer down now, not at the next ping.
             Ok(CallResult::SenderError) | Err(_) => {
@@ -118,7 +144,7 @@ impl Cluster {
         }
     }
 
-    pub fn peers(&self) -> Vec<PeerStatus> {
+    pub(crate) fn peers(&self) -> Vec<PeerStatus> {
         self.table.status()
     }
 }

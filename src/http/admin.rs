@@ -66,12 +66,10 @@ pub async fn events(
             _ => {}
         }
     }
-    let events = state
-        .service
-        .events_after(after, limit.clamp(1, MAX_PAGE))?;
-    let last = events.last().map_or(after, |e| e.seq);
+    let page = state.ops.events_after(after, limit.clamp(1, MAX_PAGE))?;
+    let last = page.events.last().map_or(after, |e| e.seq);
     Ok(Json(json!({
-        "events": events.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+        "events": page.events.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
         "next": last,
     })))
 }
@@ -79,16 +77,16 @@ pub async fn events(
 /// `GET /api/admin/stats`: live entity actors and the event log's head.
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
-    let stats = state.service.stats()?;
-    let placement = state.service.placement();
+    let stats = state.ops.stats();
+    let placement = state.ops.placement();
     Ok(Json(json!({
         "node": placement.me().name,
         "liveActors": stats.live_actors,
         "lastEventSeq": stats.last_event_seq,
-        "catalogTickets": state.service.catalog().len(),
+        "catalogTickets": state.ops.catalog().len(),
         "shards": placement.shards(),
         "ownShards": placement.shards_of(&placement.me().name).len(),
-        "peers": state.service.cluster().map(|c| c.peers()).unwrap_or_default(),
+        "peers": state.ops.cluster().map(|c| c.peers()).unwrap_or_default(),
     })))
 }
 
@@ -112,7 +110,7 @@ pub async fn placement(
             "ticketId must be a valid id",
         ))
     })?;
-    let placement = state.service.placement();
+    let placement = state.ops.placement();
     let shard = id.shard(placement.shards());
     Ok(Json(json!({
         "ticketId": id,

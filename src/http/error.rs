@@ -63,10 +63,6 @@ impl ApiError {
             format!("{what} not found"),
         )
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<Error> for ApiError {

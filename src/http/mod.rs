@@ -1,5 +1,5 @@
 //! The HTTP API (axum). Handlers parse and check input, find the caller,
-//! and pass one call to the [`Service`]; no business rule lives here.
+//! and pass one call to the [`Ops`]; no business rule lives here.
 
 mod admin;
 pub mod error;
@@ -29,13 +29,13 @@ use self::{
     error::{ApiError, ApiResult},
     session::Sessions,
 };
-use crate::service::Service;
+use crate::ops::Ops;
 
 pub use json::BODY_LIMIT;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub service: Service,
+    pub ops: Ops,
     pub sessions: Sessions,
     pub admin_token: Option<Arc<str>>,
 }
@@ -116,11 +116,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Ready when every peer answers (a node alone is ready once started).
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let peers = state
-        .service
-        .cluster()
-        .map(|c| c.peers())
-        .unwrap_or_default();
+    let peers = state.ops.cluster().map(|c| c.peers()).unwrap_or_default();
     let down: Vec<&str> = peers
         .iter()
         .filter(|p| !p.up)

@@ -31,7 +31,7 @@ pub async fn create(
     let mut f = Fields::new(body);
     let ticket = f.parse("ticketId", |s| s.parse::<TicketId>());
     let ticket = f.done((ticket,))?;
-    let order = state.service.reserve(me.id, ticket, key).await?;
+    let order = state.ops.buy(me.id, ticket, key).await?;
     Ok((StatusCode::CREATED, Json(order.to_json())))
 }
 
@@ -39,7 +39,7 @@ pub async fn create(
 pub const UNREACHABLE_HEADER: &str = "boxoffice-unreachable-nodes";
 
 pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiResult<Response> {
-    let list = state.service.orders_of(me.id).await?;
+    let list = state.ops.orders_of(me.id).await?;
     let body = Value::Array(list.orders.iter().map(|o| o.to_json()).collect());
     let mut res = Json(body).into_response();
     if !list.unreachable.is_empty() {
@@ -56,7 +56,7 @@ pub async fn show(
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        state.service.order(me.id, order_id(&id)?).await?.to_json(),
+        state.ops.order(me.id, order_id(&id)?).await?.to_json(),
     ))
 }
 
@@ -65,6 +65,6 @@ pub async fn cancel(
     SignedIn(me): SignedIn,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    state.service.cancel(me.id, order_id(&id)?).await?;
+    state.ops.cancel(me.id, order_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

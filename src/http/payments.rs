@@ -34,6 +34,6 @@ pub async fn create(
         }
     });
     let (order, token) = f.done((order, token))?;
-    let charge = state.service.pay(me.id, order, token, key).await?;
+    let charge = state.ops.pay(me.id, order, token, key).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": charge.id }))))
 }

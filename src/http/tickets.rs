@@ -24,12 +24,12 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let tickets = state.service.available_tickets();
+    let tickets = state.ops.available_tickets();
     Json(Value::Array(tickets.iter().map(|t| t.to_json()).collect()))
 }
 
 pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Value>> {
-    Ok(Json(state.service.ticket(ticket_id(&id)?).await?.to_json()))
+    Ok(Json(state.ops.ticket(ticket_id(&id)?).await?.to_json()))
 }
 
 pub async fn create(
@@ -38,7 +38,7 @@ pub async fn create(
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (title, price) = title_and_price(body)?;
-    let ticket = state.service.create_ticket(me.id, title, price).await?;
+    let ticket = state.ops.create_ticket(me.id, title, price).await?;
     Ok((StatusCode::CREATED, Json(ticket.to_json())))
 }
 
@@ -50,6 +50,6 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let id = ticket_id(&id)?;
     let (title, price) = title_and_price(body)?;
-    let ticket = state.service.edit_ticket(me.id, id, title, price).await?;
+    let ticket = state.ops.edit_ticket(me.id, id, title, price).await?;
     Ok(Json(ticket.to_json()))
 }

@@ -29,7 +29,7 @@ pub async fn sign_up(State(state): State<AppState>, body: JsonObject) -> ApiResu
     let email = f.parse("email", Email::parse);
     let password = f.parse("password", Password::parse);
     let (email, password) = f.done((email, password))?;
-    let user = state.service.sign_up(email, password).await?;
+    let user = state.ops.sign_up(email, password).await?;
     Ok(signed_in(&state, StatusCode::CREATED, &user))
 }
 
@@ -38,7 +38,7 @@ pub async fn sign_in(State(state): State<AppState>, body: JsonObject) -> ApiResu
     let email = f.string("email");
     let password = f.string("password");
     let (email, password) = f.done((email, password))?;
-    let user = state.service.sign_in(&email, &password).await?;
+    let user = state.ops.sign_in(&email, &password).await?;
     Ok(signed_in(&state, StatusCode::OK, &user))
 }
 
@@ -63,7 +63,7 @@ pub async fn change_password(
     let new = f.parse("newPassword", Password::parse);
     let (current, new) = f.done((current, new))?;
     state
-        .service
+        .ops
         .change_password(me.id, &me.email, &current, new)
         .await?;
     Ok(Json(json!({})))

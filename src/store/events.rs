@@ -1,4 +1,6 @@
 //! The event log: sequence number (big-endian, so it sorts) → event.
+//! Only events already on disk are served, so a follower never holds an
+//! event that a crash can take back, nor a sequence number that gets reused.
 
 use super::{codec, Store, StoreError, T};
 use crate::domain::Event;
@@ -14,18 +16,59 @@ pub(super) fn last_seq(tree: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
+const LOG_ID: &str = "log_id";
+
+/// The id of this data dir's event log, made when the log was created. A
+/// data dir rebuilt by resharding or restored from a copy gets a new one.
+pub(super) fn log_id(meta: &sled::Tree) -> Result<u64, StoreError> {
+    let fresh = rand::random::<u64>().to_be_bytes();
+    let id = match meta.compare_and_swap(LOG_ID, None as Option<&[u8]>, Some(&fresh[..]))? {
+        Ok(()) => {
+            meta.flush()?;
+            fresh
+        }
+        Err(existing) => existing
+            .current
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .ok_or_else(|| StoreError::Corrupt("log id".into()))?,
+    };
+    Ok(u64::from_be_bytes(id))
+}
+
+/// A stretch of a node's event log, and where the log stands.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LogPage {
+    /// Which log this is; see [`log_id`].
+    pub log_id: u64,
+    /// The last sequence number on disk: a follower past it is following
+    /// another log (or one that went back) and must start over.
+    pub head: u64,
+    pub events: Vec<Event>,
+}
+
 impl Store {
-    /// Up to `limit` events with a sequence number above `after`, in order.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let start = after.saturating_add(1).to_be_bytes();
-        self.tree(T::Events)
-            .range(start..)
-            .take(limit)
-            .map(|entry| codec::decode(&entry?.1))
-            .collect()
+    /// Up to `limit` events on disk with a sequence number above `after`, in order.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<LogPage, StoreError> {
+        let head = self.group.flushed_seq();
+        let events = if after >= head {
+            Vec::new()
+        } else {
+            let start = (after + 1).to_be_bytes();
+            self.tree(T::Events)
+                .range(start..=head.to_be_bytes())
+                .take(limit)
+                .map(|entry| codec::decode(&entry?.1))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(LogPage {
+            log_id: self.log_id,
+            head,
+            events,
+        })
     }
 
-    pub fn last_event_seq(&self) -> Result<u64, StoreError> {
-        last_seq(self.tree(T::Events))
+    /// The last sequence number on disk.
+    pub fn last_event_seq(&self) -> u64 {
+        self.group.flushed_seq()
     }
 }

@@ -1,14 +1,18 @@
-//! Group commit: many writers, one fsync.
+//! Group commit: many writers, one fsync; and nothing shown before it is on disk.
 //!
-//! Every committed transaction takes a ticket number; one flusher task
-//! flushes sled and then publishes the highest number that flush covered.
-//! A writer acknowledges once the published number reaches its own, so
-//! concurrent writes share a flush instead of paying one each.
+//! Every transaction takes a ticket number before it applies (`started`)
+//! and is marked `applied` once it has. One flusher task flushes sled and
+//! then publishes the highest applied number that flush covered. A writer
+//! acknowledges once the published number reaches its own ticket; a reader
+//! waits for the number `started` had *after* its read, which covers every
+//! transaction whose effects the read could have seen. Events are handed to
+//! the observer, and served to peers, only once flushed.
 
 use std::{
+    collections::VecDeque,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -16,25 +20,38 @@ use std::{
 use tokio::sync::{watch, Notify};
 
 use super::StoreError;
+use crate::domain::Event;
+
+/// Told of every event once it is on disk (the local catalog uses this).
+pub(crate) type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 pub(super) struct GroupCommit {
     inner: Arc<Inner>,
-    durable: bool,
     /// The flusher task, which holds a handle to the database until it ends.
-    flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    flusher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 struct Inner {
-    committed: AtomicU64,
+    durable: bool,
+    /// Tickets handed out (a transaction takes one before it applies).
+    started: AtomicU64,
+    /// Tickets whose transaction has applied (or aborted).
+    applied: AtomicU64,
     closed: AtomicBool,
     wake: Notify,
     flushed: watch::Sender<u64>,
+    /// The highest event sequence number known to be on disk.
+    flushed_seq: AtomicU64,
+    /// Events committed but not yet flushed, with the ticket of their write.
+    unflushed: Mutex<VecDeque<(u64, Vec<Event>)>>,
+    observer: std::sync::OnceLock<Observer>,
 }
 
 /// Longest wait for a flush before a write's acknowledgement gives up.
-pub const FLUSH_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
-/// Proof of a committed write; `.wait()` returns once it is on disk.
+/// Proof of a committed write (or a read); `.wait()` returns once what it
+/// covers is on disk.
 #[must_use = "a write is only durable once its Durability resolves"]
 #[derive(Debug, Clone)]
 pub struct Durability {
@@ -43,16 +60,8 @@ pub struct Durability {
 }
 
 impl Durability {
-    /// Nothing to wait for (a write that changed nothing, or no-flush mode).
-    pub fn none() -> Self {
-        Self {
-            ticket: 0,
-            flushed: None,
-        }
-    }
-
     /// Already on disk (so an answer can go out without waiting).
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.flushed
             .as_ref()
             .is_none_or(|rx| *rx.borrow() >= self.ticket)
@@ -60,7 +69,7 @@ impl Durability {
 
     /// Waits for the flush that covers this write. A disk that cannot flush
     /// within [`FLUSH_WAIT`] gives an error (a 503) rather than a hang.
-    pub async fn wait(self) -> Result<(), StoreError> {
+    pub(crate) async fn wait(self) -> Result<(), StoreError> {
         let Some(mut rx) = self.flushed else {
             return Ok(());
         };
@@ -83,100 +92,149 @@ impl Durability {
 
 impl GroupCommit {
     /// Starts the flusher task. With `durable == false` (a benchmark-only
-    /// setting) writes are acknowledged without waiting for any flush.
-    pub(super) fn start(db: sled::Db, durable: bool) -> Self {
+    /// setting) writes are acknowledged and shown without waiting for any flush.
+    pub(super) fn start(db: sled::Db, durable: bool, last_seq: u64) -> Self {
         let (flushed, _) = watch::channel(0);
         let inner = Arc::new(Inner {
-            committed: AtomicU64::new(0),
+            durable,
+            started: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             wake: Notify::new(),
             flushed,
+            // What sled recovered at open is what is on disk.
+            flushed_seq: AtomicU64::new(last_seq),
+            unflushed: Mutex::new(VecDeque::new()),
+            observer: std::sync::OnceLock::new(),
         });
-        let mut flusher = None;
-        if durable {
-            let inner = inner.clone();
-            flusher = Some(tokio::spawn(async move {
-                loop {
-                    inner.wake.notified().await;
-                    if inner.closed.load(Ordering::Acquire) {
-                        // One last flush so that nothing committed is left behind.
-                        let _ = db.flush_async().await;
-                        inner.flushed.send_replace(u64::MAX);
-                        return;
-                    }
-                    let target = inner.committed.load(Ordering::Acquire);
-                    // A failed fsync is retried: acknowledging it would break the promise.
-                    while let Err(e) = db.flush_async().await {
-                        tracing::error!(error = %e, "flushing sled failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    inner.flushed.send_replace(target);
-                }
-            }));
-        }
+        let flusher = durable.then(|| tokio::spawn(flush_loop(inner.clone(), db)));
         Self {
             inner,
-            durable,
-            flusher: std::sync::Mutex::new(flusher),
+            flusher: Mutex::new(flusher),
         }
+    }
+
+    pub(super) fn observe(&self, observer: Observer) {
+        let _ = self.inner.observer.set(observer);
     }
 
     pub(super) fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    /// A marker that resolves once everything committed so far is on disk.
-    pub(super) fn marker(&self) -> Durability {
-        if !self.durable {
-            return Durability::none();
+    /// Takes the ticket of a transaction about to apply. Callers serialize
+    /// `begin`/`end` pairs (the store's write lock), so tickets apply in order.
+    pub(super) fn begin(&self) -> u64 {
+        self.inner.started.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Records that transaction `ticket` has applied (with `events`) or
+    /// aborted (none), and returns what its writer must wait for.
+    pub(super) fn end(&self, ticket: u64, events: Vec<Event>) -> Durability {
+        let inner = &self.inner;
+        if !inner.durable {
+            if let Some(last) = events.last() {
+                inner.flushed_seq.store(last.seq, Ordering::Release);
+            }
+            if let Some(observe) = inner.observer.get() {
+                events.iter().for_each(observe);
+            }
+            inner.applied.store(ticket, Ordering::SeqCst);
+            return Durability {
+                ticket,
+                flushed: None,
+            };
         }
+        if !events.is_empty() {
+            lock(&inner.unflushed).push_back((ticket, events));
+        }
+        inner.applied.store(ticket, Ordering::SeqCst);
+        inner.wake.notify_one();
         Durability {
-            ticket: self.inner.committed.load(Ordering::Acquire),
-            flushed: Some(self.inner.flushed.subscribe()),
+            ticket,
+            flushed: Some(inner.flushed.subscribe()),
         }
     }
 
-    /// Records that a transaction has just committed.
-    pub(super) fn committed(&self) -> Durability {
-        if !self.durable {
-            return Durability::none();
+    /// What a read taken just now must wait for before it is shown: every
+    /// transaction that had started, whose effects the read may have seen.
+    pub(super) fn read_marker(&self) -> Durability {
+        if !self.inner.durable {
+            return Durability {
+                ticket: 0,
+                flushed: None,
+            };
         }
-        let ticket = self.inner.committed.fetch_add(1, Ordering::AcqRel) + 1;
+        let ticket = self.inner.started.load(Ordering::SeqCst);
         let flushed = self.inner.flushed.subscribe();
-        self.inner.wake.notify_one();
+        if *flushed.borrow() < ticket {
+            self.inner.wake.notify_one();
+        }
         Durability {
             ticket,
             flushed: Some(flushed),
         }
     }
 
-    /// Waits until everything committed so far is on disk.
-    pub(super) async fn sync(&self) -> Result<(), StoreError> {
-        if !self.durable {
-            return Ok(());
-        }
-        let ticket = self.inner.committed.fetch_add(1, Ordering::AcqRel) + 1;
-        let d = Durability {
-            ticket,
-            flushed: Some(self.inner.flushed.subscribe()),
-        };
-        self.inner.wake.notify_one();
-        d.wait().await
+    /// The highest event sequence number that is on disk.
+    pub(super) fn flushed_seq(&self) -> u64 {
+        self.inner.flushed_seq.load(Ordering::Acquire)
     }
-}
 
-impl GroupCommit {
-    /// Flushes once more and waits for the flusher task to end.
-    pub(super) async fn close(&self) {
+    /// Refuses further writes and asks the flusher for a last flush. The
+    /// caller holds the write lock, so no transaction is half-way through.
+    pub(super) fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.wake.notify_one();
-        let task = self
-            .flusher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+    }
+
+    /// Waits for the flusher's last flush (after [`Self::close`]).
+    pub(super) async fn closed(&self) {
+        let task = lock(&self.flusher).take();
         if let Some(task) = task {
             let _ = task.await;
         }
     }
+}
+
+async fn flush_loop(inner: Arc<Inner>, db: sled::Db) {
+    loop {
+        inner.wake.notified().await;
+        let closing = inner.closed.load(Ordering::Acquire);
+        let target = inner.applied.load(Ordering::SeqCst);
+        // A failed fsync is retried: acknowledging it would break the promise.
+        while let Err(e) = db.flush_async().await {
+            tracing::error!(error = %e, "flushing sled failed; retrying");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        inner.publish(target);
+        if closing {
+            // Nothing can commit after close; wake anyone still waiting.
+            inner.flushed.send_replace(u64::MAX);
+            return;
+        }
+    }
+}
+
+impl Inner {
+    /// Everything up to `target` is on disk: show its events, then release
+    /// the writers waiting for it (so a 2xx never precedes the catalog).
+    fn publish(&self, target: u64) {
+        let flushed: Vec<(u64, Vec<Event>)> = {
+            let mut queue = lock(&self.unflushed);
+            let n = queue.iter().take_while(|(t, _)| *t <= target).count();
+            queue.drain(..n).collect()
+        };
+        if let Some(last) = flushed.last().and_then(|(_, events)| events.last()) {
+            self.flushed_seq.store(last.seq, Ordering::Release);
+        }
+        if let Some(observe) = self.observer.get() {
+            flushed.iter().flat_map(|(_, e)| e).for_each(observe);
+        }
+        self.flushed.send_replace(target);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -3,7 +3,7 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{codec, get, tx_get, Store, StoreError, Tx, TxResult, T};
+use super::{codec, get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::UserId;
 
 /// Which kind of request a key belongs to. Keys are scoped to the user and
@@ -44,10 +44,6 @@ impl Store {
 }
 
 impl Tx<'_> {
-    pub fn remembered<V: DeserializeOwned>(&self, key: IdemKey<'_>) -> TxResult<Option<V>> {
-        tx_get(self.tree(T::Idempotency), &key.bytes())
-    }
-
     pub fn remember<V: Serialize>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
         self.tree(T::Idempotency)
             .insert(key.bytes(), codec::encode(outcome))?;

@@ -14,16 +14,14 @@ mod orders;
 mod tickets;
 mod users;
 
-use std::{
-    path::Path,
-    sync::{Mutex, OnceLock},
-};
+use std::{path::Path, sync::Mutex};
 
 use sled::{
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
     Transactional,
 };
 
+pub use events::LogPage;
 pub use group_commit::Durability;
 pub use idempotency::{IdemKey, Scope};
 
@@ -85,15 +83,13 @@ const TREE_NAMES: [&str; 10] = [
 pub struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
-    /// The last event sequence number written. Held across a transaction so
+    /// The write lock, holding the last event sequence number written:
     /// numbers are gap-free and in commit order (readers tail by `after=N`).
     last_seq: Mutex<u64>,
     group: group_commit::GroupCommit,
-    /// Told of every committed event (the local catalog uses this).
-    observer: OnceLock<Observer>,
+    /// Names this event log; a follower that sees another id re-reads it.
+    log_id: u64,
 }
-
-type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 /// A transaction in progress: typed writers live in each record's module.
 pub struct Tx<'a> {
@@ -137,19 +133,20 @@ impl Store {
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
-        let group = group_commit::GroupCommit::start(db.clone(), durable);
+        let log_id = events::log_id(&trees[T::Meta as usize])?;
+        let group = group_commit::GroupCommit::start(db.clone(), durable, last_seq);
         Ok(Self {
             db,
             trees,
             last_seq: Mutex::new(last_seq),
             group,
-            observer: OnceLock::new(),
+            log_id,
         })
     }
 
-    /// Registers the one observer of committed events.
+    /// Registers the one observer of events, told of each once it is on disk.
     pub fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
-        let _ = self.observer.set(Box::new(observer));
+        self.group.observe(Box::new(observer));
     }
 
     fn tree(&self, t: T) -> &sled::Tree {
@@ -169,6 +166,7 @@ impl Store {
         }
         let at = Timestamp::now();
         let trees: Vec<&sled::Tree> = self.trees.iter().collect();
+        let ticket = self.group.begin();
         let result = trees.as_slice().transaction(|view| {
             let mut tx = Tx {
                 trees: view,
@@ -182,14 +180,33 @@ impl Store {
         match result {
             Ok((out, seq, emitted)) => {
                 *last_seq = seq;
-                if let Some(observe) = self.observer.get() {
-                    emitted.iter().for_each(observe);
-                }
-                Ok((out, self.group.committed()))
+                Ok((out, self.group.end(ticket, emitted)))
             }
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(e) => {
+                let _ = self.group.end(ticket, Vec::new());
+                match e {
+                    TransactionError::Abort(e) => Err(e),
+                    TransactionError::Storage(e) => Err(e.into()),
+                }
+            }
         }
+    }
+
+    /// Runs `read` and returns its answer once everything it could have
+    /// seen is on disk: nothing is shown that a crash could still undo.
+    pub async fn durable<R>(
+        &self,
+        read: impl FnOnce(&Self) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let answer = read(self)?;
+        self.read_marker().wait().await?;
+        Ok(answer)
+    }
+
+    /// Resolves once everything committed (or being committed) so far is on
+    /// disk: a restarted actor says nothing about earlier writes before that.
+    pub fn read_marker(&self) -> Durability {
+        self.group.read_marker()
     }
 
     /// Records the cluster's shard count on first start and refuses any
@@ -223,22 +240,16 @@ impl Store {
         }
     }
 
-    /// Resolves once everything committed so far is on disk: a restarted
-    /// actor says nothing about earlier writes before that.
-    pub fn durable_marker(&self) -> Durability {
-        self.group.marker()
-    }
-
-    /// Waits until everything written so far is on disk.
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        self.group.sync().await
-    }
-
-    /// Flushes and stops the background flusher (on shutdown).
+    /// Refuses further writes, flushes everything committed and stops the
+    /// background flusher (on shutdown).
     pub async fn close(&self) -> Result<(), StoreError> {
-        self.group.sync().await?;
+        {
+            // Under the write lock: no transaction is between begin and end.
+            let _writes = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+            self.group.close();
+        }
+        self.group.closed().await;
         self.db.flush_async().await?;
-        self.group.close().await;
         Ok(())
     }
 }
@@ -309,6 +320,7 @@ mod tests {
         let seqs: Vec<u64> = store
             .events_after(0, 100)
             .unwrap()
+            .events
             .iter()
             .map(|e| e.seq)
             .collect();
@@ -317,12 +329,13 @@ mod tests {
             store
                 .events_after(7, 2)
                 .unwrap()
+                .events
                 .iter()
                 .map(|e| e.seq)
                 .collect::<Vec<_>>(),
             [8, 9]
         );
-        assert_eq!(store.last_event_seq().unwrap(), 10);
+        assert_eq!(store.last_event_seq(), 10);
     }
 
     #[tokio::test]
@@ -347,11 +360,7 @@ mod tests {
             store.user(second.id).unwrap().is_none(),
             "no half-written user"
         );
-        assert_eq!(
-            store.last_event_seq().unwrap(),
-            1,
-            "no event for the refused write"
-        );
+        assert_eq!(store.last_event_seq(), 1, "no event for the refused write");
         assert_eq!(
             store.user_by_email(&first.email).unwrap().unwrap().id,
             first.id
@@ -375,7 +384,7 @@ mod tests {
     async fn data_and_sequence_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let u = user("b@example.com");
-        {
+        let log_id = {
             let store = Store::open(dir.path(), true).unwrap();
             let (_, d) = store
                 .write(|tx| {
@@ -388,7 +397,8 @@ mod tests {
                 .unwrap();
             d.wait().await.unwrap();
             store.close().await.unwrap();
-        }
+            store.log_id
+        };
         // sled lets go of its file lock from a background thread after the
         // last handle drops; give it a moment on a busy machine.
         let mut attempts = 0;
@@ -404,6 +414,7 @@ mod tests {
             }
         };
         assert_eq!(store.user(u.id).unwrap(), Some(u.clone()));
+        assert_eq!(store.log_id, log_id, "the same log after a restart");
         let (_, d) = store
             .write(|tx| {
                 tx.emit(EventKind::UserUpdated {
@@ -413,6 +424,22 @@ mod tests {
             })
             .unwrap();
         d.wait().await.unwrap();
-        assert_eq!(store.last_event_seq().unwrap(), 2, "numbering continues");
+        assert_eq!(store.last_event_seq(), 2, "numbering continues");
+        let (_other_dir, other) = temp_store();
+        assert_ne!(other.log_id, log_id, "another data dir, another log");
+    }
+
+    #[tokio::test]
+    async fn reads_and_the_log_wait_for_the_flush() {
+        let (_dir, store) = temp_store();
+        let u = user("d@example.com");
+        let (_, written) = store.write(|tx| tx.create_user(&u)).unwrap();
+        // Whatever a read saw, its marker covers; the log shows only what
+        // the flusher has confirmed.
+        let seen = store.durable(|s| s.user(u.id)).await.unwrap();
+        assert_eq!(seen, Some(u.clone()));
+        assert!(written.is_done(), "the read waited for the write it saw");
+        assert_eq!(store.events_after(0, 10).unwrap().events.len(), 1);
+        assert_eq!(store.last_event_seq(), 1);
     }
 }

@@ -1,33 +1,51 @@
-//! Puts one node together: store, actors, service, HTTP; and takes it
-//! apart again on shutdown (stop accepting, finish requests, flush).
+//! Puts one node together: store, actors, cluster, operations, catalog,
+//! HTTP; and takes it apart again on shutdown (stop accepting, finish
+//! requests, flush).
 
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+pub use crate::actors::Settings;
 use crate::{
-    actors::{Actors, Settings},
-    catalog::Catalog,
+    actors::Actors,
+    catalog::{Catalog, Follower},
     cluster::{Cluster, ClusterSettings, Placement},
     config::ServeArgs,
     http::{self, session::Sessions, AppState},
+    ops::{Home, Ops},
     passwords::Hasher,
-    payments::StripeTestGateway,
-    service::{Local, Service},
+    payments::{PaymentGateway, StripeTestGateway},
     store::Store,
 };
 
-/// A node that has bound its port and is ready to serve.
-pub struct Node {
-    listener: TcpListener,
-    app: axum::Router,
-    store: Arc<Store>,
-    actors: Actors,
+/// How a node is put together: the server, the tests and the benchmark all
+/// start one through this.
+pub struct Builder {
+    args: ServeArgs,
+    payments: Arc<dyn PaymentGateway>,
+    settings: Settings,
 }
 
-impl Node {
-    pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
+impl Builder {
+    /// The payment provider (default: [`StripeTestGateway`]).
+    pub fn payments(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
+        self.payments = gateway;
+        self
+    }
+
+    /// Timings for the actors; the flags' TTL and idle time are kept unless
+    /// changed here.
+    pub fn settings(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(&mut self.settings);
+        self
+    }
+
+    /// Opens the store, starts the actors, joins the cluster (when
+    /// configured), follows the catalog and binds the HTTP port.
+    pub async fn start(self) -> anyhow::Result<Node> {
+        let args = &self.args;
         let members = args.members().map_err(anyhow::Error::msg)?;
         let clustered = members.len() > 1;
         if clustered {
@@ -59,23 +77,15 @@ impl Node {
             Store::open(&args.data_dir, !args.unsafe_no_fsync).context("opening the store")?,
         );
         store.ensure_shards(args.shards)?;
+        // This node's own changes reach its catalog as soon as they are on
+        // disk; every node's (this one's too) also through the follower.
         let catalog = Catalog::default();
         let observed = catalog.clone();
         store.observe(move |event| {
             observed.apply(&event.kind);
         });
-        let settings = Settings {
-            order_ttl: args.order_ttl(),
-            idle_after: args.idle_after(),
-            ..Settings::default()
-        };
-        let actors = Actors::start(
-            store.clone(),
-            Arc::new(StripeTestGateway::default()),
-            settings,
-        )
-        .await?;
-        let local = Local::new(&args.node_name, store.clone(), actors.clone());
+        let actors = Actors::start(store.clone(), self.payments, self.settings).await?;
+        let home = Home::new(store.clone(), actors.clone());
         let cluster = match cookie {
             Some(cookie) => {
                 let listen = args
@@ -97,34 +107,68 @@ impl Node {
                     cookie,
                     tls,
                 };
-                Some(Cluster::start(settings, local.clone()).await?)
+                Some(Cluster::start(settings, Arc::new(home.clone())).await?)
             }
             None => None,
         };
-        let service = Service::new(placement, local, cluster, Hasher::new()?, catalog.clone());
-        catalog.follow(service.clone());
+        let ops = Ops::new(placement, home, cluster, Hasher::new()?, catalog.clone());
+        let follower = catalog.follow(ops.clone());
         let state = AppState {
-            service,
+            ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies),
             admin_token: args.admin_token.as_deref().map(Arc::from),
         };
         let listener = TcpListener::bind(args.http_addr)
             .await
             .with_context(|| format!("binding {}", args.http_addr))?;
-        Ok(Self {
+        Ok(Node {
             listener,
             app: http::router(state),
+            ops,
             store,
             actors,
+            follower,
         })
     }
+}
 
+/// A node that has bound its port and is ready to serve.
+pub struct Node {
+    listener: TcpListener,
+    app: axum::Router,
+    ops: Ops,
+    store: Arc<Store>,
+    actors: Actors,
+    follower: Follower,
+}
+
+impl Node {
+    /// A node configured by `args` (the same flags as the binary's).
+    pub fn builder(args: ServeArgs) -> Builder {
+        let settings = Settings {
+            order_ttl: args.order_ttl(),
+            idle_after: args.idle_after(),
+            ..Settings::default()
+        };
+        Builder {
+            args,
+            payments: Arc::new(StripeTestGateway::default()),
+            settings,
+        }
+    }
+
+    /// Where the HTTP API listens.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
+    /// The operations, for tools and tests in process.
+    pub fn ops(&self) -> &Ops {
+        &self.ops
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight requests,
-    /// stops the actors and flushes the store.
+    /// stops the follower and the actors, and flushes the store.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -141,6 +185,7 @@ impl Node {
             .await
             .context("serving HTTP")?;
         tracing::info!("HTTP drained; stopping actors and flushing");
+        self.follower.stop().await;
         self.actors.shutdown().await;
         self.store.close().await.context("flushing the store")?;
         Ok(())
@@ -213,4 +258,55 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// A single node on a fresh data dir, in process, not serving HTTP.
+    pub(crate) struct TestNode {
+        node: Node,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestNode {
+        pub(crate) fn ops(&self) -> &Ops {
+            &self.node.ops
+        }
+
+        pub(crate) fn store(&self) -> &Arc<Store> {
+            &self.node.store
+        }
+
+        pub(crate) fn actors(&self) -> &Actors {
+            &self.node.actors
+        }
+    }
+
+    pub(crate) async fn test_node(
+        settings: impl FnOnce(&mut Settings),
+        payments: Option<Arc<dyn PaymentGateway>>,
+    ) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = crate::config::Cli::parse_from([
+            "boxoffice",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--jwt-key",
+            "in-process-test-key",
+        ]);
+        let mut builder = Node::builder(cli.serve).settings(settings);
+        if let Some(payments) = payments {
+            builder = builder.payments(payments);
+        }
+        TestNode {
+            node: builder.start().await.unwrap(),
+            _dir: dir,
+        }
+    }
 }

@@ -1,0 +1,66 @@
+//! Change a password: checked against the current one on the node that took
+//! the request, stored on the account's home node.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Home, Operation, Ops};
+use crate::{
+    domain::{Email, EventKind, Password, UserId},
+    error::{Error, Result},
+    store::{abort, StoreError},
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SetPassword {
+    pub(crate) id: UserId,
+    pub(crate) hash: String,
+}
+
+impl Operation for SetPassword {
+    const NAME: &'static str = "set_password";
+    type Reply = ();
+
+    async fn apply(self, home: &Home) -> Result<()> {
+        let (_, durable) = home.store.write(|tx| {
+            // Re-read inside the transaction: concurrent changes get distinct versions.
+            let Some(mut user) = tx.user(self.id)? else {
+                return abort(StoreError::Corrupt(format!("no user {}", self.id)));
+            };
+            user.change_password(self.hash.clone());
+            tx.put_user(&user)?;
+            tx.emit(EventKind::UserUpdated {
+                id: user.id,
+                version: user.version,
+            })
+        })?;
+        Ok(durable.wait().await?)
+    }
+}
+
+impl Ops {
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        email: &str,
+        current: &str,
+        new: Password,
+    ) -> Result<()> {
+        let not_you = || Error::Unauthorized("Not authorized".into());
+        let email = Email::parse(email).map_err(|_| not_you())?;
+        let user = self.find_account(&email).await?;
+        let user = user.filter(|u| u.id == id).ok_or_else(not_you)?;
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
+            return Err(Error::invalid(
+                "currentPassword",
+                "Current password is incorrect",
+            ));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        let home = self.placement.account_home(&email);
+        self.run(home, SetPassword { id, hash }).await
+    }
+}

@@ -1,0 +1,39 @@
+//! Put a ticket up for sale. Its id (and so its home node) is chosen here.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Home, Operation, Ops};
+use crate::{
+    domain::{Price, Ticket, Title, UserId},
+    error::Result,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CreateTicket {
+    pub(crate) ticket: Ticket,
+}
+
+impl Operation for CreateTicket {
+    const NAME: &'static str = "create_ticket";
+    type Reply = Ticket;
+
+    async fn apply(self, home: &Home) -> Result<Ticket> {
+        // A new ticket has no owner actor yet and nobody else knows its id.
+        let (_, durable) = home.store.write(|tx| tx.create_ticket(&self.ticket))?;
+        durable.wait().await?;
+        Ok(self.ticket)
+    }
+}
+
+impl Ops {
+    pub async fn create_ticket(
+        &self,
+        seller: UserId,
+        title: Title,
+        price: Price,
+    ) -> Result<Ticket> {
+        let ticket = Ticket::new(title, price, seller);
+        let home = self.placement.ticket_home(ticket.id);
+        self.run(home, CreateTicket { ticket }).await
+    }
+}

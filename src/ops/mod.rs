@@ -1,0 +1,183 @@
+//! The operations boxoffice offers, one file each, in the manner of
+//! mini-redis's `cmd/`: the request, the reply it names, and the code that
+//! runs it on the home node of the entity it touches ([`Operation::apply`]),
+//! next to the entry-side method the HTTP layer calls.
+//!
+//! [`Ops`] is the entry side: it finds an operation's home (see
+//! [`Placement`]) and runs it here or forwards it over the cluster, the same
+//! way for every operation. [`Home`] is what an operation runs with on its
+//! home node; forwarded requests reach it through [`Home::dispatch`], the
+//! one list of the operations a peer may send.
+
+mod buy;
+mod cancel_order;
+mod change_password;
+mod create_ticket;
+mod edit_ticket;
+mod events_after;
+mod find_account;
+mod list_orders;
+mod list_tickets;
+mod pay;
+mod show_order;
+mod show_ticket;
+mod sign_in;
+mod sign_up;
+
+use std::{future::Future, sync::Arc};
+
+use futures::{future::BoxFuture, FutureExt};
+use serde::{de::DeserializeOwned, Serialize};
+
+pub use list_orders::OrderList;
+
+use crate::{
+    actors::Actors,
+    catalog::Catalog,
+    cluster::{gateway::Handler, placement::Member, Cluster, Placement},
+    error::{Error, Result},
+    passwords::Hasher,
+    store::Store,
+};
+
+/// A request that runs on the home node of the entity it names.
+pub(crate) trait Operation: Serialize + DeserializeOwned + Send + 'static {
+    /// The name a forwarded request travels under.
+    const NAME: &'static str;
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+
+    /// Runs on the home node, whether the request came from here or a peer.
+    fn apply(self, home: &Home) -> impl Future<Output = Result<Self::Reply>> + Send;
+}
+
+/// What operations run with on their home node.
+#[derive(Clone)]
+pub(crate) struct Home {
+    store: Arc<Store>,
+    actors: Actors,
+}
+
+impl Home {
+    pub(crate) fn new(store: Arc<Store>, actors: Actors) -> Self {
+        Self { store, actors }
+    }
+
+    /// Runs a forwarded operation: its name picks the code, the body is its
+    /// encoded request. Every operation a peer may send is listed here.
+    pub(crate) fn dispatch(&self, op: &str, body: &[u8]) -> BoxFuture<'static, Result<Vec<u8>>> {
+        macro_rules! operations {
+            ($($op:ty),* $(,)?) => {
+                match op {
+                    $(<$op as Operation>::NAME => run_encoded::<$op>(self.clone(), body),)*
+                    other => {
+                        let other = other.to_owned();
+                        async move { Err(Error::bad_request(format!("unknown operation {other}"))) }.boxed()
+                    }
+                }
+            };
+        }
+        operations!(
+            find_account::FindAccount,
+            sign_up::CreateAccount,
+            change_password::SetPassword,
+            create_ticket::CreateTicket,
+            show_ticket::ShowTicket,
+            edit_ticket::EditTicket,
+            buy::Buy,
+            show_order::ShowOrder,
+            list_orders::OrdersOf,
+            cancel_order::CancelOrder,
+            pay::Pay,
+            events_after::EventsAfter,
+        )
+    }
+}
+
+fn run_encoded<O: Operation>(home: Home, body: &[u8]) -> BoxFuture<'static, Result<Vec<u8>>> {
+    let request = postcard::from_bytes::<O>(body);
+    async move {
+        let request =
+            request.map_err(|e| Error::bad_request(format!("undecodable {}: {e}", O::NAME)))?;
+        let reply = request.apply(&home).await?;
+        postcard::to_allocvec(&reply)
+            .map_err(|e| Error::Internal(format!("encoding a {} reply: {e}", O::NAME)))
+    }
+    .boxed()
+}
+
+impl Handler for Home {
+    fn handle(&self, op: &str, body: &[u8]) -> BoxFuture<'static, Result<Vec<u8>>> {
+        self.dispatch(op, body)
+    }
+}
+
+/// The entry side: what the HTTP layer (and tools in process) call.
+#[derive(Clone)]
+pub struct Ops {
+    placement: Arc<Placement>,
+    home: Home,
+    cluster: Option<Cluster>,
+    hasher: Hasher,
+    catalog: Catalog,
+}
+
+impl Ops {
+    pub(crate) fn new(
+        placement: Arc<Placement>,
+        home: Home,
+        cluster: Option<Cluster>,
+        hasher: Hasher,
+        catalog: Catalog,
+    ) -> Self {
+        Self {
+            placement,
+            home,
+            cluster,
+            hasher,
+            catalog,
+        }
+    }
+
+    /// Runs `op` on `on`: here, or forwarded to that node.
+    pub(crate) async fn run<O: Operation>(&self, on: &Member, op: O) -> Result<O::Reply> {
+        if on.name == self.placement.me().name {
+            return op.apply(&self.home).await;
+        }
+        match &self.cluster {
+            Some(cluster) => cluster.call(&on.name, O::NAME, &op).await,
+            None => Err(Error::Internal(format!(
+                "{} is not a configured peer",
+                on.name
+            ))),
+        }
+    }
+
+    pub(crate) fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    pub(crate) fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// This node's vital signs, for operators.
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            live_actors: self.home.actors.live_entities(),
+            last_event_seq: self.home.store.last_event_seq(),
+        }
+    }
+}
+
+/// A node's vital signs, for operators.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stats {
+    /// Ticket and order actors in memory now.
+    pub(crate) live_actors: usize,
+    /// The last event on disk.
+    pub(crate) last_event_seq: u64,
+}

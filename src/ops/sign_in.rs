@@ -1,0 +1,25 @@
+//! Sign in: the account for an email and password. An unknown email and a
+//! wrong password give the same error after the same amount of work.
+
+use super::Ops;
+use crate::{
+    domain::{Email, User},
+    error::{Error, Result},
+};
+
+impl Ops {
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<User> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.find_account(&email).await?,
+            Err(_) => None,
+        };
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        match user {
+            Some(user) if ok => Ok(user),
+            _ => Err(Error::bad_request("Invalid credentials")),
+        }
+    }
+}

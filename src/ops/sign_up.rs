@@ -1,0 +1,41 @@
+//! Sign up: a new account, unique by email. The password is hashed on the
+//! node that took the request; the email's home node claims the email.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Home, Operation, Ops};
+use crate::{
+    domain::{Email, Password, User},
+    error::Result,
+    store::StoreError,
+};
+
+/// Creates the account on the email's home node; the transaction decides races.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CreateAccount {
+    pub(crate) user: User,
+}
+
+impl Operation for CreateAccount {
+    const NAME: &'static str = "create_account";
+    type Reply = ();
+
+    async fn apply(self, home: &Home) -> Result<()> {
+        let (_, durable) = home.store.write(|tx| tx.create_user(&self.user))?;
+        Ok(durable.wait().await?)
+    }
+}
+
+impl Ops {
+    pub async fn sign_up(&self, email: Email, password: Password) -> Result<User> {
+        // Cheap early answer, before the slow hash.
+        if self.find_account(&email).await?.is_some() {
+            return Err(StoreError::EmailTaken.into());
+        }
+        let hash = self.hasher.hash(&password).await?;
+        let user = User::new(email, hash);
+        let home = self.placement.account_home(&user.email);
+        self.run(home, CreateAccount { user: user.clone() }).await?;
+        Ok(user)
+    }
+}
