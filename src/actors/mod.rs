@@ -430,4 +430,154 @@ mod tests {
         let again = service.buy(buyer, t.id, "k".into()).await.unwrap();
         assert_eq!(again.id, order.id);
     }
+
+    /// A provider that answers only when the test says so, or late.
+    #[derive(Default)]
+    struct TestGateway {
+        inner: crate::payments::StripeTestGateway,
+        /// Charges wait for a permit when this is set.
+        hold: std::sync::atomic::AtomicBool,
+        entered: tokio::sync::Notify,
+        release: tokio::sync::Semaphore,
+        /// Answers this late (the charge itself is made at once).
+        delay_ms: std::sync::atomic::AtomicU64,
+    }
+
+    impl crate::payments::PaymentGateway for TestGateway {
+        fn charge(
+            &self,
+            request: crate::payments::ChargeRequest,
+        ) -> crate::payments::ChargeFuture<'_> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                if self.hold.load(SeqCst) {
+                    self.entered.notify_one();
+                    self.release.acquire().await.unwrap().forget();
+                }
+                let receipt = self.inner.charge(request).await;
+                let delay = self.delay_ms.load(SeqCst);
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                receipt
+            })
+        }
+
+        fn refund(&self, provider_id: &str) -> crate::payments::RefundFuture<'_> {
+            self.inner.refund(provider_id)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_charge_for_an_order_closed_meanwhile_is_refunded() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let gateway = Arc::new(TestGateway::default());
+        gateway.hold.store(true, SeqCst);
+        let node = test_node(|_| {}, Some(gateway.clone())).await;
+        let (ops, store) = (node.ops().clone(), node.store().clone());
+        let t = ops
+            .create_ticket(
+                UserId::new(),
+                title("Late"),
+                Price::from_cents(500).unwrap(),
+            )
+            .await
+            .unwrap();
+        let buyer = UserId::new();
+        let order = ops.buy(buyer, t.id, "k".into()).await.unwrap();
+        let paying = {
+            let ops = ops.clone();
+            tokio::spawn(async move {
+                ops.pay(buyer, order.id, "tok_visa".into(), "p".into())
+                    .await
+            })
+        };
+        gateway.entered.notified().await;
+        // While the card is being charged the order is closed by another
+        // decision (what a second owner, or a bug, would do).
+        let mut cancelled = order.clone();
+        cancelled.cancel(buyer).unwrap();
+        let settlement = Box::new(ticket::Settlement {
+            event: crate::domain::EventKind::OrderCancelled {
+                id: cancelled.id,
+                ticket_id: t.id,
+                version: cancelled.version,
+            },
+            order: cancelled,
+            payment: None,
+        });
+        let ctx = node.actors().context().clone();
+        ask(&ctx, t.id, |reply| TicketMsg::Settle {
+            settlement: settlement.clone(),
+            reply,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        gateway.release.add_permits(1);
+
+        let err = paying
+            .await
+            .unwrap()
+            .expect_err("the order can no longer be paid");
+        assert!(err.to_string().contains("refunded"), "{err}");
+        assert_eq!(gateway.inner.refunds().len(), 1, "the charge went back");
+        let stored = store.order(order.id).unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Cancelled);
+        assert!(stored.charge_id.is_none());
+        assert!(
+            store.ticket(t.id).unwrap().unwrap().is_available(),
+            "not sold"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_provider_timeout_leaves_the_order_payable_and_a_retry_charges_once() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let gateway = Arc::new(TestGateway::default());
+        gateway.delay_ms.store(1_500, SeqCst);
+        let node = test_node(
+            |s| s.payment_timeout = Duration::from_millis(200),
+            Some(gateway.clone()),
+        )
+        .await;
+        let (ops, store) = (node.ops().clone(), node.store().clone());
+        let t = ops
+            .create_ticket(
+                UserId::new(),
+                title("Slow"),
+                Price::from_cents(700).unwrap(),
+            )
+            .await
+            .unwrap();
+        let buyer = UserId::new();
+        let order = ops.buy(buyer, t.id, "k".into()).await.unwrap();
+
+        let err = ops
+            .pay(buyer, order.id, "tok_visa".into(), "p".into())
+            .await
+            .expect_err("the provider did not answer in time");
+        assert!(
+            matches!(err, crate::error::Error::Unavailable(_)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("timed out"), "{err}");
+        assert!(
+            store.order(order.id).unwrap().unwrap().is_pending(),
+            "still held"
+        );
+
+        // The provider recovers; the buyer retries with the same key.
+        gateway.delay_ms.store(0, SeqCst);
+        let charge = ops
+            .pay(buyer, order.id, "tok_visa".into(), "p".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            gateway.inner.charges_made(),
+            1,
+            "one charge for both attempts"
+        );
+        let stored = store.order(order.id).unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Complete);
+        assert_eq!(stored.charge_id, Some(charge.id));
+    }
 }

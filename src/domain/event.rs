@@ -70,24 +70,6 @@ impl From<&super::Ticket> for TicketEvent {
     }
 }
 
-impl TicketEvent {
-    /// The ticket as the API shows it.
-    pub fn to_json(&self) -> serde_json::Value {
-        let order_id = match self.state {
-            TicketState::Available => None,
-            TicketState::Held(id) | TicketState::Sold(id) => Some(id),
-        };
-        serde_json::json!({
-            "id": self.id,
-            "title": self.title,
-            "price": self.price.to_json(),
-            "userId": self.user_id,
-            "version": self.version,
-            "orderId": order_id,
-        })
-    }
-}
-
 impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {
@@ -133,23 +115,4 @@ pub struct Event {
     pub seq: u64,
     pub at: Timestamp,
     pub kind: EventKind,
-}
-
-impl Event {
-    pub fn to_json(&self) -> serde_json::Value {
-        let data = match serde_json::to_value(&self.kind) {
-            Ok(serde_json::Value::Object(mut map)) => map
-                .remove(self.kind.name())
-                .unwrap_or(serde_json::Value::Null),
-            _ => serde_json::Value::Null,
-        };
-        serde_json::json!({
-            "seq": self.seq,
-            "at": self.at.to_rfc3339(),
-            "type": self.kind.name(),
-            "entityId": self.kind.entity_id(),
-            "version": self.kind.version(),
-            "data": data,
-        })
-    }
 }

@@ -128,22 +128,6 @@ impl Order {
         self.charge_id = Some(charge);
         self.version += 1;
     }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "userId": self.user_id,
-            "status": self.status.as_str(),
-            "expiresAt": self.expires_at.to_rfc3339(),
-            "version": self.version,
-            "ticket": {
-                "id": self.ticket.id,
-                "title": self.ticket.title,
-                "price": self.ticket.price.to_json(),
-                "version": self.ticket.version,
-            },
-        })
-    }
 }
 
 /// A successful payment. `provider_id` is the gateway's own charge id.

@@ -59,15 +59,6 @@ impl Price {
         Self::from_cents(whole * 100 + frac_cents)
     }
 
-    /// The price as a JSON number (e.g. `19.99`).
-    pub fn to_json(self) -> serde_json::Value {
-        if self.0.is_multiple_of(100) {
-            serde_json::Value::from(self.0 / 100)
-        } else {
-            serde_json::Value::from(self.0 as f64 / 100.0)
-        }
-    }
-
     fn out_of_range() -> Invalid {
         Invalid::new("Price must be greater than 0 and at most 1000000")
     }
@@ -125,15 +116,5 @@ mod tests {
         ] {
             assert!(Price::parse(raw).is_err(), "{raw:?}");
         }
-    }
-
-    #[test]
-    fn json_is_a_decimal_number() {
-        assert_eq!(
-            Price::parse("19.99").unwrap().to_json().to_string(),
-            "19.99"
-        );
-        assert_eq!(Price::parse("20").unwrap().to_json().to_string(), "20");
-        assert_eq!(Price::parse("0.1").unwrap().to_json().to_string(), "0.1");
     }
 }

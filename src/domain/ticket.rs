@@ -123,10 +123,6 @@ impl Ticket {
             _ => Err(RuleError::OrderCancelled),
         }
     }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        super::TicketEvent::from(self).to_json()
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::{
     error::{ApiError, ApiResult},
+    views::EventView,
     AppState,
 };
 
@@ -69,7 +70,7 @@ pub async fn events(
     let page = state.ops.events_after(after, limit.clamp(1, MAX_PAGE))?;
     let last = page.events.last().map_or(after, |e| e.seq);
     Ok(Json(json!({
-        "events": page.events.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+        "events": page.events.iter().map(EventView::from).collect::<Vec<_>>(),
         "next": last,
     })))
 }

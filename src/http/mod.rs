@@ -9,8 +9,11 @@ mod payments;
 pub mod session;
 mod tickets;
 mod users;
+mod views;
 
 use std::sync::Arc;
+
+use tracing::Instrument as _;
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -75,7 +78,36 @@ pub fn router(state: AppState) -> Router {
             ))
             .into_response()
         }))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Header carrying the request id, in and out.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id (the client's `x-request-id` when it is a
+/// sensible one), a span naming it, and the id on the response. The id
+/// goes along when the request is forwarded, so both nodes log it.
+async fn request_id(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let id: Arc<str> = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string().into(), Arc::from);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let mut response = crate::trace::with_request_id(id.clone(), next.run(request))
+        .instrument(span)
+        .await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
 }
 
 /// The client's `Idempotency-Key`, or a fresh one: a request without a key

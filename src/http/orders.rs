@@ -6,13 +6,13 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::Value;
 
 use super::{
     error::{ApiError, ApiResult},
     idempotency_key,
     json::{Fields, JsonObject},
     session::SignedIn,
+    views::OrderView,
     AppState, PathId,
 };
 use crate::domain::{OrderId, TicketId};
@@ -26,13 +26,13 @@ pub async fn create(
     SignedIn(me): SignedIn,
     headers: HeaderMap,
     body: JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let key = idempotency_key(&headers)?;
     let mut f = Fields::new(body);
     let ticket = f.parse("ticketId", |s| s.parse::<TicketId>());
     let ticket = f.done((ticket,))?;
     let order = state.ops.buy(me.id, ticket, key).await?;
-    Ok((StatusCode::CREATED, Json(order.to_json())))
+    Ok((StatusCode::CREATED, Json(OrderView::from(&order))))
 }
 
 /// Header naming the nodes whose orders are missing from a list.
@@ -40,7 +40,7 @@ pub const UNREACHABLE_HEADER: &str = "boxoffice-unreachable-nodes";
 
 pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiResult<Response> {
     let list = state.ops.orders_of(me.id).await?;
-    let body = Value::Array(list.orders.iter().map(|o| o.to_json()).collect());
+    let body: Vec<OrderView> = list.orders.iter().map(OrderView::from).collect();
     let mut res = Json(body).into_response();
     if !list.unreachable.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&list.unreachable.join(",")) {
@@ -54,10 +54,9 @@ pub async fn show(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     PathId(id): PathId,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        state.ops.order(me.id, order_id(&id)?).await?.to_json(),
-    ))
+) -> ApiResult<Json<OrderView>> {
+    let order = state.ops.order(me.id, order_id(&id)?).await?;
+    Ok(Json(OrderView::from(&order)))
 }
 
 pub async fn cancel(

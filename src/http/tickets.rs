@@ -1,12 +1,12 @@
 //! `/api/tickets`: list, show, create, edit.
 
 use axum::{extract::State, http::StatusCode, Json};
-use serde_json::Value;
 
 use super::{
     error::{ApiError, ApiResult},
     json::{Fields, JsonObject},
     session::SignedIn,
+    views::TicketView,
     AppState, PathId,
 };
 use crate::domain::{TicketId, Title};
@@ -23,23 +23,27 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
     f.done((title, price))
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
+pub async fn list(State(state): State<AppState>) -> Json<Vec<TicketView>> {
     let tickets = state.ops.available_tickets();
-    Json(Value::Array(tickets.iter().map(|t| t.to_json()).collect()))
+    Json(tickets.iter().map(TicketView::from).collect())
 }
 
-pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Value>> {
-    Ok(Json(state.ops.ticket(ticket_id(&id)?).await?.to_json()))
+pub async fn show(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<TicketView>> {
+    let ticket = state.ops.ticket(ticket_id(&id)?).await?;
+    Ok(Json(TicketView::from(&ticket)))
 }
 
 pub async fn create(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     body: JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TicketView>)> {
     let (title, price) = title_and_price(body)?;
     let ticket = state.ops.create_ticket(me.id, title, price).await?;
-    Ok((StatusCode::CREATED, Json(ticket.to_json())))
+    Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
 }
 
 pub async fn update(
@@ -47,9 +51,9 @@ pub async fn update(
     SignedIn(me): SignedIn,
     PathId(id): PathId,
     body: JsonObject,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketView>> {
     let id = ticket_id(&id)?;
     let (title, price) = title_and_price(body)?;
     let ticket = state.ops.edit_ticket(me.id, id, title, price).await?;
-    Ok(Json(ticket.to_json()))
+    Ok(Json(TicketView::from(&ticket)))
 }

@@ -28,6 +28,7 @@ use std::{future::Future, sync::Arc};
 
 use futures::{future::BoxFuture, FutureExt};
 use serde::{de::DeserializeOwned, Serialize};
+use tracing::Instrument as _;
 
 pub use list_orders::OrderList;
 
@@ -140,16 +141,21 @@ impl Ops {
 
     /// Runs `op` on `on`: here, or forwarded to that node.
     pub(crate) async fn run<O: Operation>(&self, on: &Member, op: O) -> Result<O::Reply> {
-        if on.name == self.placement.me().name {
-            return op.apply(&self.home).await;
+        let span = tracing::debug_span!("op", op = O::NAME, home = %on.name);
+        async {
+            if on.name == self.placement.me().name {
+                return op.apply(&self.home).await;
+            }
+            match &self.cluster {
+                Some(cluster) => cluster.call(&on.name, O::NAME, &op).await,
+                None => Err(Error::Internal(format!(
+                    "{} is not a configured peer",
+                    on.name
+                ))),
+            }
         }
-        match &self.cluster {
-            Some(cluster) => cluster.call(&on.name, O::NAME, &op).await,
-            None => Err(Error::Internal(format!(
-                "{} is not a configured peer",
-                on.name
-            ))),
-        }
+        .instrument(span)
+        .await
     }
 
     pub(crate) fn placement(&self) -> &Placement {
