@@ -57,6 +57,12 @@ impl Error {
     }
 }
 
+impl From<crate::records::RecordError> for Error {
+    fn from(e: crate::records::RecordError) -> Self {
+        Error::bad_request(format!("undecodable request: {e}"))
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {

@@ -7,6 +7,8 @@
 //!
 //! - [`domain`]: plain types and rules (`Email`, `Price`, `Ticket`, `Order`
 //!   and their transitions, events). No I/O.
+//! - `records`: what goes to disk or over the wire, versioned types of its
+//!   own, checked when read back.
 //! - `store`: sled, one tree per record kind plus the event log; the only
 //!   module that touches sled. Group commit makes a 2xx mean "on disk", and
 //!   reads and the event log show nothing that is not on disk yet.
@@ -36,6 +38,7 @@ pub mod node;
 pub mod ops;
 pub(crate) mod passwords;
 pub mod payments;
+pub(crate) mod records;
 pub mod reshard;
 pub(crate) mod store;
 pub(crate) mod trace;

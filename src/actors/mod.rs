@@ -432,7 +432,6 @@ mod tests {
     }
 
     /// A provider that answers only when the test says so, or late.
-    #[derive(Default)]
     struct TestGateway {
         inner: crate::payments::StripeTestGateway,
         /// Charges wait for a permit when this is set.
@@ -441,6 +440,18 @@ mod tests {
         release: tokio::sync::Semaphore,
         /// Answers this late (the charge itself is made at once).
         delay_ms: std::sync::atomic::AtomicU64,
+    }
+
+    impl TestGateway {
+        fn new() -> Self {
+            Self {
+                inner: Default::default(),
+                hold: Default::default(),
+                entered: Default::default(),
+                release: tokio::sync::Semaphore::new(0),
+                delay_ms: Default::default(),
+            }
+        }
     }
 
     impl crate::payments::PaymentGateway for TestGateway {
@@ -469,7 +480,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_charge_for_an_order_closed_meanwhile_is_refunded() {
         use std::sync::atomic::Ordering::SeqCst;
-        let gateway = Arc::new(TestGateway::default());
+        let gateway = Arc::new(TestGateway::new());
         gateway.hold.store(true, SeqCst);
         let node = test_node(|_| {}, Some(gateway.clone())).await;
         let (ops, store) = (node.ops().clone(), node.store().clone());
@@ -532,7 +543,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_provider_timeout_leaves_the_order_payable_and_a_retry_charges_once() {
         use std::sync::atomic::Ordering::SeqCst;
-        let gateway = Arc::new(TestGateway::default());
+        let gateway = Arc::new(TestGateway::new());
         gateway.delay_ms.store(1_500, SeqCst);
         let node = test_node(
             |s| s.payment_timeout = Duration::from_millis(200),

@@ -1,12 +1,9 @@
-use serde::{Deserialize, Serialize};
-
 use super::{ChargeId, Email, OrderId, Price, TicketId, TicketState, Timestamp, UserId};
 
 /// What happened, appended to the event log in the same transaction as the
 /// change it describes. Every payload names its entity and the entity's
 /// `version` after the change, so consumers can drop stale or repeated ones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all_fields = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     UserCreated {
         id: UserId,
@@ -46,8 +43,7 @@ pub enum EventKind {
 
 /// A ticket's full state, so a read model can be rebuilt from events alone.
 /// (Amounts in events are integer cents.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketEvent {
     pub id: TicketId,
     pub title: String,
@@ -110,7 +106,7 @@ impl EventKind {
 }
 
 /// An event as stored: its place in this node's log and when it was written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub seq: u64,
     pub at: Timestamp,

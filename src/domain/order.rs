@@ -1,12 +1,10 @@
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::{ChargeId, OrderId, Price, RuleError, Ticket, TicketId, Timestamp, UserId};
 
 /// Allowed transitions: `Created → Cancelled` (by the buyer or at the
 /// deadline) and `Created → Complete` (paid). Both ends are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     Created,
     Cancelled,
@@ -24,7 +22,7 @@ impl OrderStatus {
 }
 
 /// The ticket as it was when the order was placed (it cannot change while held).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketSnapshot {
     pub id: TicketId,
     pub title: String,
@@ -32,7 +30,7 @@ pub struct TicketSnapshot {
     pub version: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: OrderId,
     pub user_id: UserId,
@@ -131,7 +129,7 @@ impl Order {
 }
 
 /// A successful payment. `provider_id` is the gateway's own charge id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
     pub id: ChargeId,
     pub order_id: OrderId,

@@ -7,6 +7,7 @@ use super::Invalid;
 /// A positive price in integer cents, at most 1,000,000.00. Money is never a
 /// float inside boxoffice; JSON shows it as a decimal number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
 pub struct Price(u64);
 
 impl Price {
@@ -61,6 +62,20 @@ impl Price {
 
     fn out_of_range() -> Invalid {
         Invalid::new("Price must be greater than 0 and at most 1000000")
+    }
+}
+
+impl TryFrom<u64> for Price {
+    type Error = Invalid;
+
+    fn try_from(cents: u64) -> Result<Self, Invalid> {
+        Self::from_cents(cents)
+    }
+}
+
+impl From<Price> for u64 {
+    fn from(p: Price) -> u64 {
+        p.0
     }
 }
 

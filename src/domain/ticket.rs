@@ -4,6 +4,7 @@ use super::{Invalid, OrderId, Price, RuleError, TicketId, Timestamp, UserId};
 
 /// A ticket title: non-empty after trimming, at most 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Title(String);
 
 impl Title {
@@ -28,16 +29,30 @@ impl Title {
     }
 }
 
+impl TryFrom<String> for Title {
+    type Error = Invalid;
+
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Title> for String {
+    fn from(t: Title) -> String {
+        t.0
+    }
+}
+
 /// Where a ticket is in its life. Only `Available` may be edited or held;
 /// `Sold` is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketState {
     Available,
     Held(OrderId),
     Sold(OrderId),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub id: TicketId,
     pub title: Title,

@@ -1,9 +1,7 @@
-use serde::{Deserialize, Serialize};
-
 use super::{Email, Timestamp, UserId};
 
 /// An account. `password_hash` is an argon2id PHC string, never the password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
     pub email: Email,

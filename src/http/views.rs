@@ -3,6 +3,8 @@
 
 use serde::{Serialize, Serializer};
 
+use crate::records::Recorded;
+
 use crate::domain::{
     Event, Order, OrderId, Price, Ticket, TicketEvent, TicketId, TicketState, UserId,
 };
@@ -121,7 +123,7 @@ pub(crate) struct EventView {
 
 impl From<&Event> for EventView {
     fn from(e: &Event) -> Self {
-        let data = match serde_json::to_value(&e.kind) {
+        let data = match serde_json::to_value(e.to_record().kind) {
             Ok(serde_json::Value::Object(mut map)) => {
                 map.remove(e.kind.name()).unwrap_or(serde_json::Value::Null)
             }

@@ -6,11 +6,12 @@ use super::{Home, Operation, Ops};
 use crate::{
     domain::{Price, Ticket, Title, UserId},
     error::Result,
+    records::{Recorded, TicketRecord},
 };
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CreateTicket {
-    pub(crate) ticket: Ticket,
+    pub(crate) ticket: TicketRecord,
 }
 
 impl Operation for CreateTicket {
@@ -18,10 +19,11 @@ impl Operation for CreateTicket {
     type Reply = Ticket;
 
     async fn apply(self, home: &Home) -> Result<Ticket> {
+        let ticket = Ticket::from_record(self.ticket)?;
         // A new ticket has no owner actor yet and nobody else knows its id.
-        let (_, durable) = home.store.write(|tx| tx.create_ticket(&self.ticket))?;
+        let (_, durable) = home.store.write(|tx| tx.create_ticket(&ticket))?;
         durable.wait().await?;
-        Ok(self.ticket)
+        Ok(ticket)
     }
 }
 
@@ -34,6 +36,7 @@ impl Ops {
     ) -> Result<Ticket> {
         let ticket = Ticket::new(title, price, seller);
         let home = self.placement.ticket_home(ticket.id);
+        let ticket = ticket.to_record();
         self.run(home, CreateTicket { ticket }).await
     }
 }

@@ -38,6 +38,7 @@ use crate::{
     cluster::{gateway::Handler, placement::Member, Cluster, Placement},
     error::{Error, Result},
     passwords::Hasher,
+    records::Recorded,
     store::Store,
 };
 
@@ -45,7 +46,8 @@ use crate::{
 pub(crate) trait Operation: Serialize + DeserializeOwned + Send + 'static {
     /// The name a forwarded request travels under.
     const NAME: &'static str;
-    type Reply: Serialize + DeserializeOwned + Send + 'static;
+    /// Crosses the wire in its versioned record form.
+    type Reply: Recorded + Send + 'static;
 
     /// Runs on the home node, whether the request came from here or a peer.
     fn apply(self, home: &Home) -> impl Future<Output = Result<Self::Reply>> + Send;
@@ -100,7 +102,7 @@ fn run_encoded<O: Operation>(home: Home, body: &[u8]) -> BoxFuture<'static, Resu
         let request =
             request.map_err(|e| Error::bad_request(format!("undecodable {}: {e}", O::NAME)))?;
         let reply = request.apply(&home).await?;
-        postcard::to_allocvec(&reply)
+        postcard::to_allocvec(&reply.to_record())
             .map_err(|e| Error::Internal(format!("encoding a {} reply: {e}", O::NAME)))
     }
     .boxed()
@@ -147,7 +149,12 @@ impl Ops {
                 return op.apply(&self.home).await;
             }
             match &self.cluster {
-                Some(cluster) => cluster.call(&on.name, O::NAME, &op).await,
+                Some(cluster) => {
+                    let record = cluster.call(&on.name, O::NAME, &op).await?;
+                    O::Reply::from_record(record).map_err(|e| {
+                        Error::Internal(format!("a {} reply from {}: {e}", O::NAME, on.name))
+                    })
+                }
                 None => Err(Error::Internal(format!(
                     "{} is not a configured peer",
                     on.name

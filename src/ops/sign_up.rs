@@ -7,13 +7,14 @@ use super::{Home, Operation, Ops};
 use crate::{
     domain::{Email, Password, User},
     error::Result,
+    records::{Recorded, UserRecord},
     store::StoreError,
 };
 
 /// Creates the account on the email's home node; the transaction decides races.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CreateAccount {
-    pub(crate) user: User,
+    pub(crate) user: UserRecord,
 }
 
 impl Operation for CreateAccount {
@@ -21,7 +22,8 @@ impl Operation for CreateAccount {
     type Reply = ();
 
     async fn apply(self, home: &Home) -> Result<()> {
-        let (_, durable) = home.store.write(|tx| tx.create_user(&self.user))?;
+        let user = User::from_record(self.user)?;
+        let (_, durable) = home.store.write(|tx| tx.create_user(&user))?;
         Ok(durable.wait().await?)
     }
 }
@@ -35,7 +37,8 @@ impl Ops {
         let hash = self.hasher.hash(&password).await?;
         let user = User::new(email, hash);
         let home = self.placement.account_home(&user.email);
-        self.run(home, CreateAccount { user: user.clone() }).await?;
+        let user_record = user.to_record();
+        self.run(home, CreateAccount { user: user_record }).await?;
         Ok(user)
     }
 }

@@ -3,7 +3,10 @@
 //! event that a crash can take back, nor a sequence number that gets reused.
 
 use super::{codec, Store, StoreError, T};
-use crate::domain::Event;
+use crate::{
+    domain::Event,
+    records::{EventRecord, RecordError, Recorded},
+};
 
 pub(super) fn last_seq(tree: &sled::Tree) -> Result<u64, StoreError> {
     match tree.last()? {
@@ -36,7 +39,7 @@ pub(super) fn log_id(meta: &sled::Tree) -> Result<u64, StoreError> {
 }
 
 /// A stretch of a node's event log, and where the log stands.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LogPage {
     /// Which log this is; see [`log_id`].
     pub log_id: u64,
@@ -70,5 +73,33 @@ impl Store {
     /// The last sequence number on disk.
     pub fn last_event_seq(&self) -> u64 {
         self.group.flushed_seq()
+    }
+}
+
+/// A log page as it travels to a follower on another node.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct LogPageRecord {
+    log_id: u64,
+    head: u64,
+    events: Vec<EventRecord>,
+}
+
+impl Recorded for LogPage {
+    type Record = LogPageRecord;
+
+    fn to_record(&self) -> LogPageRecord {
+        LogPageRecord {
+            log_id: self.log_id,
+            head: self.head,
+            events: self.events.to_record(),
+        }
+    }
+
+    fn from_record(r: LogPageRecord) -> Result<Self, RecordError> {
+        Ok(Self {
+            log_id: r.log_id,
+            head: r.head,
+            events: Vec::from_record(r.events)?,
+        })
     }
 }

@@ -1,10 +1,8 @@
 //! Outcomes remembered by idempotency key, so a retried request returns the
 //! first answer instead of acting twice.
 
-use serde::{de::DeserializeOwned, Serialize};
-
 use super::{codec, get, Store, StoreError, Tx, TxResult, T};
-use crate::domain::UserId;
+use crate::{domain::UserId, records::Recorded};
 
 /// Which kind of request a key belongs to. Keys are scoped to the user and
 /// to the subject (the ticket of a BUY, the order of a payment), so a key
@@ -35,16 +33,13 @@ impl IdemKey<'_> {
 }
 
 impl Store {
-    pub fn remembered<V: DeserializeOwned>(
-        &self,
-        key: IdemKey<'_>,
-    ) -> Result<Option<V>, StoreError> {
+    pub fn remembered<V: Recorded>(&self, key: IdemKey<'_>) -> Result<Option<V>, StoreError> {
         get(self.tree(T::Idempotency), &key.bytes())
     }
 }
 
 impl Tx<'_> {
-    pub fn remember<V: Serialize>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
+    pub fn remember<V: Recorded>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
         self.tree(T::Idempotency)
             .insert(key.bytes(), codec::encode(outcome))?;
         Ok(())

@@ -25,7 +25,10 @@ pub use events::LogPage;
 pub use group_commit::Durability;
 pub use idempotency::{IdemKey, Scope};
 
-use crate::domain::{Event, EventKind, Timestamp};
+use crate::{
+    domain::{Event, EventKind, Timestamp},
+    records::Recorded,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -255,23 +258,15 @@ impl Store {
 }
 
 /// Every record in `tree`, in key order.
-fn scan<V: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
-) -> impl Iterator<Item = Result<V, StoreError>> + '_ {
+fn scan<V: Recorded>(tree: &sled::Tree) -> impl Iterator<Item = Result<V, StoreError>> + '_ {
     tree.iter().values().map(|v| codec::decode(&v?))
 }
 
-fn get<V: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
-    key: &[u8],
-) -> Result<Option<V>, StoreError> {
+fn get<V: Recorded>(tree: &sled::Tree, key: &[u8]) -> Result<Option<V>, StoreError> {
     tree.get(key)?.map(|v| codec::decode(&v)).transpose()
 }
 
-fn tx_get<V: serde::de::DeserializeOwned>(
-    tree: &TransactionalTree,
-    key: &[u8],
-) -> TxResult<Option<V>> {
+fn tx_get<V: Recorded>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<V>> {
     match tree.get(key)? {
         None => Ok(None),
         Some(v) => codec::decode(&v).map(Some).or_else(abort),

@@ -1,0 +1,675 @@
+//! What goes to disk or over the wire, as types of its own: the domain can
+//! change shape without changing a byte that is already stored.
+//!
+//! An encoded record is one schema-version byte and then postcard. Schema 1
+//! is the layout below, field for field and variant for variant: it is what
+//! every data dir written so far holds (the tests decode bytes written by
+//! the release before these types existed). A change of layout adds
+//! schema 2 beside it and an upgrade from 1; a record is never rewritten in
+//! place with a different meaning. Decoding checks every value as the edge
+//! of the system does: a stored email or title that is not valid is an
+//! error, not a domain value that breaks its own rules.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{
+    Charge, ChargeId, Email, Event, EventKind, Order, OrderId, OrderStatus, Price, Ticket,
+    TicketEvent, TicketId, TicketSnapshot, TicketState, Timestamp, Title, User, UserId,
+};
+
+/// The schema written today.
+const SCHEMA: u8 = 1;
+
+/// A record that could not be read back.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct RecordError(String);
+
+/// A domain value with a stored (and transmitted) form.
+pub(crate) trait Recorded: Sized {
+    type Record: Serialize + DeserializeOwned;
+    fn to_record(&self) -> Self::Record;
+    fn from_record(record: Self::Record) -> Result<Self, RecordError>;
+}
+
+/// The schema byte, then the record.
+pub(crate) fn encode<T: Recorded>(value: &T) -> Vec<u8> {
+    let mut out = vec![SCHEMA];
+    // Serializing plain structs into a Vec cannot fail.
+    postcard::to_io(&value.to_record(), &mut out).expect("postcard encodes into a Vec");
+    out
+}
+
+pub(crate) fn decode<T: Recorded>(bytes: &[u8]) -> Result<T, RecordError> {
+    match bytes.split_first() {
+        Some((&SCHEMA, body)) => {
+            let record = postcard::from_bytes(body).map_err(|e| RecordError(e.to_string()))?;
+            T::from_record(record)
+        }
+        Some((v, _)) => Err(RecordError(format!("unknown record schema {v}"))),
+        None => Err(RecordError("empty record".into())),
+    }
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> RecordError {
+    RecordError(format!("stored {what} is not valid: {e}"))
+}
+
+fn price(cents: u64) -> Result<Price, RecordError> {
+    Price::from_cents(cents).map_err(|e| invalid("price", e))
+}
+
+fn title(raw: String) -> Result<Title, RecordError> {
+    Title::parse(&raw).map_err(|e| invalid("title", e))
+}
+
+fn email(raw: &str) -> Result<Email, RecordError> {
+    Email::parse(raw).map_err(|e| invalid("email", e))
+}
+
+/// An account (schema 1).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct UserRecord {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    version: u64,
+    created_at: u64,
+}
+
+impl Recorded for User {
+    type Record = UserRecord;
+
+    fn to_record(&self) -> UserRecord {
+        UserRecord {
+            id: self.id.into(),
+            email: self.email.as_str().to_owned(),
+            password_hash: self.password_hash.clone(),
+            version: self.version,
+            created_at: self.created_at.as_millis(),
+        }
+    }
+
+    fn from_record(r: UserRecord) -> Result<Self, RecordError> {
+        Ok(User {
+            id: r.id.into(),
+            email: email(&r.email)?,
+            password_hash: r.password_hash,
+            version: r.version,
+            created_at: Timestamp::from_millis(r.created_at),
+        })
+    }
+}
+
+/// Where a ticket is in its life (schema 1; the variant order is the layout).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum TicketStateRecord {
+    Available,
+    Held(Uuid),
+    Sold(Uuid),
+}
+
+impl From<TicketState> for TicketStateRecord {
+    fn from(s: TicketState) -> Self {
+        match s {
+            TicketState::Available => Self::Available,
+            TicketState::Held(o) => Self::Held(o.into()),
+            TicketState::Sold(o) => Self::Sold(o.into()),
+        }
+    }
+}
+
+impl From<TicketStateRecord> for TicketState {
+    fn from(s: TicketStateRecord) -> Self {
+        match s {
+            TicketStateRecord::Available => Self::Available,
+            TicketStateRecord::Held(o) => Self::Held(o.into()),
+            TicketStateRecord::Sold(o) => Self::Sold(o.into()),
+        }
+    }
+}
+
+/// A ticket (schema 1).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TicketRecord {
+    id: Uuid,
+    title: String,
+    price: u64,
+    user_id: Uuid,
+    version: u64,
+    state: TicketStateRecord,
+    created_at: u64,
+}
+
+impl Recorded for Ticket {
+    type Record = TicketRecord;
+
+    fn to_record(&self) -> TicketRecord {
+        TicketRecord {
+            id: self.id.into(),
+            title: self.title.as_str().to_owned(),
+            price: self.price.cents(),
+            user_id: self.user_id.into(),
+            version: self.version,
+            state: self.state.into(),
+            created_at: self.created_at.as_millis(),
+        }
+    }
+
+    fn from_record(r: TicketRecord) -> Result<Self, RecordError> {
+        Ok(Ticket {
+            id: r.id.into(),
+            title: title(r.title)?,
+            price: price(r.price)?,
+            user_id: r.user_id.into(),
+            version: r.version,
+            state: r.state.into(),
+            created_at: Timestamp::from_millis(r.created_at),
+        })
+    }
+}
+
+/// An order's status (schema 1; the variant order is the layout).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum OrderStatusRecord {
+    Created,
+    Cancelled,
+    Complete,
+}
+
+/// The ticket as an order saw it (schema 1).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TicketSnapshotRecord {
+    id: Uuid,
+    title: String,
+    price: u64,
+    version: u64,
+}
+
+/// An order (schema 1).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OrderRecord {
+    id: Uuid,
+    user_id: Uuid,
+    status: OrderStatusRecord,
+    expires_at: u64,
+    created_at: u64,
+    version: u64,
+    ticket: TicketSnapshotRecord,
+    charge_id: Option<Uuid>,
+}
+
+impl Recorded for Order {
+    type Record = OrderRecord;
+
+    fn to_record(&self) -> OrderRecord {
+        OrderRecord {
+            id: self.id.into(),
+            user_id: self.user_id.into(),
+            status: match self.status {
+                OrderStatus::Created => OrderStatusRecord::Created,
+                OrderStatus::Cancelled => OrderStatusRecord::Cancelled,
+                OrderStatus::Complete => OrderStatusRecord::Complete,
+            },
+            expires_at: self.expires_at.as_millis(),
+            created_at: self.created_at.as_millis(),
+            version: self.version,
+            ticket: TicketSnapshotRecord {
+                id: self.ticket.id.into(),
+                title: self.ticket.title.clone(),
+                price: self.ticket.price.cents(),
+                version: self.ticket.version,
+            },
+            charge_id: self.charge_id.map(Into::into),
+        }
+    }
+
+    fn from_record(r: OrderRecord) -> Result<Self, RecordError> {
+        Ok(Order {
+            id: r.id.into(),
+            user_id: r.user_id.into(),
+            status: match r.status {
+                OrderStatusRecord::Created => OrderStatus::Created,
+                OrderStatusRecord::Cancelled => OrderStatus::Cancelled,
+                OrderStatusRecord::Complete => OrderStatus::Complete,
+            },
+            expires_at: Timestamp::from_millis(r.expires_at),
+            created_at: Timestamp::from_millis(r.created_at),
+            version: r.version,
+            ticket: TicketSnapshot {
+                id: r.ticket.id.into(),
+                title: r.ticket.title,
+                price: price(r.ticket.price)?,
+                version: r.ticket.version,
+            },
+            charge_id: r.charge_id.map(Into::into),
+        })
+    }
+}
+
+/// A successful payment (schema 1).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ChargeRecord {
+    id: Uuid,
+    order_id: Uuid,
+    user_id: Uuid,
+    amount: u64,
+    provider_id: String,
+    created_at: u64,
+}
+
+impl Recorded for Charge {
+    type Record = ChargeRecord;
+
+    fn to_record(&self) -> ChargeRecord {
+        ChargeRecord {
+            id: self.id.into(),
+            order_id: self.order_id.into(),
+            user_id: self.user_id.into(),
+            amount: self.amount.cents(),
+            provider_id: self.provider_id.clone(),
+            created_at: self.created_at.as_millis(),
+        }
+    }
+
+    fn from_record(r: ChargeRecord) -> Result<Self, RecordError> {
+        Ok(Charge {
+            id: r.id.into(),
+            order_id: r.order_id.into(),
+            user_id: r.user_id.into(),
+            amount: price(r.amount)?,
+            provider_id: r.provider_id,
+            created_at: Timestamp::from_millis(r.created_at),
+        })
+    }
+}
+
+/// A ticket's full state in an event (schema 1). Also the JSON of the
+/// event log's `data`, hence the camelCase names.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TicketEventRecord {
+    id: Uuid,
+    title: String,
+    price: u64,
+    user_id: Uuid,
+    state: TicketStateRecord,
+    version: u64,
+}
+
+impl From<&TicketEvent> for TicketEventRecord {
+    fn from(t: &TicketEvent) -> Self {
+        Self {
+            id: t.id.into(),
+            title: t.title.clone(),
+            price: t.price.cents(),
+            user_id: t.user_id.into(),
+            state: t.state.into(),
+            version: t.version,
+        }
+    }
+}
+
+impl TryFrom<TicketEventRecord> for TicketEvent {
+    type Error = RecordError;
+
+    fn try_from(r: TicketEventRecord) -> Result<Self, RecordError> {
+        Ok(TicketEvent {
+            id: r.id.into(),
+            title: r.title,
+            price: price(r.price)?,
+            user_id: r.user_id.into(),
+            state: r.state.into(),
+            version: r.version,
+        })
+    }
+}
+
+/// What happened (schema 1; the variant order is the layout).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all_fields = "camelCase")]
+pub(crate) enum EventKindRecord {
+    UserCreated {
+        id: Uuid,
+        email: String,
+        version: u64,
+    },
+    UserUpdated {
+        id: Uuid,
+        version: u64,
+    },
+    TicketCreated(TicketEventRecord),
+    TicketUpdated(TicketEventRecord),
+    OrderCreated {
+        id: Uuid,
+        user_id: Uuid,
+        ticket_id: Uuid,
+        expires_at: u64,
+        version: u64,
+    },
+    OrderCancelled {
+        id: Uuid,
+        ticket_id: Uuid,
+        version: u64,
+    },
+    OrderExpired {
+        id: Uuid,
+        ticket_id: Uuid,
+        version: u64,
+    },
+    ChargeCreated {
+        id: Uuid,
+        order_id: Uuid,
+        amount: u64,
+        version: u64,
+    },
+}
+
+/// An event in a node's log (schema 1).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct EventRecord {
+    seq: u64,
+    at: u64,
+    pub(crate) kind: EventKindRecord,
+}
+
+impl Recorded for Event {
+    type Record = EventRecord;
+
+    fn to_record(&self) -> EventRecord {
+        use EventKindRecord as R;
+        let kind = match &self.kind {
+            EventKind::UserCreated { id, email, version } => R::UserCreated {
+                id: (*id).into(),
+                email: email.as_str().to_owned(),
+                version: *version,
+            },
+            EventKind::UserUpdated { id, version } => R::UserUpdated {
+                id: (*id).into(),
+                version: *version,
+            },
+            EventKind::TicketCreated(t) => R::TicketCreated(t.into()),
+            EventKind::TicketUpdated(t) => R::TicketUpdated(t.into()),
+            EventKind::OrderCreated {
+                id,
+                user_id,
+                ticket_id,
+                expires_at,
+                version,
+            } => R::OrderCreated {
+                id: (*id).into(),
+                user_id: (*user_id).into(),
+                ticket_id: (*ticket_id).into(),
+                expires_at: expires_at.as_millis(),
+                version: *version,
+            },
+            EventKind::OrderCancelled {
+                id,
+                ticket_id,
+                version,
+            } => R::OrderCancelled {
+                id: (*id).into(),
+                ticket_id: (*ticket_id).into(),
+                version: *version,
+            },
+            EventKind::OrderExpired {
+                id,
+                ticket_id,
+                version,
+            } => R::OrderExpired {
+                id: (*id).into(),
+                ticket_id: (*ticket_id).into(),
+                version: *version,
+            },
+            EventKind::ChargeCreated {
+                id,
+                order_id,
+                amount,
+                version,
+            } => R::ChargeCreated {
+                id: (*id).into(),
+                order_id: (*order_id).into(),
+                amount: amount.cents(),
+                version: *version,
+            },
+        };
+        EventRecord {
+            seq: self.seq,
+            at: self.at.as_millis(),
+            kind,
+        }
+    }
+
+    fn from_record(r: EventRecord) -> Result<Self, RecordError> {
+        use EventKindRecord as R;
+        let kind = match r.kind {
+            R::UserCreated {
+                id,
+                email: e,
+                version,
+            } => EventKind::UserCreated {
+                id: id.into(),
+                email: email(&e)?,
+                version,
+            },
+            R::UserUpdated { id, version } => EventKind::UserUpdated {
+                id: id.into(),
+                version,
+            },
+            R::TicketCreated(t) => EventKind::TicketCreated(t.try_into()?),
+            R::TicketUpdated(t) => EventKind::TicketUpdated(t.try_into()?),
+            R::OrderCreated {
+                id,
+                user_id,
+                ticket_id,
+                expires_at,
+                version,
+            } => EventKind::OrderCreated {
+                id: id.into(),
+                user_id: user_id.into(),
+                ticket_id: ticket_id.into(),
+                expires_at: Timestamp::from_millis(expires_at),
+                version,
+            },
+            R::OrderCancelled {
+                id,
+                ticket_id,
+                version,
+            } => EventKind::OrderCancelled {
+                id: id.into(),
+                ticket_id: ticket_id.into(),
+                version,
+            },
+            R::OrderExpired {
+                id,
+                ticket_id,
+                version,
+            } => EventKind::OrderExpired {
+                id: id.into(),
+                ticket_id: ticket_id.into(),
+                version,
+            },
+            R::ChargeCreated {
+                id,
+                order_id,
+                amount,
+                version,
+            } => EventKind::ChargeCreated {
+                id: id.into(),
+                order_id: order_id.into(),
+                amount: price(amount)?,
+                version,
+            },
+        };
+        Ok(Event {
+            seq: r.seq,
+            at: Timestamp::from_millis(r.at),
+            kind,
+        })
+    }
+}
+
+impl<T: Recorded> Recorded for Option<T> {
+    type Record = Option<T::Record>;
+
+    fn to_record(&self) -> Self::Record {
+        self.as_ref().map(T::to_record)
+    }
+
+    fn from_record(record: Self::Record) -> Result<Self, RecordError> {
+        record.map(T::from_record).transpose()
+    }
+}
+
+impl<T: Recorded> Recorded for Vec<T> {
+    type Record = Vec<T::Record>;
+
+    fn to_record(&self) -> Self::Record {
+        self.iter().map(T::to_record).collect()
+    }
+
+    fn from_record(record: Self::Record) -> Result<Self, RecordError> {
+        record.into_iter().map(T::from_record).collect()
+    }
+}
+
+impl Recorded for () {
+    type Record = ();
+
+    fn to_record(&self) {}
+
+    fn from_record((): ()) -> Result<Self, RecordError> {
+        Ok(())
+    }
+}
+
+/// Ids are stored as UUIDs, whatever they are called in the domain.
+macro_rules! uuid_ids {
+    ($($id:ty),*) => {$(
+        impl From<$id> for Uuid {
+            fn from(id: $id) -> Uuid {
+                Uuid::from_bytes(*id.as_bytes())
+            }
+        }
+
+        impl From<Uuid> for $id {
+            fn from(u: Uuid) -> $id {
+                <$id>::from_bytes(u.into_bytes())
+            }
+        }
+
+        impl Recorded for $id {
+            type Record = Uuid;
+
+            fn to_record(&self) -> Uuid {
+                (*self).into()
+            }
+
+            fn from_record(u: Uuid) -> Result<Self, RecordError> {
+                Ok(u.into())
+            }
+        }
+    )*};
+}
+
+uuid_ids!(UserId, TicketId, OrderId, ChargeId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records as the release before this module wrote them (its domain
+    /// types were encoded directly), captured from that code.
+    const USER: &str = "0110010101010101010101010101010101010f6f6c64406578616d706c652e636f6d2c246172676f6e32696424763d3139246d3d31393435362c743d322c703d3124633246736441246147467a61410280bcf4d7a733";
+    const TICKET: &str = "011002020202020202020202020202020202084f6c642073686f77cf0f10010101010101010101010101010101010302100303030303030303030303030303030380bcf4d7a733";
+    const ORDER: &str = "011003030303030303030303030303030303100101010101010101010101010101010102a0b3abd8a73380bcf4d7a733011002020202020202020202020202020202084f6c642073686f77cf0f01011004040404040404040404040404040404";
+    const CHARGE: &str = "01100404040404040404040404040404040410030303030303030303030303030303031001010101010101010101010101010101cf0f0763685f7465737480bcf4d7a733";
+    const EVENTS: [&str; 8] = [
+        "010780bcf4d7a7330010010101010101010101010101010101010f6f6c64406578616d706c652e636f6d00",
+        "010880bcf4d7a73301100101010101010101010101010101010102",
+        "010980bcf4d7a733021002020202020202020202020202020202084f6c642073686f77cf0f100101010101010101010101010101010102100303030303030303030303030303030303",
+        "010a80bcf4d7a733031002020202020202020202020202020202084f6c642073686f77cf0f100101010101010101010101010101010102100303030303030303030303030303030303",
+        "010b80bcf4d7a73304100303030303030303030303030303030310010101010101010101010101010101011002020202020202020202020202020202a0b3abd8a73300",
+        "010c80bcf4d7a733051003030303030303030303030303030303100202020202020202020202020202020201",
+        "010d80bcf4d7a733061003030303030303030303030303030303100202020202020202020202020202020201",
+        "010e80bcf4d7a7330710040404040404040404040404040404041003030303030303030303030303030303cf0f01",
+    ];
+
+    fn read<T: Recorded>(hex_bytes: &str) -> T {
+        decode(&hex::decode(hex_bytes).unwrap()).unwrap()
+    }
+
+    /// Decodes, and encodes back to the very same bytes.
+    fn same<T: Recorded>(hex_bytes: &str) -> T {
+        let value: T = read(hex_bytes);
+        assert_eq!(hex::encode(encode(&value)), hex_bytes, "layout unchanged");
+        value
+    }
+
+    const AT: u64 = 1_763_000_000_000;
+
+    #[test]
+    fn records_written_by_the_previous_release_still_read() {
+        let uid = UserId::from_bytes([1; 16]);
+        let tid = TicketId::from_bytes([2; 16]);
+        let oid = OrderId::from_bytes([3; 16]);
+        let cid = ChargeId::from_bytes([4; 16]);
+
+        let user: User = same(USER);
+        assert_eq!((user.id, user.email.as_str()), (uid, "old@example.com"));
+        assert_eq!((user.version, user.created_at.as_millis()), (2, AT));
+        assert!(user.password_hash.starts_with("$argon2id$"));
+
+        let ticket: Ticket = same(TICKET);
+        assert_eq!(ticket.title.as_str(), "Old show");
+        assert_eq!(ticket.price.cents(), 1999);
+        assert_eq!(ticket.state, TicketState::Sold(oid));
+        assert_eq!((ticket.id, ticket.user_id, ticket.version), (tid, uid, 3));
+
+        let order: Order = same(ORDER);
+        assert_eq!(order.status, OrderStatus::Complete);
+        assert_eq!(order.charge_id, Some(cid));
+        assert_eq!((order.ticket.id, order.ticket.price.cents()), (tid, 1999));
+        assert_eq!(order.expires_at.as_millis(), 1_763_000_900_000);
+
+        let charge: Charge = same(CHARGE);
+        assert_eq!(
+            (charge.order_id, charge.provider_id.as_str()),
+            (oid, "ch_test")
+        );
+
+        let names: Vec<&str> = EVENTS
+            .iter()
+            .map(|hex| same::<Event>(hex).kind.name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "UserCreated",
+                "UserUpdated",
+                "TicketCreated",
+                "TicketUpdated",
+                "OrderCreated",
+                "OrderCancelled",
+                "OrderExpired",
+                "ChargeCreated"
+            ]
+        );
+        let event: Event = read(EVENTS[4]);
+        assert_eq!((event.seq, event.at.as_millis()), (11, AT));
+    }
+
+    #[test]
+    fn unknown_schemas_and_invalid_values_are_refused() {
+        let mut future = hex::decode(TICKET).unwrap();
+        future[0] = 2;
+        let err = decode::<Ticket>(&future).unwrap_err();
+        assert!(err.to_string().contains("schema 2"), "{err}");
+        assert!(decode::<Ticket>(&[]).is_err());
+        // A zero price is not a price, even on disk.
+        let mut record = read::<Ticket>(TICKET).to_record();
+        record.price = 0;
+        assert!(Ticket::from_record(record).is_err());
+    }
+}
