@@ -20,7 +20,7 @@ use crate::{
 };
 
 #[derive(Clone, Default)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     tickets: Arc<RwLock<HashMap<TicketId, TicketEvent>>>,
 }
 

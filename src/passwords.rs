@@ -13,7 +13,7 @@ use crate::{
 };
 
 #[derive(Clone)]
-pub struct Hasher {
+pub(crate) struct Hasher {
     permits: Arc<Semaphore>,
     /// Verified against when an email is unknown, so that "no such user"
     /// takes as long as "wrong password".
@@ -21,7 +21,7 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let decoy = hash_now("decoy password for unknown accounts")?;
         Ok(Self {
@@ -30,14 +30,14 @@ impl Hasher {
         })
     }
 
-    pub async fn hash(&self, password: &Password) -> Result<String> {
+    pub(crate) async fn hash(&self, password: &Password) -> Result<String> {
         let password = password.expose().to_owned();
         self.run(move || hash_now(&password)).await?
     }
 
     /// Checks `password` against `hash`; with no hash, checks the decoy and
     /// answers false, taking the same time.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
+    pub(crate) async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
         let password = password.trim().to_owned();
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.decoy.as_str().to_owned(), str::to_owned);

@@ -22,9 +22,9 @@ use std::{future::Future, sync::Arc, sync::OnceLock, time::Duration};
 
 use ractor::{rpc::CallResult, ActorCell, ActorRef, Message, RpcReplyPort, SpawnErr};
 
-pub use order::OrderMsg;
-pub use supervisor::Supervisor;
-pub use ticket::TicketMsg;
+pub(crate) use order::OrderMsg;
+pub(crate) use supervisor::Supervisor;
+pub(crate) use ticket::TicketMsg;
 
 use crate::{
     domain::{OrderId, TicketId},
@@ -59,7 +59,7 @@ impl Default for Settings {
 }
 
 /// What every actor in the tree shares.
-pub struct Context {
+pub(crate) struct Context {
     pub store: Arc<Store>,
     pub payments: Arc<dyn PaymentGateway>,
     pub settings: Settings,
@@ -205,14 +205,14 @@ fn reply_when_durable<T: Send + 'static>(
 
 /// The handle the service uses to reach the actor system.
 #[derive(Clone)]
-pub struct Actors {
+pub(crate) struct Actors {
     ctx: Arc<Context>,
     supervisor: ActorRef<supervisor::SupervisorMsg>,
 }
 
 impl Actors {
     /// Starts the supervisor and re-arms every pending order's deadline.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Arc<Store>,
         payments: Arc<dyn PaymentGateway>,
         settings: Settings,
@@ -251,7 +251,7 @@ impl Actors {
         &self.ctx
     }
 
-    pub async fn ticket<R: Send + 'static>(
+    pub(crate) async fn ticket<R: Send + 'static>(
         &self,
         id: TicketId,
         make: impl Fn(RpcReplyPort<R>) -> TicketMsg,
@@ -259,7 +259,7 @@ impl Actors {
         ask(&self.ctx, id, make).await
     }
 
-    pub async fn order<R: Send + 'static>(
+    pub(crate) async fn order<R: Send + 'static>(
         &self,
         id: OrderId,
         make: impl Fn(RpcReplyPort<R>) -> OrderMsg,
@@ -268,12 +268,12 @@ impl Actors {
     }
 
     /// Number of entity actors alive now (for metrics and memory tests).
-    pub fn live_entities(&self) -> usize {
+    pub(crate) fn live_entities(&self) -> usize {
         self.supervisor.get_children().len()
     }
 
     /// Stops every actor; pending writes are already committed.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let _ = self
             .supervisor
             .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))

@@ -19,7 +19,7 @@ use crate::{
     store::{IdemKey, Scope},
 };
 
-pub enum OrderMsg {
+pub(crate) enum OrderMsg {
     Cancel {
         by: UserId,
         reply: RpcReplyPort<Result<Order>>,
@@ -49,9 +49,9 @@ impl Passivating for OrderMsg {
     }
 }
 
-pub struct OrderActor;
+pub(super) struct OrderActor;
 
-pub struct OrderState {
+pub(super) struct OrderState {
     ctx: Arc<Context>,
     order: Order,
     idle: Idle,

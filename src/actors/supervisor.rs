@@ -13,16 +13,16 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use super::{find_or_start, Context, EntityName};
 use crate::domain::Timestamp;
 
-pub struct Supervisor;
+pub(crate) struct Supervisor;
 
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// Start the actor of any pending order whose deadline has passed.
     SweepOverdue,
 }
 
 impl ractor::Message for SupervisorMsg {}
 
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     ctx: Arc<Context>,
     /// Recent restarts per actor name, to give up on a crash loop.
     restarts: HashMap<String, (Instant, u32)>,

@@ -21,7 +21,7 @@ use crate::{
     store::{abort, Durability, IdemKey, Scope, StoreError},
 };
 
-pub enum TicketMsg {
+pub(crate) enum TicketMsg {
     Edit {
         by: UserId,
         title: Title,
@@ -59,7 +59,7 @@ impl Passivating for TicketMsg {
 
 /// An order's final state as decided by its actor.
 #[derive(Clone)]
-pub struct Settlement {
+pub(crate) struct Settlement {
     pub order: Order,
     pub event: EventKind,
     /// Present when the order was paid: the ticket is then sold.
@@ -68,14 +68,14 @@ pub struct Settlement {
 
 /// A successful charge, and the payer's idempotency key to remember it by.
 #[derive(Clone)]
-pub struct Payment {
+pub(crate) struct Payment {
     pub charge: Charge,
     pub key: String,
 }
 
-pub struct TicketActor;
+pub(super) struct TicketActor;
 
-pub struct TicketState {
+pub(super) struct TicketState {
     ctx: Arc<Context>,
     ticket: Ticket,
     /// The last write; answers about the state it produced wait for it.

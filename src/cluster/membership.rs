@@ -18,19 +18,19 @@ use super::{
 };
 
 /// How often peers are checked and pinged.
-pub const TICK: Duration = Duration::from_millis(200);
+pub(crate) const TICK: Duration = Duration::from_millis(200);
 /// A ping slower than this counts as failed.
-pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const PING_TIMEOUT: Duration = Duration::from_millis(500);
 /// A peer with no successful ping for this long is down.
-pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+pub(crate) const DOWN_AFTER: Duration = Duration::from_millis(1000);
 /// A connected peer silent for this long has a dead link (ractor never
 /// notices one): its session is closed so that a fresh one is dialed.
-pub const REAP_AFTER: Duration = Duration::from_secs(3);
+pub(crate) const REAP_AFTER: Duration = Duration::from_secs(3);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What this node knows of each peer right now. Shared with the router.
 #[derive(Default)]
-pub struct PeerTable {
+pub(crate) struct PeerTable {
     peers: RwLock<HashMap<String, PeerState>>,
 }
 
@@ -45,7 +45,7 @@ struct PeerState {
 /// A peer's state as operators see it.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PeerStatus {
+pub(crate) struct PeerStatus {
     pub name: String,
     pub connected: bool,
     pub up: bool,
@@ -54,7 +54,7 @@ pub struct PeerStatus {
 
 impl PeerTable {
     /// The peer's gateway, if the peer is connected and answered recently.
-    pub fn gateway_if_up(&self, name: &str) -> Option<ActorRef<GatewayMsg>> {
+    pub(crate) fn gateway_if_up(&self, name: &str) -> Option<ActorRef<GatewayMsg>> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         let state = peers.get(name)?;
         let fresh = state.last_ok.is_some_and(|t| t.elapsed() < DOWN_AFTER);
@@ -65,7 +65,7 @@ impl PeerTable {
         }
     }
 
-    pub fn status(&self) -> Vec<PeerStatus> {
+    pub(crate) fn status(&self) -> Vec<PeerStatus> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<PeerStatus> = peers
             .iter()
@@ -90,7 +90,7 @@ impl PeerTable {
     }
 
     /// Forget the last good ping: the peer is down until it answers again.
-    pub fn mark_down(&self, name: &str) {
+    pub(crate) fn mark_down(&self, name: &str) {
         self.update(name, |s| s.last_ok = None);
     }
 
@@ -100,9 +100,9 @@ impl PeerTable {
     }
 }
 
-pub struct Membership;
+pub(crate) struct Membership;
 
-pub struct Args {
+pub(crate) struct Args {
     pub me: Member,
     pub peers: Vec<Member>,
     pub node_server: ActorRef<NodeServerMessage>,
@@ -110,7 +110,7 @@ pub struct Args {
     pub tls: Option<super::tls::Tls>,
 }
 
-pub enum MembershipMsg {
+pub(crate) enum MembershipMsg {
     Tick,
     Pinged { peer: String, ok: bool },
     Dialed { peer: String, ok: bool },
@@ -118,7 +118,7 @@ pub enum MembershipMsg {
 
 impl ractor::Message for MembershipMsg {}
 
-pub struct State {
+pub(crate) struct State {
     args: Args,
     dial: HashMap<String, Dial>,
     pinging: HashMap<String, bool>,

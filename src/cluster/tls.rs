@@ -13,7 +13,7 @@ use rustls::{
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 #[derive(Clone)]
-pub struct Tls {
+pub(crate) struct Tls {
     pub acceptor: TlsAcceptor,
     pub connector: TlsConnector,
 }
@@ -27,7 +27,7 @@ impl std::fmt::Debug for Tls {
 impl Tls {
     /// Loads this node's certificate chain and key, and the CA that signs
     /// every node's certificate (all PEM).
-    pub fn load(cert: &Path, key: &Path, ca: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load(cert: &Path, key: &Path, ca: &Path) -> anyhow::Result<Self> {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .with_context(|| format!("reading {}", cert.display()))?
             .collect::<Result<_, _>>()
@@ -60,7 +60,7 @@ impl Tls {
     }
 
     /// The name a peer's certificate must carry: the host of its address.
-    pub fn server_name(addr: &str) -> anyhow::Result<ServerName<'static>> {
+    pub(crate) fn server_name(addr: &str) -> anyhow::Result<ServerName<'static>> {
         let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         ServerName::try_from(host.to_owned())

@@ -40,7 +40,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `GET /api/admin/events?after=N&limit=M`: the event log after sequence N.
-pub async fn events(
+pub(super) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -76,7 +76,10 @@ pub async fn events(
 }
 
 /// `GET /api/admin/stats`: live entity actors and the event log's head.
-pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+pub(super) async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
     let stats = state.ops.stats();
     let placement = state.ops.placement();
@@ -93,7 +96,7 @@ pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
 
 /// `GET /api/admin/placement?ticketId=ID`: the shard and home node of a
 /// ticket (and of its orders), for operators and failure tests.
-pub async fn placement(
+pub(super) async fn placement(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,

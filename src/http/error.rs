@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::{domain::RuleError, error::Error};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -20,14 +20,14 @@ pub struct FieldError {
 
 /// An HTTP-level failure: a status and one or more errors.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     errors: Vec<FieldError>,
     retry_after: Option<u32>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             errors: vec![FieldError {
@@ -40,7 +40,7 @@ impl ApiError {
     }
 
     /// Several field errors at once (one request can be wrong in many ways).
-    pub fn validation(errors: Vec<FieldError>) -> Self {
+    pub(crate) fn validation(errors: Vec<FieldError>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             errors,
@@ -48,15 +48,15 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized")
     }
 
-    pub fn not_found(what: &str) -> Self {
+    pub(crate) fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -126,4 +126,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -13,10 +13,10 @@ use super::error::{ApiError, FieldError};
 use crate::domain::{Invalid, Price};
 
 /// Largest accepted request body.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// A request body that is a JSON object.
-pub struct JsonObject(pub Map<String, Value>);
+pub(super) struct JsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
@@ -69,13 +69,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 }
 
 /// Pulls typed fields out of a JSON object, collecting every error.
-pub struct Fields {
+pub(super) struct Fields {
     map: Map<String, Value>,
     errors: Vec<FieldError>,
 }
 
 impl Fields {
-    pub fn new(JsonObject(map): JsonObject) -> Self {
+    pub(super) fn new(JsonObject(map): JsonObject) -> Self {
         Self {
             map,
             errors: Vec::new(),
@@ -91,7 +91,7 @@ impl Fields {
     }
 
     /// A required string field, as sent.
-    pub fn string(&mut self, field: &str) -> Option<String> {
+    pub(super) fn string(&mut self, field: &str) -> Option<String> {
         match self.map.remove(field) {
             None | Some(Value::Null) => {
                 self.fail(field, format!("{field} is required"));
@@ -106,7 +106,7 @@ impl Fields {
     }
 
     /// A required string field, checked by `parse`.
-    pub fn parse<T>(
+    pub(super) fn parse<T>(
         &mut self,
         field: &str,
         parse: impl FnOnce(&str) -> Result<T, Invalid>,
@@ -122,7 +122,7 @@ impl Fields {
     }
 
     /// A price given as a JSON number or a numeric string.
-    pub fn price(&mut self, field: &str) -> Option<Price> {
+    pub(super) fn price(&mut self, field: &str) -> Option<Price> {
         let raw = match self.map.remove(field) {
             None | Some(Value::Null) => {
                 self.fail(field, format!("{field} is required"));
@@ -145,7 +145,7 @@ impl Fields {
     }
 
     /// Every field's value, or every field's error.
-    pub fn done<T: AllSome>(self, values: T) -> Result<T::Values, ApiError> {
+    pub(super) fn done<T: AllSome>(self, values: T) -> Result<T::Values, ApiError> {
         if !self.errors.is_empty() {
             return Err(ApiError::validation(self.errors));
         }
@@ -156,7 +156,7 @@ impl Fields {
 }
 
 /// A tuple of `Option`s that are all `Some` once [`Fields`] saw no error.
-pub trait AllSome {
+pub(super) trait AllSome {
     type Values;
     fn all_some(self) -> Option<Self::Values>;
 }

@@ -2,11 +2,11 @@
 //! and pass one call to the [`Ops`]; no business rule lives here.
 
 mod admin;
-pub mod error;
+pub(crate) mod error;
 mod json;
 mod orders;
 mod payments;
-pub mod session;
+pub(crate) mod session;
 mod tickets;
 mod users;
 mod views;
@@ -34,16 +34,16 @@ use self::{
 };
 use crate::ops::Ops;
 
-pub use json::BODY_LIMIT;
+pub(crate) use json::BODY_LIMIT;
 
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub ops: Ops,
     pub sessions: Sessions,
     pub admin_token: Option<Arc<str>>,
 }
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/users/signup", post(users::sign_up))
         .route("/api/users/signin", post(users::sign_in))
@@ -126,7 +126,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 
 /// The `{id}` segment of a path, as text. Any rejection (for instance an
 /// id that is not valid UTF-8 once percent-decoded) means "no such thing".
-pub struct PathId(pub String);
+pub(crate) struct PathId(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
     type Rejection = ApiError;

@@ -21,7 +21,7 @@ fn order_id(raw: &str) -> ApiResult<OrderId> {
     raw.parse().map_err(|_| ApiError::not_found("Order"))
 }
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     headers: HeaderMap,
@@ -36,9 +36,12 @@ pub async fn create(
 }
 
 /// Header naming the nodes whose orders are missing from a list.
-pub const UNREACHABLE_HEADER: &str = "boxoffice-unreachable-nodes";
+pub(super) const UNREACHABLE_HEADER: &str = "boxoffice-unreachable-nodes";
 
-pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiResult<Response> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+) -> ApiResult<Response> {
     let list = state.ops.orders_of(me.id).await?;
     let body: Vec<OrderView> = list.orders.iter().map(OrderView::from).collect();
     let mut res = Json(body).into_response();
@@ -50,7 +53,7 @@ pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn) -> ApiR
     Ok(res)
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     PathId(id): PathId,
@@ -59,7 +62,7 @@ pub async fn show(
     Ok(Json(OrderView::from(&order)))
 }
 
-pub async fn cancel(
+pub(super) async fn cancel(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     PathId(id): PathId,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::domain::{Invalid, OrderId};
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     headers: HeaderMap,

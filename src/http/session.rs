@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use super::{error::ApiError, AppState};
 use crate::domain::{Timestamp, User, UserId};
 
-pub const COOKIE: &str = "session";
+pub(crate) const COOKIE: &str = "session";
 /// How long a token is good for.
-pub const TOKEN_TTL_SECS: u64 = 15 * 60;
+pub(crate) const TOKEN_TTL_SECS: u64 = 15 * 60;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub id: UserId,
     pub email: String,
     pub iat: u64,
@@ -30,7 +30,7 @@ pub struct Claims {
 }
 
 #[derive(Clone)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     inner: Arc<Keys>,
     secure_cookies: bool,
 }
@@ -42,7 +42,7 @@ struct Keys {
 }
 
 impl Sessions {
-    pub fn new(jwt_key: &[u8], secure_cookies: bool) -> Self {
+    pub(crate) fn new(jwt_key: &[u8], secure_cookies: bool) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat"]);
@@ -56,7 +56,7 @@ impl Sessions {
         }
     }
 
-    pub fn issue(&self, id: UserId, email: &str) -> Claims {
+    pub(crate) fn issue(&self, id: UserId, email: &str) -> Claims {
         let now = Timestamp::now().as_secs();
         Claims {
             id,
@@ -66,26 +66,26 @@ impl Sessions {
         }
     }
 
-    pub fn encode(&self, claims: &Claims) -> String {
+    pub(crate) fn encode(&self, claims: &Claims) -> String {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.inner.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    pub fn decode(&self, token: &str) -> Option<Claims> {
+    pub(crate) fn decode(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
             .ok()
             .map(|data| data.claims)
     }
 
     /// A `Set-Cookie` value carrying a fresh token for `user`.
-    pub fn cookie_for(&self, user: &User) -> (Claims, HeaderValue) {
+    pub(crate) fn cookie_for(&self, user: &User) -> (Claims, HeaderValue) {
         let claims = self.issue(user.id, user.email.as_str());
         let value = self.cookie(&self.encode(&claims), TOKEN_TTL_SECS);
         (claims, value)
     }
 
     /// A `Set-Cookie` value that removes the session.
-    pub fn clear_cookie(&self) -> HeaderValue {
+    pub(crate) fn clear_cookie(&self) -> HeaderValue {
         self.cookie("", 0)
     }
 
@@ -128,15 +128,19 @@ fn token_from(headers: &HeaderMap) -> Option<(String, Source)> {
 
 /// The caller, if signed in: `None` for anonymous.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub Option<Claims>);
+pub(crate) struct CurrentUser(pub Option<Claims>);
 
 /// The caller, who must be signed in (401 otherwise).
 #[derive(Debug, Clone)]
-pub struct SignedIn(pub Claims);
+pub(crate) struct SignedIn(pub Claims);
 
 /// Resolves the caller once per request, and hands out a fresh cookie when
 /// a cookie session is past half its life.
-pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let found = token_from(req.headers())
         .and_then(|(token, source)| state.sessions.decode(&token).map(|c| (c, source)));
     let refresh = found.as_ref().and_then(|(claims, source)| {

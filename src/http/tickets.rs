@@ -23,12 +23,12 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
     f.done((title, price))
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<Vec<TicketView>> {
+pub(super) async fn list(State(state): State<AppState>) -> Json<Vec<TicketView>> {
     let tickets = state.ops.available_tickets();
     Json(tickets.iter().map(TicketView::from).collect())
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<TicketView>> {
@@ -36,7 +36,7 @@ pub async fn show(
     Ok(Json(TicketView::from(&ticket)))
 }
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     body: JsonObject,
@@ -46,7 +46,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
 }
 
-pub async fn update(
+pub(super) async fn update(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     PathId(id): PathId,

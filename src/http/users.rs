@@ -24,7 +24,10 @@ fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
     res
 }
 
-pub async fn sign_up(State(state): State<AppState>, body: JsonObject) -> ApiResult<Response> {
+pub(super) async fn sign_up(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> ApiResult<Response> {
     let mut f = Fields::new(body);
     let email = f.parse("email", Email::parse);
     let password = f.parse("password", Password::parse);
@@ -33,7 +36,10 @@ pub async fn sign_up(State(state): State<AppState>, body: JsonObject) -> ApiResu
     Ok(signed_in(&state, StatusCode::CREATED, &user))
 }
 
-pub async fn sign_in(State(state): State<AppState>, body: JsonObject) -> ApiResult<Response> {
+pub(super) async fn sign_in(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> ApiResult<Response> {
     let mut f = Fields::new(body);
     let email = f.string("email");
     let password = f.string("password");
@@ -42,18 +48,18 @@ pub async fn sign_in(State(state): State<AppState>, body: JsonObject) -> ApiResu
     Ok(signed_in(&state, StatusCode::OK, &user))
 }
 
-pub async fn sign_out(State(state): State<AppState>) -> Response {
+pub(super) async fn sign_out(State(state): State<AppState>) -> Response {
     let mut res = Json(json!({})).into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, state.sessions.clear_cookie());
     res
 }
 
-pub async fn current_user(CurrentUser(claims): CurrentUser) -> Json<serde_json::Value> {
+pub(super) async fn current_user(CurrentUser(claims): CurrentUser) -> Json<serde_json::Value> {
     Json(json!({ "currentUser": claims }))
 }
 
-pub async fn change_password(
+pub(super) async fn change_password(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     body: JsonObject,

@@ -19,18 +19,18 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone)]
-pub struct Buyer {
+pub(super) struct Buyer {
     pub token: Arc<str>,
 }
 
 #[derive(Clone)]
-pub struct Api {
+pub(super) struct Api {
     http: reqwest::Client,
     targets: Arc<[String]>,
 }
 
 impl Api {
-    pub fn new(targets: &[String]) -> anyhow::Result<Self> {
+    pub(super) fn new(targets: &[String]) -> anyhow::Result<Self> {
         anyhow::ensure!(!targets.is_empty(), "--target names no URL");
         for t in targets {
             let url = reqwest::Url::parse(t).with_context(|| format!("{t} is not a URL"))?;
@@ -62,7 +62,7 @@ impl Api {
         &self.targets[i % self.targets.len()]
     }
 
-    pub async fn sign_up(&self, i: usize, email: &str) -> anyhow::Result<Buyer> {
+    pub(super) async fn sign_up(&self, i: usize, email: &str) -> anyhow::Result<Buyer> {
         let res = self
             .http
             .post(format!("{}/api/users/signup", self.base(i)))
@@ -88,7 +88,7 @@ impl Api {
         })
     }
 
-    pub async fn create_ticket(
+    pub(super) async fn create_ticket(
         &self,
         i: usize,
         seller: &Buyer,
@@ -111,7 +111,7 @@ impl Api {
             .context("ticket without id")
     }
 
-    pub async fn buy(&self, i: usize, buyer: &Buyer, ticket: &str) -> Sample {
+    pub(super) async fn buy(&self, i: usize, buyer: &Buyer, ticket: &str) -> Sample {
         let sent = Instant::now();
         let res = self
             .http
@@ -142,7 +142,7 @@ impl Api {
 
     /// Opens (and pools) a connection to the `i`-th target, so a rush
     /// measures decisions rather than TCP handshakes.
-    pub async fn warm(&self, i: usize) {
+    pub(super) async fn warm(&self, i: usize) {
         if let Ok(r) = self
             .http
             .get(format!("{}/healthz", self.base(i)))
@@ -153,7 +153,7 @@ impl Api {
         }
     }
 
-    pub async fn list(&self, i: usize) {
+    pub(super) async fn list(&self, i: usize) {
         if let Ok(r) = self
             .http
             .get(format!("{}/api/tickets", self.base(i)))
@@ -164,7 +164,7 @@ impl Api {
         }
     }
 
-    pub async fn show(&self, i: usize, ticket: &str) {
+    pub(super) async fn show(&self, i: usize, ticket: &str) {
         if let Ok(r) = self
             .http
             .get(format!("{}/api/tickets/{ticket}", self.base(i)))
@@ -177,7 +177,7 @@ impl Api {
 
     /// Asks the servers for every buyer's orders and counts the tickets with
     /// more than one live (created or complete) order.
-    pub async fn double_holds(
+    pub(super) async fn double_holds(
         &self,
         buyers: &[Buyer],
         pb: &indicatif::ProgressBar,
@@ -213,7 +213,12 @@ impl Api {
     }
 
     /// Runs `f(0..n)` with at most `width` in flight, keeping the order.
-    pub async fn for_each<T, F, Fut>(&self, n: usize, width: usize, f: F) -> anyhow::Result<Vec<T>>
+    pub(super) async fn for_each<T, F, Fut>(
+        &self,
+        n: usize,
+        width: usize,
+        f: F,
+    ) -> anyhow::Result<Vec<T>>
     where
         F: Fn(usize) -> Fut,
         Fut: Future<Output = anyhow::Result<T>> + Send + 'static,

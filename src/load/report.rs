@@ -30,7 +30,7 @@ pub struct Report {
     pub percentiles_ms: Vec<f64>,
 }
 
-pub fn progress(len: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
+pub(super) fn progress(len: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }

@@ -5,17 +5,17 @@ use crate::domain::{Charge, ChargeId};
 
 impl Store {
     /// Every charge (for offline resharding).
-    pub fn charges(&self) -> impl Iterator<Item = Result<Charge, StoreError>> + '_ {
+    pub(crate) fn charges(&self) -> impl Iterator<Item = Result<Charge, StoreError>> + '_ {
         scan(self.tree(T::Charges))
     }
 
-    pub fn charge(&self, id: ChargeId) -> Result<Option<Charge>, StoreError> {
+    pub(crate) fn charge(&self, id: ChargeId) -> Result<Option<Charge>, StoreError> {
         get(self.tree(T::Charges), id.as_bytes())
     }
 }
 
 impl Tx<'_> {
-    pub fn put_charge(&mut self, charge: &Charge) -> TxResult<()> {
+    pub(crate) fn put_charge(&mut self, charge: &Charge) -> TxResult<()> {
         self.tree(T::Charges)
             .insert(charge.id.as_bytes(), codec::encode(charge))?;
         Ok(())

@@ -40,7 +40,7 @@ pub(super) fn log_id(meta: &sled::Tree) -> Result<u64, StoreError> {
 
 /// A stretch of a node's event log, and where the log stands.
 #[derive(Debug, Clone)]
-pub struct LogPage {
+pub(crate) struct LogPage {
     /// Which log this is; see [`log_id`].
     pub log_id: u64,
     /// The last sequence number on disk: a follower past it is following
@@ -51,7 +51,7 @@ pub struct LogPage {
 
 impl Store {
     /// Up to `limit` events on disk with a sequence number above `after`, in order.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<LogPage, StoreError> {
+    pub(crate) fn events_after(&self, after: u64, limit: usize) -> Result<LogPage, StoreError> {
         let head = self.group.flushed_seq();
         let events = if after >= head {
             Vec::new()
@@ -71,14 +71,14 @@ impl Store {
     }
 
     /// The last sequence number on disk.
-    pub fn last_event_seq(&self) -> u64 {
+    pub(crate) fn last_event_seq(&self) -> u64 {
         self.group.flushed_seq()
     }
 }
 
 /// A log page as it travels to a follower on another node.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct LogPageRecord {
+pub(crate) struct LogPageRecord {
     log_id: u64,
     head: u64,
     events: Vec<EventRecord>,

@@ -54,7 +54,7 @@ pub(crate) const FLUSH_WAIT: Duration = Duration::from_secs(10);
 /// covers is on disk.
 #[must_use = "a write is only durable once its Durability resolves"]
 #[derive(Debug, Clone)]
-pub struct Durability {
+pub(crate) struct Durability {
     ticket: u64,
     flushed: Option<watch::Receiver<u64>>,
 }

@@ -8,14 +8,14 @@ use crate::{domain::UserId, records::Recorded};
 /// to the subject (the ticket of a BUY, the order of a payment), so a key
 /// reused on another ticket is a new request, not someone else's answer.
 #[derive(Debug, Clone, Copy)]
-pub enum Scope {
+pub(crate) enum Scope {
     Reserve,
     Pay,
 }
 
 /// A client's key, placed: who sent it, about what, for which kind of request.
 #[derive(Debug, Clone, Copy)]
-pub struct IdemKey<'a> {
+pub(crate) struct IdemKey<'a> {
     pub scope: Scope,
     pub user: UserId,
     pub subject: &'a [u8; 16],
@@ -33,13 +33,16 @@ impl IdemKey<'_> {
 }
 
 impl Store {
-    pub fn remembered<V: Recorded>(&self, key: IdemKey<'_>) -> Result<Option<V>, StoreError> {
+    pub(crate) fn remembered<V: Recorded>(
+        &self,
+        key: IdemKey<'_>,
+    ) -> Result<Option<V>, StoreError> {
         get(self.tree(T::Idempotency), &key.bytes())
     }
 }
 
 impl Tx<'_> {
-    pub fn remember<V: Recorded>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
+    pub(crate) fn remember<V: Recorded>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
         self.tree(T::Idempotency)
             .insert(key.bytes(), codec::encode(outcome))?;
         Ok(())

@@ -21,9 +21,9 @@ use sled::{
     Transactional,
 };
 
-pub use events::LogPage;
-pub use group_commit::Durability;
-pub use idempotency::{IdemKey, Scope};
+pub(crate) use events::LogPage;
+pub(crate) use group_commit::Durability;
+pub(crate) use idempotency::{IdemKey, Scope};
 
 use crate::{
     domain::{Event, EventKind, Timestamp},
@@ -48,10 +48,10 @@ pub enum StoreError {
 }
 
 /// What a transaction body returns: `?` on sled calls keeps conflicts retryable.
-pub type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Ends a transaction body with `err`, undoing everything it wrote.
-pub fn abort<T>(err: StoreError) -> TxResult<T> {
+pub(crate) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
@@ -83,7 +83,7 @@ const TREE_NAMES: [&str; 10] = [
     "meta",
 ];
 
-pub struct Store {
+pub(crate) struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     /// The write lock, holding the last event sequence number written:
@@ -95,7 +95,7 @@ pub struct Store {
 }
 
 /// A transaction in progress: typed writers live in each record's module.
-pub struct Tx<'a> {
+pub(crate) struct Tx<'a> {
     trees: &'a [TransactionalTree],
     next_seq: u64,
     at: Timestamp,
@@ -108,7 +108,7 @@ impl Tx<'_> {
     }
 
     /// Appends an event to the log, in this transaction.
-    pub fn emit(&mut self, kind: EventKind) -> TxResult<()> {
+    pub(crate) fn emit(&mut self, kind: EventKind) -> TxResult<()> {
         let event = Event {
             seq: self.next_seq,
             at: self.at,
@@ -126,7 +126,7 @@ impl Store {
     /// Opens (or creates) the store in `dir`. With `durable == false`,
     /// writes are acknowledged before reaching disk: for benchmarks only.
     /// Must be called inside a tokio runtime (it starts the flusher).
-    pub fn open(dir: &Path, durable: bool) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path, durable: bool) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("sled"))
             .flush_every_ms(if durable { None } else { Some(500) })
@@ -148,7 +148,7 @@ impl Store {
     }
 
     /// Registers the one observer of events, told of each once it is on disk.
-    pub fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+    pub(crate) fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
         self.group.observe(Box::new(observer));
     }
 
@@ -158,7 +158,7 @@ impl Store {
 
     /// Runs `body` as one transaction over every tree. The body may run more
     /// than once, so it must only compute and write through `tx`.
-    pub fn write<R>(
+    pub(crate) fn write<R>(
         &self,
         body: impl Fn(&mut Tx<'_>) -> TxResult<R>,
     ) -> Result<(R, Durability), StoreError> {
@@ -197,7 +197,7 @@ impl Store {
 
     /// Runs `read` and returns its answer once everything it could have
     /// seen is on disk: nothing is shown that a crash could still undo.
-    pub async fn durable<R>(
+    pub(crate) async fn durable<R>(
         &self,
         read: impl FnOnce(&Self) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
@@ -208,13 +208,13 @@ impl Store {
 
     /// Resolves once everything committed (or being committed) so far is on
     /// disk: a restarted actor says nothing about earlier writes before that.
-    pub fn read_marker(&self) -> Durability {
+    pub(crate) fn read_marker(&self) -> Durability {
         self.group.read_marker()
     }
 
     /// Records the cluster's shard count on first start and refuses any
     /// other value later: entities were placed by it.
-    pub fn ensure_shards(&self, shards: u16) -> Result<(), StoreError> {
+    pub(crate) fn ensure_shards(&self, shards: u16) -> Result<(), StoreError> {
         let meta = self.tree(T::Meta);
         let recorded = meta.compare_and_swap(
             "shards",
@@ -245,7 +245,7 @@ impl Store {
 
     /// Refuses further writes, flushes everything committed and stops the
     /// background flusher (on shutdown).
-    pub async fn close(&self) -> Result<(), StoreError> {
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
         {
             // Under the write lock: no transaction is between begin and end.
             let _writes = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,16 +14,16 @@ fn user_key(user: UserId, order: OrderId) -> [u8; 32] {
 
 impl Store {
     /// Every order (for offline resharding).
-    pub fn orders(&self) -> impl Iterator<Item = Result<Order, StoreError>> + '_ {
+    pub(crate) fn orders(&self) -> impl Iterator<Item = Result<Order, StoreError>> + '_ {
         scan(self.tree(T::Orders))
     }
 
-    pub fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+    pub(crate) fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         get(self.tree(T::Orders), id.as_bytes())
     }
 
     /// `user`'s orders, oldest first.
-    pub fn orders_of(&self, user: UserId) -> Result<Vec<Order>, StoreError> {
+    pub(crate) fn orders_of(&self, user: UserId) -> Result<Vec<Order>, StoreError> {
         let mut out = Vec::new();
         for entry in self.tree(T::UserOrders).scan_prefix(user.as_bytes()) {
             let (key, _) = entry?;
@@ -38,7 +38,7 @@ impl Store {
     }
 
     /// Orders still waiting for payment, with their deadlines.
-    pub fn pending_orders(&self) -> Result<Vec<(OrderId, Timestamp)>, StoreError> {
+    pub(crate) fn pending_orders(&self) -> Result<Vec<(OrderId, Timestamp)>, StoreError> {
         let corrupt = || StoreError::Corrupt("pending index".into());
         self.tree(T::Pending)
             .iter()
@@ -56,11 +56,11 @@ impl Store {
 }
 
 impl Tx<'_> {
-    pub fn order(&self, id: OrderId) -> TxResult<Option<Order>> {
+    pub(crate) fn order(&self, id: OrderId) -> TxResult<Option<Order>> {
         tx_get(self.tree(T::Orders), id.as_bytes())
     }
 
-    pub fn put_order(&mut self, order: &Order) -> TxResult<()> {
+    pub(crate) fn put_order(&mut self, order: &Order) -> TxResult<()> {
         self.tree(T::Orders)
             .insert(order.id.as_bytes(), codec::encode(order))?;
         self.tree(T::UserOrders)

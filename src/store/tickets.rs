@@ -4,24 +4,24 @@ use super::{codec, get, scan, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{EventKind, Ticket, TicketEvent, TicketId};
 
 impl Store {
-    pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+    pub(crate) fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
         get(self.tree(T::Tickets), id.as_bytes())
     }
 
     /// Every ticket, oldest first (ids are time-ordered).
-    pub fn tickets(&self) -> impl Iterator<Item = Result<Ticket, StoreError>> + '_ {
+    pub(crate) fn tickets(&self) -> impl Iterator<Item = Result<Ticket, StoreError>> + '_ {
         scan(self.tree(T::Tickets))
     }
 }
 
 impl Tx<'_> {
     /// A new ticket and its TicketCreated event.
-    pub fn create_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
+    pub(crate) fn create_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
         self.put_ticket(ticket)?;
         self.emit(EventKind::TicketCreated(TicketEvent::from(ticket)))
     }
 
-    pub fn put_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
+    pub(crate) fn put_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
         self.tree(T::Tickets)
             .insert(ticket.id.as_bytes(), codec::encode(ticket))?;
         Ok(())

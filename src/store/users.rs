@@ -5,15 +5,15 @@ use crate::domain::{Email, EventKind, User, UserId};
 
 impl Store {
     /// Every account (for offline resharding).
-    pub fn users(&self) -> impl Iterator<Item = Result<User, StoreError>> + '_ {
+    pub(crate) fn users(&self) -> impl Iterator<Item = Result<User, StoreError>> + '_ {
         scan(self.tree(T::Users))
     }
 
-    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    pub(crate) fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         get(self.tree(T::Users), id.as_bytes())
     }
 
-    pub fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+    pub(crate) fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         match self.tree(T::Emails).get(email.as_str())? {
             None => Ok(None),
             Some(id) => {
@@ -31,7 +31,7 @@ impl Store {
 impl Tx<'_> {
     /// Adds a new account; aborts with [`StoreError::EmailTaken`] when the
     /// email already belongs to someone (the check and the claim are atomic).
-    pub fn insert_user(&mut self, user: &User) -> TxResult<()> {
+    pub(crate) fn insert_user(&mut self, user: &User) -> TxResult<()> {
         let emails = self.tree(T::Emails);
         if emails.get(user.email.as_str())?.is_some() {
             return abort(StoreError::EmailTaken);
@@ -41,7 +41,7 @@ impl Tx<'_> {
     }
 
     /// A new account and its UserCreated event.
-    pub fn create_user(&mut self, user: &User) -> TxResult<()> {
+    pub(crate) fn create_user(&mut self, user: &User) -> TxResult<()> {
         self.insert_user(user)?;
         self.emit(EventKind::UserCreated {
             id: user.id,
@@ -50,11 +50,11 @@ impl Tx<'_> {
         })
     }
 
-    pub fn user(&self, id: UserId) -> TxResult<Option<User>> {
+    pub(crate) fn user(&self, id: UserId) -> TxResult<Option<User>> {
         tx_get(self.tree(T::Users), id.as_bytes())
     }
 
-    pub fn put_user(&mut self, user: &User) -> TxResult<()> {
+    pub(crate) fn put_user(&mut self, user: &User) -> TxResult<()> {
         self.tree(T::Users)
             .insert(user.id.as_bytes(), codec::encode(user))?;
         Ok(())
