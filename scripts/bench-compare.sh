@@ -16,7 +16,8 @@ case "$scenario" in
 esac
 out=target/bench
 mkdir -p "$out"
-cargo build --release --locked --bin boxoffice --example pg_peer
+cargo build --release --locked -p boxoffice -p boxoffice-load \
+  --bin boxoffice --bin boxoffice-load --example pg_peer
 
 data=$(mktemp -d)
 pids=()
@@ -39,9 +40,9 @@ for port in 3290 3291; do
   done
 done
 
-target/release/boxoffice load --target http://127.0.0.1:3291 --scenario "$scenario" "${sizes[@]}" "$@" \
+target/release/boxoffice-load --target http://127.0.0.1:3291 --scenario "$scenario" "${sizes[@]}" "$@" \
   --label "boxoffice (1 node)" --json "$out/$scenario-boxoffice.json"
-target/release/boxoffice load --target http://127.0.0.1:3290 --scenario "$scenario" "${sizes[@]}" "$@" \
+target/release/boxoffice-load --target http://127.0.0.1:3290 --scenario "$scenario" "${sizes[@]}" "$@" \
   --label "PostgreSQL FOR UPDATE" --json "$out/$scenario-pg.json"
 
 python3 - "$out/$scenario-boxoffice.json" "$out/$scenario-pg.json" <<'PY'

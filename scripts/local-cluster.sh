@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A 3-node cluster on loopback from the release binary, for trying things
-# and for the load benchmarks.
+# and for the load benchmarks (it builds target/release/boxoffice-load too).
 #   scripts/local-cluster.sh start   # http://127.0.0.1:3300, :3301, :3302
 #   scripts/local-cluster.sh stop
 # Data lives in ${CLUSTER_DIR:-/tmp/boxoffice-cluster}; secrets are generated per run.
@@ -11,7 +11,7 @@ peers="n0@127.0.0.1:4400,n1@127.0.0.1:4401,n2@127.0.0.1:4402"
 
 case "${1:-start}" in
   start)
-    cargo build --release --locked --bin boxoffice
+    cargo build --release --locked -p boxoffice -p boxoffice-load --bin boxoffice --bin boxoffice-load
     mkdir -p "$dir"
     [ -f "$dir/secrets" ] || printf 'JWT_KEY=%s\nCLUSTER_COOKIE=%s\n' \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \

@@ -24,9 +24,6 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve(Box<ServeArgs>),
-    /// Load a running cluster with a BUY rush and report decisions/s,
-    /// latency percentiles and double holds (see docs/BENCHMARKS.md).
-    Load(crate::load::LoadArgs),
     /// Offline: copy every entity from the old nodes' data dirs into fresh
     /// data dirs for a new member list (see README, "Resizing").
     Reshard(ReshardArgs),

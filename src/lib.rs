@@ -33,7 +33,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub(crate) mod http;
-pub mod load;
 pub mod node;
 pub mod ops;
 pub(crate) mod passwords;

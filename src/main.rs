@@ -32,15 +32,6 @@ fn main() -> ExitCode {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(*args).await,
             Some(Command::Reshard(args)) => reshard(args).await,
-            Some(Command::Load(args)) => {
-                let report = boxoffice::load::run(args).await?;
-                anyhow::ensure!(
-                    report.double_holds == 0,
-                    "{} ticket(s) ended with two live orders",
-                    report.double_holds
-                );
-                Ok(())
-            }
         }
     });
     match result {

@@ -1,4 +1,12 @@
-//! `boxoffice load`: the BUY-rush load tool.
+//! boxoffice-load: the BUY-rush load tool for boxoffice.
+//!
+//! A separate crate (and binary) so the server does not link an HTTP client
+//! or a progress bar; it talks to the nodes only through their public HTTP
+//! API and shares no code with the server. Run it against running nodes:
+//!
+//! ```sh
+//! cargo run --release -p boxoffice-load -- --target http://127.0.0.1:3000 --scenario flash --tickets 2000 --buyers 10
+//! ```
 //!
 //! Sets up a seller, buyers and tickets through the public API, fires the
 //! rush spread over every target URL, then checks from the servers' own
@@ -18,7 +26,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::{Parser, ValueEnum};
 use rand::seq::SliceRandom;
 use tokio::sync::{Barrier, Semaphore};
 
@@ -35,7 +43,16 @@ pub enum Scenario {
     Mixed,
 }
 
-#[derive(Debug, Clone, Args)]
+/// Load a running cluster with a BUY rush and report decisions/s,
+/// latency percentiles and double holds (see docs/BENCHMARKS.md).
+///
+/// Exits non-zero if any ticket ended with two live orders.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "boxoffice-load",
+    version,
+    after_help = "Logging: set RUST_LOG (default \"info\")."
+)]
 pub struct LoadArgs {
     /// Base URL(s) of the node(s) to load, comma-separated; requests are
     /// spread over all of them.
