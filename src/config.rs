@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+/// The whole command line: serving is the default, so its flags are
+/// accepted without a subcommand too.
 #[derive(Debug, Parser)]
 #[command(
     name = "boxoffice",
@@ -14,12 +16,15 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Logging: set RUST_LOG (default \"info\"), e.g. RUST_LOG=boxoffice=debug,tower_http=debug."
 )]
 pub struct Cli {
+    /// None means serve, with the flags in `serve`.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The flags given without a subcommand.
     #[command(flatten)]
     pub serve: ServeArgs,
 }
 
+/// What to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
@@ -29,6 +34,7 @@ pub enum Command {
     Reshard(ReshardArgs),
 }
 
+/// Flags of `boxoffice reshard`; see [`crate::reshard`].
 #[derive(Debug, Clone, Args)]
 pub struct ReshardArgs {
     /// The stopped nodes' data dirs, comma-separated.
@@ -45,6 +51,7 @@ pub struct ReshardArgs {
     pub out: PathBuf,
 }
 
+/// Flags of `boxoffice serve`: one node's settings.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address the HTTP API listens on.
@@ -166,11 +173,11 @@ impl ServeArgs {
             .collect()
     }
 
-    pub fn order_ttl(&self) -> Duration {
+    pub(crate) fn order_ttl(&self) -> Duration {
         Duration::from_secs(self.order_ttl_secs)
     }
 
-    pub fn idle_after(&self) -> Duration {
+    pub(crate) fn idle_after(&self) -> Duration {
         Duration::from_secs(self.idle_secs)
     }
 }

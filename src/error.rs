@@ -14,7 +14,9 @@ pub enum Error {
     /// the field it came from) or the request makes no sense as a whole.
     #[error("{message}")]
     Invalid {
+        /// The request field at fault, when there is one.
         field: Option<String>,
+        /// For the client, as is.
         message: String,
     },
     /// No such entity (or not visible to the caller).
@@ -38,18 +40,18 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field: Some(field.to_owned()),
             message: message.into(),
         }
     }
 
-    pub fn not_found(what: &'static str) -> Self {
+    pub(crate) fn not_found(what: &'static str) -> Self {
         Self::NotFound(Cow::Borrowed(what))
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::Invalid {
             field: None,
             message: message.into(),
@@ -73,4 +75,5 @@ impl From<StoreError> for Error {
     }
 }
 
+/// What every operation returns.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,3 +1,6 @@
+//! The `boxoffice` command: serve a node (the default), or reshard the
+//! data dirs of a stopped cluster. `boxoffice --help` lists the flags.
+
 use std::process::ExitCode;
 
 use boxoffice::{

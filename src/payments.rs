@@ -6,10 +6,14 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Mutex};
 
 use crate::domain::Price;
 
+/// One card charge, for one order.
 #[derive(Debug, Clone)]
 pub struct ChargeRequest {
+    /// In cents: the price the order was placed at.
     pub amount: Price,
+    /// ISO 4217, lower case, as Stripe takes it (`"usd"`).
     pub currency: &'static str,
+    /// The card token the buyer's client got from the provider; never a card number.
     pub token: String,
     /// A key that has produced a successful charge returns that same charge
     /// ever after, so a retry never charges twice. A declined attempt leaves
@@ -17,12 +21,14 @@ pub struct ChargeRequest {
     pub idempotency_key: String,
 }
 
+/// A successful charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// The provider's id for the charge.
     pub provider_id: String,
 }
 
+/// Why a charge or refund did not go through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChargeError {
     /// The card or token was refused; the message is for the buyer.
@@ -33,6 +39,7 @@ pub enum ChargeError {
     Unavailable(String),
 }
 
+/// What a charge attempt comes to.
 pub type ChargeFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, ChargeError>> + Send + 'a>>;
 
 /// What a refund attempt comes to.

@@ -16,23 +16,33 @@ use crate::{
     store::{Store, Tx, TxResult},
 };
 
+/// Where the data is and where it should go.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Every old node's data dir, each opened in turn; their nodes must be stopped.
     pub from: Vec<PathBuf>,
+    /// The new cluster's members, as its nodes will be started with.
     pub members: Vec<Member>,
+    /// The new shard count, recorded in each new data dir.
     pub shards: u16,
+    /// Gets one fresh data dir per new member, `out/<name>`, which must be empty.
     pub out: PathBuf,
 }
 
 /// What each new member received.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Moved {
+    /// Accounts, homed by email.
     pub users: usize,
+    /// Tickets, homed by id.
     pub tickets: usize,
+    /// Orders, which follow their tickets.
     pub orders: usize,
+    /// Charges, which follow their orders.
     pub charges: usize,
 }
 
+/// Carries out `plan`, returning what each new member (by name) received.
 pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
     anyhow::ensure!(!plan.from.is_empty(), "--from names no data dir");
     let first = plan.members.first().context("--peers names no member")?;

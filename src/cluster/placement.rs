@@ -10,7 +10,9 @@ use crate::domain::{Email, OrderId, TicketId};
 /// A configured cluster member: its name and its cluster (ractor) address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Unique in the cluster; requests are forwarded to a node by its name.
     pub name: String,
+    /// `host:port` of its cluster listener (empty for a node run alone).
     pub addr: String,
 }
 
@@ -49,6 +51,8 @@ impl fmt::Display for Member {
     }
 }
 
+/// Every entity's home node, the same on every node that was given the
+/// same members and shard count.
 #[derive(Debug, Clone)]
 pub struct Placement {
     shards: u16,
@@ -60,6 +64,8 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// `me` names this node among `members`. Refuses zero shards,
+    /// duplicate names, and a `me` that is not a member.
     pub fn new(shards: u16, mut members: Vec<Member>, me: &str) -> Result<Self, String> {
         if shards == 0 {
             return Err("the shard count must be at least 1".into());
@@ -100,19 +106,19 @@ impl Placement {
         .expect("a one-node placement is valid")
     }
 
-    pub fn shards(&self) -> u16 {
+    pub(crate) fn shards(&self) -> u16 {
         self.shards
     }
 
-    pub fn members(&self) -> &[Member] {
+    pub(crate) fn members(&self) -> &[Member] {
         &self.members
     }
 
-    pub fn me(&self) -> &Member {
+    pub(crate) fn me(&self) -> &Member {
         &self.members[self.me]
     }
 
-    pub fn peers(&self) -> impl Iterator<Item = &Member> {
+    pub(crate) fn peers(&self) -> impl Iterator<Item = &Member> {
         self.members
             .iter()
             .enumerate()
@@ -120,14 +126,16 @@ impl Placement {
             .map(|(_, m)| m)
     }
 
+    /// More than one member: some entities live on other nodes.
     pub fn is_clustered(&self) -> bool {
         self.members.len() > 1
     }
 
-    pub fn home_of_shard(&self, shard: u16) -> &Member {
+    pub(crate) fn home_of_shard(&self, shard: u16) -> &Member {
         &self.members[self.owner[usize::from(shard % self.shards)]]
     }
 
+    /// The node that decides every BUY of this ticket.
     pub fn ticket_home(&self, id: TicketId) -> &Member {
         self.home_of_shard(id.shard(self.shards))
     }

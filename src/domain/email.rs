@@ -11,6 +11,7 @@ use super::Invalid;
 pub struct Email(String);
 
 impl Email {
+    /// Trims and lower-cases, then checks the shape of the local part and domain.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim().to_lowercase();
         let bad = || Invalid::new("Email must be valid");
@@ -48,6 +49,7 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// The normalized address.
     pub fn as_str(&self) -> &str {
         &self.0
     }

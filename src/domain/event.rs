@@ -5,38 +5,66 @@ use super::{ChargeId, Email, OrderId, Price, TicketId, TicketState, Timestamp, U
 /// `version` after the change, so consumers can drop stale or repeated ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
+    /// An account was signed up (or carried over by a reshard).
     UserCreated {
+        /// The new account.
         id: UserId,
+        /// Normalized; an account is found by it, and it picks the account's home.
         email: Email,
+        /// The account's version: 0 unless carried over by a reshard.
         version: u64,
     },
+    /// An account's password changed; events never carry the hash.
     UserUpdated {
+        /// The account that changed.
         id: UserId,
+        /// The account's version after the change.
         version: u64,
     },
+    /// A ticket was listed for sale (or carried over by a reshard).
     TicketCreated(TicketEvent),
+    /// A ticket was edited, held, released or sold.
     TicketUpdated(TicketEvent),
+    /// A buyer placed an order; its ticket is held until `expires_at`.
     OrderCreated {
+        /// The new order.
         id: OrderId,
+        /// The buyer.
         user_id: UserId,
+        /// The ticket it holds.
         ticket_id: TicketId,
+        /// The deadline for payment, after which the hold lapses.
         expires_at: Timestamp,
+        /// The order's version: 0 for a new one.
         version: u64,
     },
+    /// The buyer cancelled the order; its ticket is free again.
     OrderCancelled {
+        /// The order that closed.
         id: OrderId,
+        /// The ticket it released.
         ticket_id: TicketId,
+        /// The order's version after the change.
         version: u64,
     },
+    /// The order's deadline passed unpaid; the ticket is free again.
     OrderExpired {
+        /// The order that lapsed.
         id: OrderId,
+        /// The ticket it released.
         ticket_id: TicketId,
+        /// The order's version after the change.
         version: u64,
     },
+    /// A card was charged for an order, which is now complete.
     ChargeCreated {
+        /// The new charge.
         id: ChargeId,
+        /// The order it paid for.
         order_id: OrderId,
+        /// What the buyer paid, in cents.
         amount: Price,
+        /// The paid order's version after the change.
         version: u64,
     },
 }
@@ -45,11 +73,17 @@ pub enum EventKind {
 /// (Amounts in events are integer cents.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketEvent {
+    /// The ticket this is the state of.
     pub id: TicketId,
+    /// The title as it now reads (already validated when it was set).
     pub title: String,
+    /// The asking price, in cents.
     pub price: Price,
+    /// The seller, who alone may edit it.
     pub user_id: UserId,
+    /// Whether it can be bought now.
     pub state: TicketState,
+    /// The ticket's version after the change; a read model keeps the highest.
     pub version: u64,
 }
 
@@ -67,6 +101,7 @@ impl From<&super::Ticket> for TicketEvent {
 }
 
 impl EventKind {
+    /// The variant's name: an entry's `type` in the admin event log.
     pub fn name(&self) -> &'static str {
         match self {
             Self::UserCreated { .. } => "UserCreated",
@@ -80,6 +115,8 @@ impl EventKind {
         }
     }
 
+    /// The entity's version after the change: an event at or below the
+    /// version a consumer already has is stale or a repeat.
     pub fn version(&self) -> u64 {
         match self {
             Self::TicketCreated(t) | Self::TicketUpdated(t) => t.version,
@@ -108,7 +145,10 @@ impl EventKind {
 /// An event as stored: its place in this node's log and when it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Position in this node's log: from 1, gap-free, in commit order.
     pub seq: u64,
+    /// When the transaction that wrote it began.
     pub at: Timestamp,
+    /// What happened.
     pub kind: EventKind,
 }

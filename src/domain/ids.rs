@@ -17,14 +17,17 @@ macro_rules! define_id {
         pub struct $name(Uuid);
 
         impl $name {
+            /// A fresh id: time-ordered, with a random shard key.
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
 
+            /// The 16 bytes, as used in sled keys.
             pub fn as_bytes(&self) -> &[u8; 16] {
                 self.0.as_bytes()
             }
 
+            /// The inverse of `as_bytes`; any 16 bytes make an id.
             pub fn from_bytes(bytes: [u8; 16]) -> Self {
                 Self(Uuid::from_bytes(bytes))
             }

@@ -29,6 +29,7 @@ pub use user::User;
 pub struct Invalid(pub String);
 
 impl Invalid {
+    /// The message is shown to the client as is, so write it for them.
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
@@ -37,20 +38,29 @@ impl Invalid {
 /// A business rule said no. Each maps to a 4xx with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum RuleError {
+    /// Edits wait until the hold ends; a sold ticket never changes again.
     #[error("Cannot edit a reserved ticket")]
     TicketReserved,
+    /// Another order holds the ticket; it may come free if that order lapses.
     #[error("Ticket is already reserved")]
     AlreadyReserved,
+    /// Final: the ticket has been paid for.
     #[error("Ticket has been sold")]
     TicketSold,
+    /// The caller does not own the ticket or order it names.
     #[error("Not authorized")]
     NotOwner,
+    /// A paid order cannot be cancelled.
     #[error("Cannot cancel a completed order")]
     OrderCompleted,
+    /// The order was cancelled (by its buyer or at its deadline) and no longer
+    /// holds its ticket.
     #[error("Order has been cancelled")]
     OrderCancelled,
+    /// The deadline passed before payment; no charge is attempted.
     #[error("Order has expired")]
     OrderExpired,
+    /// A second payment is refused rather than charged.
     #[error("Order has already been paid")]
     AlreadyPaid,
 }

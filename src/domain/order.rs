@@ -6,12 +6,16 @@ use super::{ChargeId, OrderId, Price, RuleError, Ticket, TicketId, Timestamp, Us
 /// deadline) and `Created → Complete` (paid). Both ends are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
+    /// Pending: the ticket is held until the deadline, awaiting payment.
     Created,
+    /// Final: the hold was given up or lapsed; the ticket is free.
     Cancelled,
+    /// Final: paid; the ticket is sold to this order.
     Complete,
 }
 
 impl OrderStatus {
+    /// Lower-case, as clients see it in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -24,20 +28,32 @@ impl OrderStatus {
 /// The ticket as it was when the order was placed (it cannot change while held).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketSnapshot {
+    /// The ticket held; its shard is the order's shard too.
     pub id: TicketId,
+    /// The title when the order was placed.
     pub title: String,
+    /// What the buyer will be charged, in cents.
     pub price: Price,
+    /// The ticket's version once held for this order.
     pub version: u64,
 }
 
+/// A buyer's hold on one ticket, which ends paid or cancelled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
+    /// Shares its ticket's shard, so both live on one node.
     pub id: OrderId,
+    /// The buyer: the only one who may see, pay or cancel it.
     pub user_id: UserId,
+    /// Where the order is in its life.
     pub status: OrderStatus,
+    /// The hold's deadline: unpaid by then, the order is cancelled.
     pub expires_at: Timestamp,
+    /// When the buyer placed it.
     pub created_at: Timestamp,
+    /// Starts at 0 and grows by one on every change.
     pub version: u64,
+    /// The ticket, as it was when the order was placed.
     pub ticket: TicketSnapshot,
     /// The charge that paid it, once complete.
     pub charge_id: Option<ChargeId>,
@@ -69,14 +85,17 @@ impl Order {
         }
     }
 
+    /// Still holding its ticket, awaiting payment (perhaps past its deadline).
     pub fn is_pending(&self) -> bool {
         self.status == OrderStatus::Created
     }
 
+    /// Pending past its deadline: due to be expired.
     pub fn is_overdue(&self, now: Timestamp) -> bool {
         self.is_pending() && now >= self.expires_at
     }
 
+    /// Only the buyer may act on an order.
     pub fn authorize(&self, user: UserId) -> Result<(), RuleError> {
         if self.user_id == user {
             Ok(())
@@ -121,6 +140,8 @@ impl Order {
         }
     }
 
+    /// Records the payment. The caller has checked [`Order::check_payable`]
+    /// and charged the card.
     pub fn complete(&mut self, charge: ChargeId) {
         self.status = OrderStatus::Complete;
         self.charge_id = Some(charge);
@@ -131,11 +152,17 @@ impl Order {
 /// A successful payment. `provider_id` is the gateway's own charge id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
+    /// Ours, as opposed to `provider_id`.
     pub id: ChargeId,
+    /// The order it paid for; an order has at most one charge.
     pub order_id: OrderId,
+    /// The buyer who paid.
     pub user_id: UserId,
+    /// What was charged, in cents: the ticket's price when ordered.
     pub amount: Price,
+    /// The gateway's id, needed to refund the charge.
     pub provider_id: String,
+    /// When the card was charged.
     pub created_at: Timestamp,
 }
 

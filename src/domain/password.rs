@@ -9,9 +9,12 @@ use super::Invalid;
 pub struct Password(String);
 
 impl Password {
+    /// The fewest characters accepted, after trimming.
     pub const MIN: usize = 8;
+    /// The most characters accepted, after trimming; NIST asks for at least 64.
     pub const MAX: usize = 128;
 
+    /// Trims surrounding whitespace, then checks the length in characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
         let len = trimmed.chars().count();
@@ -25,6 +28,7 @@ impl Password {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The password itself, for hashing only; named so that uses stand out.
     pub fn expose(&self) -> &str {
         &self.0
     }

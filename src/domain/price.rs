@@ -11,8 +11,10 @@ use super::Invalid;
 pub struct Price(u64);
 
 impl Price {
+    /// The highest price, 1,000,000.00, in cents.
     pub const MAX_CENTS: u64 = 100_000_000;
 
+    /// Refuses 0 and anything above [`Price::MAX_CENTS`].
     pub fn from_cents(cents: u64) -> Result<Self, Invalid> {
         if cents == 0 || cents > Self::MAX_CENTS {
             return Err(Self::out_of_range());
@@ -20,6 +22,7 @@ impl Price {
         Ok(Self(cents))
     }
 
+    /// The amount in integer cents, as stored and charged.
     pub fn cents(self) -> u64 {
         self.0
     }

@@ -8,8 +8,10 @@ use super::{Invalid, OrderId, Price, RuleError, TicketId, Timestamp, UserId};
 pub struct Title(String);
 
 impl Title {
+    /// The longest title, in characters (not bytes).
     pub const MAX: usize = 200;
 
+    /// Trims surrounding whitespace, then checks the rules above.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let t = raw.trim();
         if t.is_empty() {
@@ -24,6 +26,7 @@ impl Title {
         Ok(Self(t.to_owned()))
     }
 
+    /// The title, already trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -47,24 +50,35 @@ impl From<Title> for String {
 /// `Sold` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketState {
+    /// For sale: open to edits and to the next BUY.
     Available,
+    /// Held for this order until it is paid, cancelled or expires.
     Held(OrderId),
+    /// Bought by this order.
     Sold(OrderId),
 }
 
+/// A ticket offered for sale by its seller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
+    /// Its shard picks the ticket's home node.
     pub id: TicketId,
+    /// What buyers see.
     pub title: Title,
+    /// The asking price, in cents; an order charges the price it saw.
     pub price: Price,
+    /// The seller, who alone may edit it.
     pub user_id: UserId,
     /// Starts at 0 and grows by one on every change.
     pub version: u64,
+    /// Whether it can be edited or bought now.
     pub state: TicketState,
+    /// When the seller listed it.
     pub created_at: Timestamp,
 }
 
 impl Ticket {
+    /// A fresh listing by `user_id`, available, at version 0.
     pub fn new(title: Title, price: Price, user_id: UserId) -> Self {
         Self {
             id: TicketId::new(),
@@ -85,10 +99,12 @@ impl Ticket {
         }
     }
 
+    /// Neither held nor sold.
     pub fn is_available(&self) -> bool {
         self.state == TicketState::Available
     }
 
+    /// A new title and price, by the seller, while the ticket is available.
     pub fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<(), RuleError> {
         if by != self.user_id {
             return Err(RuleError::NotOwner);
@@ -102,6 +118,7 @@ impl Ticket {
         Ok(())
     }
 
+    /// Reserves the ticket for `order`: the one decision a BUY rush competes for.
     pub fn hold(&mut self, order: OrderId) -> Result<(), RuleError> {
         match self.state {
             TicketState::Available => {

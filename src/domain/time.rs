@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    /// The system clock; before 1970 it reads as the epoch.
     pub fn now() -> Self {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -15,18 +16,22 @@ impl Timestamp {
         Self(since.as_millis() as u64)
     }
 
+    /// Milliseconds since the Unix epoch, as stored.
     pub fn from_millis(ms: u64) -> Self {
         Self(ms)
     }
 
+    /// Milliseconds since the Unix epoch, as stored.
     pub fn as_millis(self) -> u64 {
         self.0
     }
 
+    /// Whole seconds since the epoch, rounded down (JWT `iat`/`exp`).
     pub fn as_secs(self) -> u64 {
         self.0 / 1000
     }
 
+    /// `d` later, to the millisecond; saturates rather than overflows.
     pub fn plus(self, d: Duration) -> Self {
         Self(self.0.saturating_add(d.as_millis() as u64))
     }

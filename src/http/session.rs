@@ -231,7 +231,7 @@ mod tests {
 
     /// Just enough base64url to forge a token in a test.
     mod base64_like {
-        pub fn encode(s: &str) -> String {
+        pub(super) fn encode(s: &str) -> String {
             const A: &[u8; 64] =
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let b = s.as_bytes();

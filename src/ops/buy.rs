@@ -35,6 +35,8 @@ impl Operation for Buy {
 }
 
 impl Ops {
+    /// Holds `ticket` for `buyer` in a new order, unless it is held or sold.
+    /// A retry with the same `key` returns the first order.
     pub async fn buy(&self, buyer: UserId, ticket: TicketId, key: String) -> Result<Order> {
         let op = Buy { buyer, ticket, key };
         self.run(self.placement.ticket_home(ticket), op).await

@@ -30,6 +30,7 @@ impl Operation for CancelOrder {
 }
 
 impl Ops {
+    /// The buyer gives up a pending order; its ticket is free again at once.
     pub async fn cancel(&self, user: UserId, id: OrderId) -> Result<Order> {
         self.run(self.placement.order_home(id), CancelOrder { user, id })
             .await

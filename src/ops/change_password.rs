@@ -38,6 +38,8 @@ impl Operation for SetPassword {
 }
 
 impl Ops {
+    /// Needs the current password. `email` is the signed-in account's, as
+    /// accounts are found by email; any other is refused.
     pub async fn change_password(
         &self,
         id: UserId,

@@ -28,6 +28,7 @@ impl Operation for CreateTicket {
 }
 
 impl Ops {
+    /// Lists a ticket for `seller`; its fresh id picks its home node.
     pub async fn create_ticket(
         &self,
         seller: UserId,

@@ -40,6 +40,7 @@ impl Operation for EditTicket {
 }
 
 impl Ops {
+    /// A new title and price, by the seller, while nobody holds or has bought it.
     pub async fn edit_ticket(
         &self,
         by: UserId,

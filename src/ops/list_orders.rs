@@ -33,6 +33,7 @@ pub struct OrderList {
 }
 
 impl Ops {
+    /// Every order `user` placed, asked of every node; see [`OrderList`].
     pub async fn orders_of(&self, user: UserId) -> Result<OrderList> {
         let asks = self
             .placement

@@ -44,6 +44,9 @@ impl Operation for Pay {
 }
 
 impl Ops {
+    /// Charges the card behind `token` and completes the order, selling the
+    /// ticket. A retry with the same `key` returns the first charge, and an
+    /// order is never charged twice.
     pub async fn pay(
         &self,
         user: UserId,

@@ -37,6 +37,7 @@ impl Home {
 }
 
 impl Ops {
+    /// One of `user`'s orders; anyone else's is refused.
     pub async fn order(&self, user: UserId, id: OrderId) -> Result<Order> {
         self.run(self.placement.order_home(id), ShowOrder { user, id })
             .await

@@ -26,6 +26,7 @@ impl Operation for ShowTicket {
 }
 
 impl Ops {
+    /// Any ticket, whatever its state, as its home node has it on disk.
     pub async fn ticket(&self, id: TicketId) -> Result<Ticket> {
         self.run(self.placement.ticket_home(id), ShowTicket { id })
             .await

@@ -29,6 +29,8 @@ impl Operation for CreateAccount {
 }
 
 impl Ops {
+    /// A new account, unless the email is taken. The password is hashed
+    /// here; only the hash travels to the account's home node.
     pub async fn sign_up(&self, email: Email, password: Password) -> Result<User> {
         // Cheap early answer, before the slow hash.
         if self.find_account(&email).await?.is_some() {

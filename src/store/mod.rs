@@ -278,7 +278,7 @@ pub(crate) mod test_support {
     use super::*;
 
     /// A durable store in a fresh temporary directory.
-    pub fn temp_store() -> (tempfile::TempDir, Store) {
+    pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), true).unwrap();
         (dir, store)

@@ -1,6 +1,9 @@
 //! Test harness: runs the real `boxoffice` binary on an ephemeral loopback
 //! port with its own data dir, and talks to it over HTTP.
 #![allow(dead_code)]
+// Each test crate includes this as a private `mod common`: `pub` here only
+// shares an item with that crate, it never exports it.
+#![allow(unreachable_pub)]
 
 use std::{
     io::{BufRead, BufReader},
