@@ -8,71 +8,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use boxoffice::{
-    cluster::{placement::Member, Placement},
-    domain::TicketId,
-};
 use common::{
-    cluster_env, email, error_message, eventually, free_port, Client, Opts, Server, COOKIE,
+    cluster_env, email, error_message, eventually, free_port, Client, Nodes, Opts, Server, COOKIE,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const TTL: u64 = 8;
-
-struct Nodes {
-    servers: Vec<Server>,
-    placement: Placement,
-}
-
-impl Nodes {
-    fn start(n: usize) -> Self {
-        let members: Vec<(String, String)> = (0..n)
-            .map(|i| (format!("node-{i}"), format!("127.0.0.1:{}", free_port())))
-            .collect();
-        let peers = members
-            .iter()
-            .map(|(name, addr)| format!("{name}@{addr}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let servers = members
-            .iter()
-            .map(|(name, addr)| {
-                Server::with(Opts {
-                    order_ttl_secs: TTL,
-                    extra_env: cluster_env(name, addr, &peers, COOKIE),
-                    ..Opts::default()
-                })
-            })
-            .collect();
-        let placement = Placement::new(
-            64,
-            peers
-                .split(',')
-                .map(|p| Member::parse(p).unwrap())
-                .collect(),
-            "node-0",
-        )
-        .unwrap();
-        Self { servers, placement }
-    }
-
-    fn home(&self, ticket: &str) -> usize {
-        let id: TicketId = ticket.parse().unwrap();
-        let name = &self.placement.ticket_home(id).name;
-        name.trim_start_matches("node-").parse().unwrap()
-    }
-
-    async fn all_ready(&self) {
-        for s in &self.servers {
-            eventually(Duration::from_secs(30), "every node ready", || async {
-                let (status, _) = s.client().get("/readyz").await;
-                (status == StatusCode::OK).then_some(())
-            })
-            .await;
-        }
-    }
-}
 
 /// A request that must fail fast with 503 and Retry-After.
 async fn assert_503_fast(what: &str, req: impl std::future::Future<Output = (StatusCode, Value)>) {
@@ -86,7 +28,10 @@ async fn assert_503_fast(what: &str, req: impl std::future::Future<Output = (Sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_one_owner_through_crash_hang_and_restart() {
-    let mut nodes = Nodes::start(3);
+    let mut nodes = Nodes::start(3, |_| Opts {
+        order_ttl_secs: TTL,
+        ..Opts::default()
+    });
     nodes.all_ready().await;
 
     // A seller, and tickets created through every node.

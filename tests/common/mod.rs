@@ -9,10 +9,14 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
+    sync::{mpsc, OnceLock},
     time::{Duration, Instant},
 };
 
+use boxoffice::{
+    cluster::{placement::Member, Placement},
+    domain::TicketId,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -225,6 +229,20 @@ impl Client {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
+        self.try_send(method, path, body, headers)
+            .await
+            .expect("request")
+    }
+
+    /// Like [`Client::send`], but a transport failure (say, the node was
+    /// killed mid-request) is an `Err` rather than a panic.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, Value), reqwest::Error> {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -232,16 +250,16 @@ impl Client {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let res = req.send().await.expect("request");
+        let res = req.send().await?;
         let status = res.status();
-        let text = res.text().await.expect("body");
+        let text = res.text().await?;
         let value = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text)
                 .unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"))
         };
-        (status, value)
+        Ok((status, value))
     }
 
     /// A raw request, for malformed bodies and odd headers.
@@ -390,5 +408,109 @@ pub fn cluster_env(name: &str, addr: &str, peers: &str, cookie: &str) -> Vec<(St
         ("BOXOFFICE_PEERS".into(), peers.into()),
         ("CLUSTER_COOKIE".into(), cookie.into()),
         ("BOXOFFICE_SHARDS".into(), "64".into()),
+    ]
+}
+
+/// `n` real nodes on loopback forming one cluster, `node-0`, `node-1`, ...;
+/// node `i` starts with `opts(i)` plus its cluster environment.
+pub struct Nodes {
+    pub servers: Vec<Server>,
+    pub placement: Placement,
+}
+
+impl Nodes {
+    pub fn start(n: usize, opts: impl Fn(usize) -> Opts) -> Self {
+        let members: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("node-{i}"), format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let peers = members
+            .iter()
+            .map(|(name, addr)| format!("{name}@{addr}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers = members
+            .iter()
+            .enumerate()
+            .map(|(i, (name, addr))| {
+                let mut opts = opts(i);
+                opts.extra_env
+                    .extend(cluster_env(name, addr, &peers, COOKIE));
+                Server::with(opts)
+            })
+            .collect();
+        let placement = Placement::new(
+            64,
+            peers
+                .split(',')
+                .map(|p| Member::parse(p).unwrap())
+                .collect(),
+            "node-0",
+        )
+        .unwrap();
+        Self { servers, placement }
+    }
+
+    /// The index of `ticket`'s home node.
+    pub fn home(&self, ticket: &str) -> usize {
+        let id: TicketId = ticket.parse().unwrap();
+        let name = &self.placement.ticket_home(id).name;
+        name.trim_start_matches("node-").parse().unwrap()
+    }
+
+    pub async fn all_ready(&self) {
+        for s in &self.servers {
+            eventually(Duration::from_secs(30), "every node ready", || async {
+                let (status, _) = s.client().get("/readyz").await;
+                (status == StatusCode::OK).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+/// The slow-disk shim (`tests/fault/slow_fsync.c`), compiled once per test
+/// process; returns the shared library's path.
+pub fn slow_fsync_shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fault/slow_fsync.c");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Built under a name of its own, then renamed into place: test
+        // processes running side by side never see a half-written library.
+        let tmp = dir.join(format!("slow_fsync.{}.so", std::process::id()));
+        let out = dir.join("slow_fsync.so");
+        let built = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .arg("-ldl")
+            .output();
+        match built {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "the fault-injection tests compile {} with `cc`, which is not installed: \
+                 install a C compiler (gcc or clang; the Rust toolchain needs one to link anyway)",
+                src.display()
+            ),
+            Err(e) => panic!("running `cc` to build the slow-fsync shim: {e}"),
+            Ok(o) if !o.status.success() => panic!(
+                "`cc` could not build {}:\n{}",
+                src.display(),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Ok(_) => {}
+        }
+        std::fs::rename(&tmp, &out).expect("move the shim into place");
+        out
+    })
+}
+
+/// Environment for a node on a slow disk (see `tests/fault/slow_fsync.c`):
+/// every fsync, fdatasync and sync_file_range first sleeps `fsync_ms`, and
+/// every pwrite `write_ms`. Set BOXOFFICE_FSYNC_DEBUG=1 to log each call.
+pub fn slow_disk_env(fsync_ms: u64, write_ms: u64) -> Vec<(String, String)> {
+    vec![
+        ("LD_PRELOAD".into(), slow_fsync_shim().display().to_string()),
+        ("BOXOFFICE_FSYNC_DELAY_MS".into(), fsync_ms.to_string()),
+        ("BOXOFFICE_WRITE_DELAY_MS".into(), write_ms.to_string()),
     ]
 }
