@@ -447,3 +447,60 @@ fn clustered_nodes_need_both_secrets_and_the_recorded_shard_count() {
         "{other}"
     );
 }
+
+#[tokio::test]
+async fn a_forwarded_request_is_logged_with_its_request_id_on_both_nodes() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = |i: usize| logs.path().join(format!("node-{i}.log"));
+    let nodes = Nodes::start(2, |i| Opts {
+        extra_env: vec![("RUST_LOG".into(), "warn,boxoffice=debug".into())],
+        log_file: Some(log(i)),
+        ..Opts::default()
+    });
+    nodes.all_ready().await;
+    let seller_addr = email("traced");
+    let seller = nodes.servers[0].client();
+    seller.sign_up(&seller_addr).await;
+    // A ticket whose home is the other node.
+    let mut remote = None;
+    for i in 0..40 {
+        let t = seller.create_ticket(&format!("Far {i}"), json!(5)).await;
+        let id = t["id"].as_str().unwrap().to_owned();
+        if nodes.home(&id) == 1 {
+            remote = Some(id);
+            break;
+        }
+    }
+    let ticket = remote.expect("some ticket lands on node-1");
+
+    let request_id = format!("trace-{}", uuid::Uuid::now_v7().simple());
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("{}/api/tickets/{ticket}", nodes.servers[0].url))
+        .header("x-request-id", &request_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["x-request-id"].to_str().unwrap(),
+        request_id,
+        "the id comes back"
+    );
+    for (i, what) in [(0, "the node that took it"), (1, "the home node")] {
+        eventually(Duration::from_secs(10), what, || async {
+            let text = std::fs::read_to_string(log(i)).unwrap_or_default();
+            text.lines()
+                .any(|l| l.contains(&request_id) && l.contains("show_ticket"))
+                .then_some(())
+        })
+        .await;
+    }
+    // A fresh id for a request that brings none, returned to the caller.
+    let res = http
+        .get(format!("{}/healthz", nodes.servers[0].url))
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.headers()["x-request-id"].is_empty());
+}

@@ -69,6 +69,7 @@ impl Actor for Gateway {
         let span = tracing::info_span!("forwarded", request_id = %request_id, op = %envelope.op);
         tokio::spawn(
             trace::with_request_id(request_id, async move {
+                tracing::debug!("running a forwarded operation");
                 let answer = run.await;
                 let _ = reply.send(wire::encode_answer(&answer));
             })

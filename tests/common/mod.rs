@@ -31,6 +31,8 @@ pub struct Opts {
     pub extra_env: Vec<(String, String)>,
     /// Use this data dir instead of a fresh temporary one.
     pub data_dir: Option<PathBuf>,
+    /// Append the node's log (stderr) to this file instead of the test's.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for Opts {
@@ -40,6 +42,7 @@ impl Default for Opts {
             idle_secs: 30,
             extra_env: Vec::new(),
             data_dir: None,
+            log_file: None,
         }
     }
 }
@@ -93,7 +96,16 @@ impl Server {
             .env("ORDER_TTL_SECS", self.opts.order_ttl_secs.to_string())
             .env("RUST_LOG", "warn,ractor_cluster=error")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &self.opts.log_file {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open the node's log file"),
+                ),
+                None => Stdio::inherit(),
+            });
         for (k, v) in &self.opts.extra_env {
             cmd.env(k, v);
         }
