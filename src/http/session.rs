@@ -78,10 +78,9 @@ impl Sessions {
     }
 
     /// A `Set-Cookie` value carrying a fresh token for `user`.
-    pub(crate) fn cookie_for(&self, user: &User) -> (Claims, HeaderValue) {
+    pub(crate) fn cookie_for(&self, user: &User) -> HeaderValue {
         let claims = self.issue(user.id, user.email.as_str());
-        let value = self.cookie(&self.encode(&claims), TOKEN_TTL_SECS);
-        (claims, value)
+        self.cookie(&self.encode(&claims), TOKEN_TTL_SECS)
     }
 
     /// A `Set-Cookie` value that removes the session.

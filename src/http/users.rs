@@ -17,7 +17,7 @@ use super::{
 use crate::domain::{Email, Password, User};
 
 fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
-    let (_, cookie) = state.sessions.cookie_for(user);
+    let cookie = state.sessions.cookie_for(user);
     let body = Json(json!({ "id": user.id, "email": user.email.as_str() }));
     let mut res = (status, body).into_response();
     res.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -28,8 +28,10 @@ impl Operation for OrdersOf {
 /// The caller's orders, and the nodes that could not be asked.
 #[derive(Debug, Clone)]
 pub struct OrderList {
-    pub(crate) orders: Vec<Order>,
-    pub(crate) unreachable: Vec<String>,
+    /// Oldest first.
+    pub orders: Vec<Order>,
+    /// Nodes that did not answer: their orders are missing from `orders`.
+    pub unreachable: Vec<String>,
 }
 
 impl Ops {
