@@ -188,9 +188,10 @@ async fn sigterm_finishes_and_exits_zero_with_data_kept() {
 }
 
 #[tokio::test]
-async fn idle_actors_leave_memory_but_pending_holds_keep_their_timer() {
+async fn idle_actors_leave_memory_and_pending_holds_still_lapse() {
     let server = Server::with(Opts {
         idle_secs: 1,
+        order_ttl_secs: 6,
         ..Opts::default()
     });
     let seller = server.client();
@@ -211,15 +212,47 @@ async fn idle_actors_leave_memory_but_pending_holds_keep_their_timer() {
     }
     let buyer = server.client();
     buyer.sign_up(&email("holder")).await;
-    let (status, _) = buyer.buy(&ids[0]).await;
+    let (status, order) = buyer.buy(&ids[0]).await;
     assert_eq!(status, StatusCode::CREATED);
     let live = server.stats().await["liveActors"].as_u64().unwrap();
-    assert!(live >= 2, "actors were started: {live}");
+    assert!(live >= 1, "actors were started: {live}");
 
+    // A pending hold keeps no actor: its deadline is a reminder on disk.
     eventually(Duration::from_secs(20), "idle actors to stop", || async {
         let live = server.stats().await["liveActors"].as_u64().unwrap();
-        (live == 1).then_some(())
+        (live == 0).then_some(())
     })
+    .await;
+    let order_path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let (_, now) = buyer.get(&order_path).await;
+    let (_, listed) = buyer.get("/api/tickets").await;
+    let listed_ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    if now["status"] == "created" {
+        assert!(!listed_ids.contains(&ids[0].as_str()), "held, not for sale");
+    }
+    // ... and it still lapses at its deadline, starting the order on demand.
+    eventually(Duration::from_secs(20), "the hold to lapse", || async {
+        let (_, o) = buyer.get(&order_path).await;
+        (o["status"] == "cancelled").then_some(())
+    })
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "the ticket listed again",
+        || async {
+            let (_, list) = buyer.get("/api/tickets").await;
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["id"] == ids[0].as_str())
+                .then_some(())
+        },
+    )
     .await;
     // And they come back on demand with their state.
     let (status, t) = seller

@@ -444,3 +444,101 @@ async fn payment_input_errors() {
         (StatusCode::BAD_REQUEST, "Order has been cancelled".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_without_a_live_actor_pay_and_cancel_and_pay_racing_expiry_is_one_or_the_other() {
+    let ttl = 3;
+    let server = Server::with(Opts {
+        idle_secs: 1,
+        order_ttl_secs: ttl,
+        ..Opts::default()
+    });
+    let seller = server.client();
+    seller.sign_up(&email("racer-seller")).await;
+    let buyer = server.client();
+    buyer.sign_up(&email("racer-buyer")).await;
+    let ticket = |title: String| {
+        let seller = seller.clone();
+        async move {
+            let t = seller.create_ticket(&title, json!(7)).await;
+            t["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let hold = |id: String| {
+        let buyer = buyer.clone();
+        async move {
+            let (status, order) = buyer.buy(&id).await;
+            assert_eq!(status, StatusCode::CREATED, "{order}");
+            order["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (paid_t, cancelled_t) = (
+        ticket("Paid".into()).await,
+        ticket("Cancelled".into()).await,
+    );
+    let (to_pay, to_cancel) = (hold(paid_t.clone()).await, hold(cancelled_t.clone()).await);
+    // No order actor was started by the holds, and the ticket actors passivate.
+    eventually(Duration::from_secs(10), "no live actors", || async {
+        let live = server.stats().await["liveActors"].as_u64().unwrap();
+        (live == 0).then_some(())
+    })
+    .await;
+    let (status, body) = buyer.pay(&to_pay, "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = buyer.delete(&format!("/api/orders/{to_cancel}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, t) = seller.get(&format!("/api/tickets/{paid_t}")).await;
+    assert_eq!(t["orderId"], json!(to_pay), "sold to the payer");
+    let (_, t) = seller.get(&format!("/api/tickets/{cancelled_t}")).await;
+    assert_eq!(t["orderId"], Value::Null, "free again");
+
+    // Payments sent right around the deadline: each order ends paid (and its
+    // ticket sold to it) or expired (and its ticket free), never both.
+    let mut races = Vec::new();
+    for i in 0..6 {
+        let id = ticket(format!("Race {i}")).await;
+        races.push((id.clone(), hold(id).await));
+    }
+    tokio::time::sleep(Duration::from_millis(ttl * 1000 - 300)).await;
+    let pays = races.iter().enumerate().map(|(i, (_, order))| {
+        let buyer = buyer.clone();
+        let order = order.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(100 * i as u64)).await;
+            buyer.pay(&order, "tok_visa").await
+        }
+    });
+    let answers = futures::future::join_all(pays).await;
+    for ((ticket_id, order_id), (status, body)) in races.iter().zip(answers) {
+        let final_order = eventually(Duration::from_secs(10), "the order to settle", || async {
+            let (_, o) = buyer.get(&format!("/api/orders/{order_id}")).await;
+            (o["status"] != "created").then_some(o)
+        })
+        .await;
+        let (_, t) = seller.get(&format!("/api/tickets/{ticket_id}")).await;
+        match final_order["status"].as_str().unwrap() {
+            "complete" => {
+                assert_eq!(status, StatusCode::CREATED, "paid: {body}");
+                assert_eq!(t["orderId"], json!(order_id), "sold to it");
+            }
+            "cancelled" => {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "refused: {body}");
+                assert_eq!(t["orderId"], Value::Null, "free again");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+        let kinds: Vec<Value> = server
+            .events(0)
+            .await
+            .into_iter()
+            .filter(|e| {
+                e["entityId"] == order_id.as_str() || e["data"]["orderId"] == order_id.as_str()
+            })
+            .map(|e| e["type"].clone())
+            .collect();
+        assert!(
+            !(kinds.contains(&json!("ChargeCreated")) && kinds.contains(&json!("OrderExpired"))),
+            "paid and expired: {kinds:?}"
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! Supervisor ──┬── TicketActor  "ticket/<id>"   (one per ticket in use)
-//!              └── OrderActor   "order/<id>"    (one per order in use; pending ones
-//!                                                stay up to own their deadline timer)
+//!              ├── OrderActor   "order/<id>"    (one per order in use)
+//!              └── Reminders    "reminders"     (one per node: lapses holds at
+//!                                                their deadlines, from the store)
 //! ```
 //!
 //! Actors are found by name in ractor's registry and started on demand from
@@ -15,6 +16,7 @@
 
 mod idle;
 mod order;
+mod reminders;
 mod supervisor;
 mod ticket;
 
@@ -64,6 +66,9 @@ pub(crate) struct Context {
     pub payments: Arc<dyn PaymentGateway>,
     pub settings: Settings,
     supervisor: OnceLock<ActorCell>,
+    /// The reminder service's name: registry names are per process, and a
+    /// process may hold several nodes (tests, the benchmark).
+    reminders: String,
 }
 
 impl Context {
@@ -86,16 +91,35 @@ pub(crate) trait Entity: Copy + Send + Sync + 'static {
     ) -> impl Future<Output = Result<ActorRef<Self::Msg>, SpawnErr>> + Send;
 }
 
-/// Parses an actor name back into the entity it owns (for restarts).
+/// Parses an actor name back into what it owns (for restarts).
 pub(crate) enum EntityName {
     Ticket(TicketId),
     Order(OrderId),
+    /// The node's reminder service.
+    Reminders,
+}
+
+/// The kind part of the reminder service's registered name.
+const REMINDERS: &str = "reminders";
+
+/// Starts the reminder service under the supervisor.
+async fn start_reminders(ctx: &Arc<Context>) -> Result<()> {
+    ractor::Actor::spawn_linked(
+        Some(ctx.reminders.clone()),
+        reminders::Reminders,
+        ctx.clone(),
+        ctx.supervisor()?,
+    )
+    .await
+    .map(drop)
+    .map_err(|e| Error::Internal(format!("starting the reminder service: {e}")))
 }
 
 impl EntityName {
     fn parse(name: &str) -> Option<Self> {
         let (kind, id) = name.split_once('/')?;
         match kind {
+            REMINDERS => Some(Self::Reminders),
             "ticket" => id.parse().ok().map(Self::Ticket),
             "order" => id.parse().ok().map(Self::Order),
             _ => None,
@@ -211,7 +235,7 @@ pub(crate) struct Actors {
 }
 
 impl Actors {
-    /// Starts the supervisor and re-arms every pending order's deadline.
+    /// Starts the supervisor and the reminder service.
     pub(crate) async fn start(
         store: Arc<Store>,
         payments: Arc<dyn PaymentGateway>,
@@ -222,28 +246,16 @@ impl Actors {
             payments,
             settings,
             supervisor: OnceLock::new(),
+            reminders: format!("{REMINDERS}/{}", uuid::Uuid::now_v7().simple()),
         });
         let (supervisor, _) = ractor::Actor::spawn(None, Supervisor, ctx.clone())
             .await
             .map_err(|e| Error::Internal(format!("starting the supervisor: {e}")))?;
         let _ = ctx.supervisor.set(supervisor.get_cell());
-        let actors = Self { ctx, supervisor };
-        actors.rearm_pending().await?;
-        Ok(actors)
-    }
-
-    /// Starts the actor of every pending order so its timer runs again;
-    /// overdue ones expire at once.
-    async fn rearm_pending(&self) -> Result<()> {
-        let pending = self.ctx.store.pending_orders()?;
-        let n = pending.len();
-        for (id, _) in pending {
-            find_or_start(&self.ctx, id).await?;
-        }
-        if n > 0 {
-            tracing::info!(orders = n, "re-armed pending order deadlines");
-        }
-        Ok(())
+        // Nothing is started per pending order: the reminders resume from
+        // the index, overdue ones at once.
+        start_reminders(&ctx).await?;
+        Ok(Self { ctx, supervisor })
     }
 
     #[cfg(test)]
@@ -269,7 +281,11 @@ impl Actors {
 
     /// Number of entity actors alive now (for metrics and memory tests).
     pub(crate) fn live_entities(&self) -> usize {
-        self.supervisor.get_children().len()
+        self.supervisor
+            .get_children()
+            .iter()
+            .filter(|c| c.get_name().is_some_and(|n| n != self.ctx.reminders))
+            .count()
     }
 
     /// Stops every actor; pending writes are already committed.
@@ -409,7 +425,13 @@ mod tests {
         let buyer = UserId::new();
         let order = service.buy(buyer, t.id, "k".into()).await.unwrap();
         let name = order.id.actor_name();
-        let before = restarted::<OrderMsg>(&name, ractor::ActorId::Local(u64::MAX)).await;
+        assert!(
+            ActorRef::<OrderMsg>::where_is(name.clone()).is_none(),
+            "a hold starts no order actor"
+        );
+        let before = find_or_start(node.actors().context(), order.id)
+            .await
+            .unwrap();
         before.cast(OrderMsg::Crash).unwrap();
         restarted::<OrderMsg>(&name, before.get_id()).await;
 

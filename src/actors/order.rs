@@ -1,7 +1,8 @@
 //! One actor per order: decides cancel, pay and expiry, one at a time, so
-//! an order is paid or expired, never both. A pending order's actor stays
-//! up to own its deadline timer; the deadline itself is stored, so a
-//! restarted actor re-arms it (firing at once when overdue).
+//! an order is paid or expired, never both. It is started on demand (a
+//! buyer's cancel or payment, or the reminder service at the deadline) and
+//! passivates when idle, pending or not: its deadline is a reminder in the
+//! store, set and cleared in the order's own transactions.
 
 use std::sync::Arc;
 
@@ -30,8 +31,8 @@ pub(crate) enum OrderMsg {
         key: String,
         reply: RpcReplyPort<Result<Charge>>,
     },
-    /// The deadline timer fired (or a retry of it).
-    Expire,
+    /// The deadline came (from the reminder service); answered once decided.
+    Expire(RpcReplyPort<Result<()>>),
     IdleCheck,
     #[cfg(test)]
     Crash,
@@ -87,11 +88,6 @@ impl Actor for OrderActor {
         (ctx, id): Self::Arguments,
     ) -> Result<OrderState, ActorProcessingErr> {
         let order = ctx.store.order(id)?.ok_or(Error::not_found("Order"))?;
-        if order.is_pending() {
-            myself.send_after(order.expires_at.remaining_from(Timestamp::now()), || {
-                OrderMsg::Expire
-            });
-        }
         Ok(OrderState {
             idle: Idle::start(&myself, ctx.settings.idle_after),
             ctx,
@@ -118,13 +114,23 @@ impl Actor for OrderActor {
             } => {
                 let answer = state.pay(by, token, key).await;
                 if matches!(answer, Err(Error::Rule(RuleError::OrderExpired))) {
-                    myself.send_message(OrderMsg::Expire)?;
+                    // Past its deadline: lapse now rather than at the next reminder.
+                    if let Err(e) = state.expire().await {
+                        tracing::warn!(order = %state.order.id, error = %e, "expiry failed; the reminder retries");
+                    }
                 }
                 let _ = reply.send(answer);
             }
-            OrderMsg::Expire => state.expire(&myself).await,
-            // A pending order keeps its actor: the actor is its timer.
-            OrderMsg::IdleCheck => state.idle.check(&myself, !state.order.is_pending()),
+            OrderMsg::Expire(reply) => {
+                let answer = state.expire().await;
+                let _ = reply.send(answer);
+                // Nothing is left to decide: leave memory now, not when idle
+                // (an expiry storm must not keep thousands of actors).
+                if !state.order.is_pending() {
+                    myself.stop(Some("expired".into()));
+                }
+            }
+            OrderMsg::IdleCheck => state.idle.check(&myself, true),
             #[cfg(test)]
             OrderMsg::Crash => panic!("crash requested by a test"),
         }
@@ -271,17 +277,12 @@ impl OrderState {
         ))
     }
 
-    async fn expire(&mut self, myself: &ActorRef<OrderMsg>) {
+    /// Lapses the hold if it is still pending and its deadline has passed;
+    /// a reminder that comes early or late for a decided order changes nothing.
+    async fn expire(&mut self) -> Result<()> {
         let now = Timestamp::now();
-        if !self.order.is_pending() {
-            return;
-        }
         if !self.order.is_overdue(now) {
-            // Woken early (e.g. a retry): sleep until the real deadline.
-            myself.send_after(self.order.expires_at.remaining_from(now), || {
-                OrderMsg::Expire
-            });
-            return;
+            return Ok(());
         }
         let mut next = self.order.clone();
         next.expire(now);
@@ -290,11 +291,8 @@ impl OrderState {
             ticket_id: next.ticket.id,
             version: next.version,
         };
-        if let Err(e) = self.settle(next, event, None).await {
-            tracing::warn!(order = %self.order.id, error = %e, "expiry failed; retrying in 1s");
-            myself.send_after(std::time::Duration::from_secs(1), || OrderMsg::Expire);
-        } else {
-            tracing::debug!(order = %self.order.id, "order expired");
-        }
+        self.settle(next, event, None).await?;
+        tracing::debug!(order = %self.order.id, "order expired");
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Parent of every ticket and order actor. It restarts a crashed child at
-//! once (a pending order must get its timer back), and now and then makes
-//! sure every overdue pending order has a live actor to expire it.
+//! once, up to a limit, so the entity is back in memory with its state
+//! reloaded from disk (deadlines need no actor: the reminder service has them).
 
 use std::{
     collections::HashMap,
@@ -11,14 +11,10 @@ use std::{
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::{find_or_start, Context, EntityName};
-use crate::domain::Timestamp;
 
 pub(crate) struct Supervisor;
 
-pub(crate) enum SupervisorMsg {
-    /// Start the actor of any pending order whose deadline has passed.
-    SweepOverdue,
-}
+pub(crate) enum SupervisorMsg {}
 
 impl ractor::Message for SupervisorMsg {}
 
@@ -28,7 +24,6 @@ pub(crate) struct SupervisorState {
     restarts: HashMap<String, (Instant, u32)>,
 }
 
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const MAX_RESTARTS: u32 = 5;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
@@ -39,41 +34,13 @@ impl Actor for Supervisor {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<SupervisorMsg>,
+        _myself: ActorRef<SupervisorMsg>,
         ctx: Arc<Context>,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        myself.send_interval(SWEEP_EVERY, || SupervisorMsg::SweepOverdue);
         Ok(SupervisorState {
             ctx,
             restarts: HashMap::new(),
         })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<SupervisorMsg>,
-        msg: SupervisorMsg,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SupervisorMsg::SweepOverdue => {
-                let now = Timestamp::now();
-                let ids = match state.ctx.store.pending_orders() {
-                    Ok(ids) => ids,
-                    Err(e) => {
-                        tracing::error!(error = %e, "reading pending orders");
-                        return Ok(());
-                    }
-                };
-                for (id, deadline) in ids {
-                    if deadline <= now {
-                        // Starting it is enough: a started pending order arms its timer.
-                        spawn_detached(state.ctx.clone(), EntityName::Order(id));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     // The default would stop the supervisor when any child dies.
@@ -118,6 +85,7 @@ fn spawn_detached(ctx: Arc<Context>, entity: EntityName) {
         let result = match entity {
             EntityName::Ticket(id) => find_or_start(&ctx, id).await.map(drop),
             EntityName::Order(id) => find_or_start(&ctx, id).await.map(drop),
+            EntityName::Reminders => super::start_reminders(&ctx).await,
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "restarting an actor");

@@ -147,12 +147,10 @@ impl Actor for TicketActor {
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::Reserve { by, key, reply } => {
+                // The order's reminder is in the same transaction: no order
+                // actor is started for a hold.
                 let answer = state.reserve(by, &key);
-                let durable = state.last_write.clone();
-                if let Ok(order) = &answer {
-                    start_order_timer(&state.ctx, order.id, durable.clone());
-                }
-                reply_when_durable(reply, durable, answer);
+                reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::Settle { settlement, reply } => {
                 let answer = state.settle(*settlement);
@@ -164,20 +162,6 @@ impl Actor for TicketActor {
         }
         Ok(())
     }
-}
-
-/// Starts the new order's actor (which arms its deadline) once the order is
-/// on disk; the actor reads it from the store.
-fn start_order_timer(ctx: &Arc<Context>, order: OrderId, durable: Durability) {
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        if durable.wait().await.is_ok() {
-            if let Err(e) = super::find_or_start(&ctx, order).await {
-                // The supervisor's sweep of pending orders will retry.
-                tracing::warn!(%order, error = %e, "could not start order actor");
-            }
-        }
-    });
 }
 
 impl TicketState {

@@ -63,7 +63,7 @@ enum T {
     Tickets,
     Orders,
     UserOrders,
-    Pending,
+    Reminders,
     Charges,
     Idempotency,
     Events,
@@ -76,7 +76,7 @@ const TREE_NAMES: [&str; 10] = [
     "tickets",
     "orders",
     "user_orders",
-    "pending_orders",
+    "reminders",
     "charges",
     "idempotency",
     "events",
@@ -135,6 +135,7 @@ impl Store {
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
+        orders::migrate_pending(&db, &trees[T::Reminders as usize])?;
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize])?;
         let group = group_commit::GroupCommit::start(db.clone(), durable, last_seq);
@@ -436,5 +437,38 @@ mod tests {
         assert!(written.is_done(), "the read waited for the write it saw");
         assert_eq!(store.events_after(0, 10).unwrap().events.len(), 1);
         assert_eq!(store.last_event_seq(), 1);
+    }
+
+    #[tokio::test]
+    async fn pending_orders_of_an_older_data_dir_become_reminders() {
+        use crate::domain::OrderId;
+        let dir = tempfile::tempdir().unwrap();
+        let id = OrderId::new();
+        let due = Timestamp::from_millis(1_000);
+        {
+            // The layout before reminders: order id -> deadline.
+            let db = sled::open(dir.path().join("sled")).unwrap();
+            let old = db.open_tree("pending_orders").unwrap();
+            old.insert(id.as_bytes(), &due.as_millis().to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        assert_eq!(
+            store
+                .due_reminders(Timestamp::from_millis(999), 10)
+                .unwrap(),
+            [],
+            "not due before its deadline"
+        );
+        assert_eq!(
+            store.due_reminders(Timestamp::now(), 10).unwrap(),
+            [(due, id)]
+        );
+        assert!(!store
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"pending_orders"));
     }
 }

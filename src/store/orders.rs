@@ -1,6 +1,7 @@
 //! Orders by id, with two indexes kept in the same transaction: each
-//! buyer's orders (oldest first) and the pending ones (to re-arm their
-//! timers after a restart).
+//! buyer's orders (oldest first), and the reminders: one per pending order,
+//! keyed by its deadline, so what falls due next is the start of the tree.
+//! A hold costs these bytes, not an actor or a timer in memory.
 
 use super::{codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Order, OrderId, Timestamp, UserId};
@@ -37,22 +38,67 @@ impl Store {
         Ok(out)
     }
 
-    /// Orders still waiting for payment, with their deadlines.
-    pub(crate) fn pending_orders(&self) -> Result<Vec<(OrderId, Timestamp)>, StoreError> {
-        let corrupt = || StoreError::Corrupt("pending index".into());
-        self.tree(T::Pending)
-            .iter()
-            .map(|entry| {
-                let (k, v) = entry?;
-                let id: [u8; 16] = k.as_ref().try_into().map_err(|_| corrupt())?;
-                let deadline: [u8; 8] = v.as_ref().try_into().map_err(|_| corrupt())?;
-                Ok((
-                    OrderId::from_bytes(id),
-                    Timestamp::from_millis(u64::from_be_bytes(deadline)),
-                ))
-            })
+    /// Up to `limit` reminders due at or before `now`, earliest first.
+    pub(crate) fn due_reminders(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, OrderId)>, StoreError> {
+        let end = (now.as_millis().saturating_add(1)).to_be_bytes();
+        self.tree(T::Reminders)
+            .range(..end)
+            .take(limit)
+            .map(|entry| parse_reminder(&entry?.0))
             .collect()
     }
+}
+
+/// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
+fn reminder_key(order: &Order) -> [u8; 24] {
+    let mut key = [0; 24];
+    key[..8].copy_from_slice(&order.expires_at.as_millis().to_be_bytes());
+    key[8..].copy_from_slice(order.id.as_bytes());
+    key
+}
+
+fn parse_reminder(key: &[u8]) -> Result<(Timestamp, OrderId), StoreError> {
+    let corrupt = || StoreError::Corrupt("reminder index".into());
+    let due: [u8; 8] = key
+        .get(..8)
+        .ok_or_else(corrupt)?
+        .try_into()
+        .map_err(|_| corrupt())?;
+    let id: [u8; 16] = key
+        .get(8..)
+        .ok_or_else(corrupt)?
+        .try_into()
+        .map_err(|_| corrupt())?;
+    Ok((
+        Timestamp::from_millis(u64::from_be_bytes(due)),
+        OrderId::from_bytes(id),
+    ))
+}
+
+/// Data dirs written before reminders kept pending orders in a tree keyed
+/// by order id (value: the deadline); moves them into the reminders once.
+pub(super) fn migrate_pending(db: &sled::Db, reminders: &sled::Tree) -> Result<(), StoreError> {
+    const OLD: &str = "pending_orders";
+    if !db.tree_names().iter().any(|n| n.as_ref() == OLD.as_bytes()) {
+        return Ok(());
+    }
+    let old = db.open_tree(OLD)?;
+    let corrupt = || StoreError::Corrupt("pending index".into());
+    for entry in old.iter() {
+        let (id, due) = entry?;
+        let mut key = Vec::with_capacity(24);
+        key.extend_from_slice(due.as_ref().get(..8).ok_or_else(corrupt)?);
+        key.extend_from_slice(&id);
+        reminders.insert(key, &[])?;
+    }
+    reminders.flush()?;
+    db.drop_tree(OLD)?;
+    db.flush()?;
+    Ok(())
 }
 
 impl Tx<'_> {
@@ -65,14 +111,12 @@ impl Tx<'_> {
             .insert(order.id.as_bytes(), codec::encode(order))?;
         self.tree(T::UserOrders)
             .insert(&user_key(order.user_id, order.id), &[])?;
-        let pending = self.tree(T::Pending);
+        // The deadline never changes, so the key is known when it is cleared.
+        let reminders = self.tree(T::Reminders);
         if order.is_pending() {
-            pending.insert(
-                order.id.as_bytes(),
-                &order.expires_at.as_millis().to_be_bytes(),
-            )?;
+            reminders.insert(&reminder_key(order), &[])?;
         } else {
-            pending.remove(order.id.as_bytes())?;
+            reminders.remove(&reminder_key(order))?;
         }
         Ok(())
     }
