@@ -186,3 +186,134 @@ async fn concurrent_edits_get_distinct_versions_and_none_is_lost() {
         .count();
     assert_eq!(updates, 10);
 }
+
+/// Follows `Link: rel="next"` from `first`; returns every ticket id seen, per page.
+async fn walk(base: &str, first: &str, between_pages: impl AsyncFn(usize)) -> Vec<Vec<String>> {
+    let http = reqwest::Client::new();
+    let mut pages = Vec::new();
+    let mut next = Some(format!("{base}{first}"));
+    while let Some(url) = next.take() {
+        let res = http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        next = res
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .map(|link| {
+                let path = link
+                    .strip_prefix('<')
+                    .and_then(|l| l.split_once(">; rel=\"next\""))
+                    .map(|(p, _)| p.to_owned())
+                    .unwrap_or_else(|| panic!("a next link: {link}"));
+                format!("{base}{path}")
+            });
+        let body: serde_json::Value = res.json().await.unwrap();
+        let ids = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        pages.push(ids);
+        between_pages(pages.len()).await;
+        assert!(pages.len() < 100, "paging does not end");
+    }
+    pages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_hold_every_ticket_for_sale_once_while_others_are_held_and_freed() {
+    let server = Server::start();
+    let seller = server.client();
+    seller.sign_up(&email("pager")).await;
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        let t = seller
+            .create_ticket(&format!("Row {i} seat"), json!(3))
+            .await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    // Small catalogs behave as before: one list, no Link header.
+    let res = reqwest::get(format!("{}/api/tickets", server.url))
+        .await
+        .unwrap();
+    assert!(res.headers().get("link").is_none());
+    let all: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 23);
+
+    // Tickets that stay for sale throughout: even ones; odd ones are held
+    // and freed while the pages are read.
+    let buyer = server.client();
+    buyer.sign_up(&email("churner")).await;
+    let churn = |page: usize| {
+        let buyer = buyer.clone();
+        let ids = ids.clone();
+        async move {
+            let id = &ids[(page * 2 + 1) % ids.len()];
+            let (status, order) = buyer.buy(id).await;
+            if status == StatusCode::CREATED {
+                let order = order["id"].as_str().unwrap();
+                buyer.delete(&format!("/api/orders/{order}")).await;
+            }
+        }
+    };
+    let pages = walk(&server.url, "/api/tickets?limit=5", churn).await;
+    assert!(pages.len() >= 5, "{} pages", pages.len());
+    assert!(pages.iter().all(|p| p.len() <= 5));
+    let seen: Vec<&String> = pages.iter().flatten().collect();
+    let unique: std::collections::HashSet<&String> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no ticket twice");
+    for (i, id) in ids.iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(
+                unique.contains(id),
+                "ticket {i}, for sale throughout, was listed"
+            );
+        }
+    }
+    let mut in_order = seen.clone();
+    in_order.sort();
+    assert_eq!(in_order, seen, "oldest first across pages");
+}
+
+#[tokio::test]
+async fn search_finds_word_prefixes_and_bad_parameters_are_refused() {
+    let server = Server::start();
+    let seller = server.client();
+    seller.sign_up(&email("searcher")).await;
+    for title in ["Rock Concert", "Jazz Night", "rocky horror", "Concerto"] {
+        seller.create_ticket(title, json!(10)).await;
+    }
+    let titles = |q: &'static str| {
+        let c = seller.clone();
+        async move {
+            let (status, body) = c.get(&format!("/api/tickets?q={q}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["title"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(titles("ROCK").await, ["Rock Concert", "rocky horror"]);
+    assert_eq!(titles("conc").await, ["Rock Concert", "Concerto"]);
+    assert_eq!(titles("rock%20conc").await, ["Rock Concert"]);
+    assert!(titles("ock").await.is_empty());
+
+    let pages = walk(&server.url, "/api/tickets?q=c&limit=1", async |_| {}).await;
+    let found: Vec<String> = pages.into_iter().flatten().collect();
+    assert_eq!(found.len(), 2, "both tickets with a word starting with c");
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("after=nope", "after"),
+    ] {
+        let (status, body) = seller.get(&format!("/api/tickets?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{query}");
+        error_message(&body);
+    }
+}

@@ -5,6 +5,7 @@ mod admin;
 pub(crate) mod error;
 mod json;
 mod orders;
+mod paging;
 mod payments;
 pub(crate) mod session;
 mod tickets;

@@ -1,15 +1,24 @@
 //! `/api/tickets`: list, show, create, edit.
 
-use axum::{extract::State, http::StatusCode, Json};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
 
 use super::{
     error::{ApiError, ApiResult},
     json::{Fields, JsonObject},
+    paging::{link_next, Params},
     session::SignedIn,
     views::TicketView,
     AppState, PathId,
 };
-use crate::domain::{TicketId, Title};
+use crate::{
+    catalog::{words, Query},
+    domain::{TicketId, Title},
+};
 
 /// A ticket id from the path; one that cannot exist is simply not found.
 fn ticket_id(raw: &str) -> ApiResult<TicketId> {
@@ -23,9 +32,29 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
     f.done((title, price))
 }
 
-pub(super) async fn list(State(state): State<AppState>) -> Json<Vec<TicketView>> {
-    let tickets = state.ops.available_tickets();
-    Json(tickets.iter().map(TicketView::from).collect())
+/// `GET /api/tickets?limit=N&after=CURSOR&q=WORDS`: for sale, oldest first.
+pub(super) async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
+    let limit = params.limit()?;
+    let after = params.after::<TicketId>()?;
+    let q = params.text("q", Title::MAX)?;
+    let query = Query {
+        after,
+        limit,
+        words: q.map(|q| words(q).collect()).unwrap_or_default(),
+    };
+    let page = state.ops.tickets_for_sale(&query);
+    let body: Vec<TicketView> = page.tickets.iter().map(TicketView::from).collect();
+    let mut pairs = vec![("limit", limit.to_string())];
+    if let Some(q) = q {
+        pairs.push(("q", q.to_owned()));
+    }
+    let next = page.next.map(|id| id.to_string());
+    Ok(link_next(
+        Json(body).into_response(),
+        "/api/tickets",
+        next,
+        pairs,
+    ))
 }
 
 pub(super) async fn show(

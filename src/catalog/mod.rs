@@ -1,9 +1,11 @@
 //! The catalog: every node's view of all tickets, built from the
 //! TicketCreated/TicketUpdated events of every node, so listing tickets
-//! needs no fan-out. Events are applied in version order; stale and
+//! needs no fan-out; [`index`] pages and searches it. Events are applied in version order; stale and
 //! repeated ones are ignored. A follower task pulls each node's event log
 //! (this node's too) from where it left off, which is also how a node
 //! catches up after a restart or a reconnect.
+
+mod index;
 
 use std::{
     collections::HashMap,
@@ -11,17 +13,15 @@ use std::{
     time::Duration,
 };
 
+pub(crate) use index::{words, Page, Query};
+
 use futures::future::BoxFuture;
 
-use crate::{
-    domain::{EventKind, TicketEvent, TicketId, TicketState},
-    error::Result,
-    store::LogPage,
-};
+use crate::{domain::EventKind, error::Result, store::LogPage};
 
 #[derive(Clone, Default)]
 pub(crate) struct Catalog {
-    tickets: Arc<RwLock<HashMap<TicketId, TicketEvent>>>,
+    index: Arc<RwLock<index::Index>>,
 }
 
 /// Where the follower reads every node's event log; given by whoever starts
@@ -48,30 +48,23 @@ impl Catalog {
         let (EventKind::TicketCreated(t) | EventKind::TicketUpdated(t)) = event else {
             return false;
         };
-        let mut tickets = self.tickets.write().unwrap_or_else(|p| p.into_inner());
-        match tickets.get(&t.id) {
-            Some(known) if known.version >= t.version => false,
-            _ => {
-                tickets.insert(t.id, t.clone());
-                true
-            }
-        }
+        self.index
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(t)
     }
 
-    /// Tickets neither held nor sold, oldest first.
-    pub(crate) fn available(&self) -> Vec<TicketEvent> {
-        let tickets = self.tickets.read().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<TicketEvent> = tickets
-            .values()
-            .filter(|t| t.state == TicketState::Available)
-            .cloned()
-            .collect();
-        out.sort_by_key(|t| t.id);
-        out
+    /// A page of the tickets for sale, oldest first.
+    pub(crate) fn page(&self, query: &Query) -> Page {
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .page(query)
     }
 
+    /// Tickets known, for sale or not.
     pub(crate) fn len(&self) -> usize {
-        self.tickets.read().map(|t| t.len()).unwrap_or(0)
+        self.index.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Follows every node's event log until the returned [`Follower`] is
@@ -153,7 +146,7 @@ impl Drop for Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{OrderId, Price, Ticket, Title, UserId};
+    use crate::domain::{OrderId, Price, Ticket, TicketEvent, Title, UserId};
 
     #[test]
     fn applies_newer_versions_only() {
@@ -169,7 +162,14 @@ mod tests {
         assert!(c.apply(&EventKind::TicketUpdated(v1.clone())));
         assert!(!c.apply(&EventKind::TicketCreated(v0)), "stale");
         assert!(!c.apply(&EventKind::TicketUpdated(v1)), "duplicate");
-        assert!(c.available().is_empty(), "held tickets are not listed");
+        let all = Query {
+            limit: 10,
+            ..Query::default()
+        };
+        assert!(
+            c.page(&all).tickets.is_empty(),
+            "held tickets are not listed"
+        );
         assert_eq!(c.len(), 1);
     }
 }

@@ -1,0 +1,91 @@
+//! Lists a page at a time: the `limit`, `after` and `q` parameters, and the
+//! `Link: <…>; rel="next"` header that carries the cursor to the next page.
+
+use std::{collections::HashMap, str::FromStr};
+
+use axum::{
+    extract::{FromRequestParts, Query},
+    http::{header, request::Parts, HeaderValue},
+    response::Response,
+};
+
+use super::error::{ApiError, ApiResult};
+use crate::error::Error;
+
+/// The most a page holds, and what a list without `limit` returns at most.
+pub(crate) const MAX_PAGE: usize = 1000;
+
+/// A list's query parameters.
+pub(super) struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("The query string could not be read"))?;
+        Ok(Self(pairs.into_iter().collect()))
+    }
+}
+
+impl Params {
+    /// `limit`: 1 to [`MAX_PAGE`], [`MAX_PAGE`] when absent.
+    pub(super) fn limit(&self) -> ApiResult<usize> {
+        match self.0.get("limit") {
+            None => Ok(MAX_PAGE),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "limit",
+                        format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                    )
+                    .into()
+                }),
+        }
+    }
+
+    /// `after`: the cursor a previous page's `Link` header gave.
+    pub(super) fn after<T: FromStr>(&self) -> ApiResult<Option<T>> {
+        self.0
+            .get("after")
+            .map(|raw| {
+                raw.parse().map_err(|_| {
+                    Error::invalid("after", "after must be a cursor from a Link header").into()
+                })
+            })
+            .transpose()
+    }
+
+    /// A free-text parameter of at most `max` characters.
+    pub(super) fn text(&self, name: &str, max: usize) -> ApiResult<Option<&str>> {
+        match self.0.get(name).map(|s| s.trim()) {
+            Some(s) if s.chars().count() > max => {
+                Err(Error::invalid(name, format!("{name} must be at most {max} characters")).into())
+            }
+            Some("") | None => Ok(None),
+            Some(s) => Ok(Some(s)),
+        }
+    }
+}
+
+/// Adds `Link: <path?…&after=cursor>; rel="next"` when there is a next page.
+pub(super) fn link_next(
+    mut response: Response,
+    path: &str,
+    next: Option<String>,
+    mut pairs: Vec<(&str, String)>,
+) -> Response {
+    let Some(cursor) = next else {
+        return response;
+    };
+    pairs.push(("after", cursor));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    if let Ok(value) = HeaderValue::from_str(&format!("<{path}?{query}>; rel=\"next\"")) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
