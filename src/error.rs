@@ -61,7 +61,7 @@ impl Error {
 
 impl From<crate::records::RecordError> for Error {
     fn from(e: crate::records::RecordError) -> Self {
-        Error::bad_request(format!("undecodable request: {e}"))
+        Error::Internal(format!("an unreadable record from a peer: {e}"))
     }
 }
 

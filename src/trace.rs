@@ -17,3 +17,23 @@ pub(crate) fn request_id() -> Option<Arc<str>> {
 pub(crate) async fn with_request_id<F: Future>(id: Arc<str>, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
+
+/// Whether `id` may be used as a request id: short, and only characters
+/// that cannot forge or break a field of a log line.
+pub(crate) fn is_valid_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        assert!(super::is_valid_request_id("0193a1b2-c3d4.e5_f6:7"));
+        for bad in ["", "a b", "x=\"y\"", "{}", &"a".repeat(65), "é"] {
+            assert!(!super::is_valid_request_id(bad), "{bad:?}");
+        }
+    }
+}

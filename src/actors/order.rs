@@ -87,7 +87,13 @@ impl Actor for OrderActor {
         myself: ActorRef<OrderMsg>,
         (ctx, id): Self::Arguments,
     ) -> Result<OrderState, ActorProcessingErr> {
-        let order = ctx.store.order(id)?.ok_or(Error::not_found("Order"))?;
+        // Answers from this state must not show what a crash could undo.
+        let order = ctx
+            .store
+            .durable(|s| s.order(id))
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::not_found("Order"))?;
         Ok(OrderState {
             idle: Idle::start(&myself, ctx.settings.idle_after),
             ctx,
@@ -167,17 +173,26 @@ impl OrderState {
             }
             Err(e) => {
                 // Whatever happened, the store is the truth from here on.
-                self.reload();
+                self.reload().await;
                 Err(e)
             }
         }
     }
 
-    fn reload(&mut self) {
-        match self.ctx.store.order(self.order.id) {
-            Ok(Some(stored)) => self.order = stored,
-            Ok(None) => {}
-            Err(e) => tracing::error!(order = %self.order.id, error = %e, "reloading an order"),
+    /// Reads the order again, once what the read saw is on disk: a decision
+    /// made from it must not rest on a write a crash could still undo.
+    /// Keeps the old state if that cannot be confirmed.
+    async fn reload(&mut self) -> bool {
+        match self.ctx.store.durable(|s| s.order(self.order.id)).await {
+            Ok(Some(stored)) => {
+                self.order = stored;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(order = %self.order.id, error = %e, "reloading an order");
+                false
+            }
         }
     }
 
@@ -201,8 +216,14 @@ impl OrderState {
             subject: self.order.id.as_bytes(),
             key: &key,
         };
-        if let Some(first) = store.remembered::<ChargeId>(idem)? {
-            return store.charge(first)?.ok_or(Error::not_found("Charge"));
+        let replay = store
+            .durable(|s| match s.remembered::<ChargeId>(idem)? {
+                Some(first) => s.charge(first),
+                None => Ok(None),
+            })
+            .await?;
+        if let Some(first) = replay {
+            return Ok(first);
         }
         self.order.check_payable(by, Timestamp::now())?;
         let request = ChargeRequest {
@@ -245,14 +266,20 @@ impl OrderState {
             charge: charge.clone(),
             key,
         };
-        match self.settle(next, event, Some(payment)).await {
-            Ok(()) => Ok(charge),
-            // The order was decided otherwise while the card was charged:
-            // it can never be paid now, so the money goes back.
-            Err(e) if !self.order.is_pending() => Err(self.refund(&charge, e).await),
-            // Not known to be refused (a slow disk, a shutdown): the write
-            // may yet land, and a retry finds the charge by its keys.
-            Err(e) => Err(e),
+        let Err(e) = self.settle(next, event, Some(payment)).await else {
+            return Ok(charge);
+        };
+        // `settle` reloaded the order from disk (when it could confirm it).
+        match self.order.charge_id {
+            // The write landed after all (a slow disk): it is paid.
+            Some(id) if id == charge.id => Ok(charge),
+            // Decided otherwise, on disk, while the card was charged: it can
+            // never be paid now, so the money goes back.
+            _ if !self.order.is_pending() => Err(self.refund(&charge, e).await),
+            // Not known to be refused (a disk that did not confirm, a
+            // shutdown): the write may yet land, and a retry with the same
+            // keys finds this very charge instead of making another.
+            _ => Err(e),
         }
     }
 

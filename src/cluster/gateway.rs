@@ -65,7 +65,12 @@ impl Actor for Gateway {
             return Ok(());
         }
         let run = handler.handle(&envelope.op, &envelope.body);
-        let request_id: Arc<str> = envelope.request_id.as_deref().unwrap_or("-").into();
+        let request_id: Arc<str> = envelope
+            .request_id
+            .as_deref()
+            .filter(|id| trace::is_valid_request_id(id))
+            .unwrap_or("-")
+            .into();
         let span = tracing::info_span!("forwarded", request_id = %request_id, op = %envelope.op);
         tokio::spawn(
             trace::with_request_id(request_id, async move {

@@ -5,7 +5,7 @@
 //! remote calls and process groups. Membership, reconnects, failure
 //! detection and naming are built here: each node's [`gateway`] joins a
 //! process group named after the node; [`membership`] dials, re-dials and
-//! pings peers; [`Cluster::forward`] answers 503 at once for a peer that is
+//! pings peers; [`Cluster::call`] answers 503 at once for a peer that is
 //! down and gives up on a slow one after [`FORWARD_TIMEOUT`].
 
 pub(crate) mod gateway;
@@ -33,7 +33,8 @@ use crate::{
     trace,
 };
 
-/// Longest wait for a forwarded request (the 503 must come within 2 s).
+/// Longest wait for a forwarded request unless its operation says
+/// otherwise (a hung node's 503 must come within 2 s).
 pub(crate) const FORWARD_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// This node's side of the cluster.
@@ -103,7 +104,13 @@ impl Cluster {
     /// Runs operation `op` with `request` on `node`'s gateway. A peer that
     /// is down or too slow gives `Unavailable` (503), never an answer from
     /// anyone else.
-    pub(crate) async fn call<Req, Rep>(&self, node: &str, op: &str, request: &Req) -> Result<Rep>
+    pub(crate) async fn call<Req, Rep>(
+        &self,
+        node: &str,
+        op: &str,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Rep>
     where
         Req: Serialize,
         Rep: DeserializeOwned,
@@ -123,10 +130,7 @@ impl Cluster {
         })?;
         let started = std::time::Instant::now();
         let answer = gateway
-            .call(
-                |tx| GatewayMsg::Forward(envelope, tx),
-                Some(FORWARD_TIMEOUT),
-            )
+            .call(|tx| GatewayMsg::Forward(envelope, tx), Some(timeout))
             .await;
         tracing::debug!(%node, %op, took_us = started.elapsed().as_micros() as u64, "forwarded");
         match answer {
@@ -135,7 +139,9 @@ impl Cluster {
                 postcard::from_bytes(&reply)
                     .map_err(|e| Error::Internal(format!("undecodable {op} reply: {e}")))
             }
-            Ok(CallResult::Timeout) => Err(unavailable()),
+            Ok(CallResult::Timeout) => Err(Error::Unavailable(format!(
+                "Node {node}, home of this data, did not answer in time; try again"
+            ))),
             // The session is gone: call the peer down now, not at the next ping.
             Ok(CallResult::SenderError) | Err(_) => {
                 self.table.mark_down(node);

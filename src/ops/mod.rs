@@ -24,7 +24,7 @@ mod show_ticket;
 mod sign_in;
 mod sign_up;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::{future::BoxFuture, FutureExt};
 use serde::{de::DeserializeOwned, Serialize};
@@ -35,7 +35,7 @@ pub use list_orders::OrderList;
 use crate::{
     actors::Actors,
     catalog::Catalog,
-    cluster::{gateway::Handler, placement::Member, Cluster, Placement},
+    cluster::{gateway::Handler, placement::Member, Cluster, Placement, FORWARD_TIMEOUT},
     error::{Error, Result},
     passwords::Hasher,
     records::Recorded,
@@ -48,6 +48,9 @@ pub(crate) trait Operation: Serialize + DeserializeOwned + Send + 'static {
     const NAME: &'static str;
     /// Crosses the wire in its versioned record form.
     type Reply: Recorded + Send + 'static;
+    /// Longest wait for a forwarded one; a node slower than this counts as
+    /// unavailable (503) for this request.
+    const TIMEOUT: Duration = FORWARD_TIMEOUT;
 
     /// Runs on the home node, whether the request came from here or a peer.
     fn apply(self, home: &Home) -> impl Future<Output = Result<Self::Reply>> + Send;
@@ -74,7 +77,12 @@ impl Home {
                     $(<$op as Operation>::NAME => run_encoded::<$op>(self.clone(), body),)*
                     other => {
                         let other = other.to_owned();
-                        async move { Err(Error::bad_request(format!("unknown operation {other}"))) }.boxed()
+                        async move {
+                            Err(Error::Internal(format!(
+                                "a peer sent operation {other}, unknown here: run one release across the cluster"
+                            )))
+                        }
+                        .boxed()
                     }
                 }
             };
@@ -99,8 +107,12 @@ impl Home {
 fn run_encoded<O: Operation>(home: Home, body: &[u8]) -> BoxFuture<'static, Result<Vec<u8>>> {
     let request = postcard::from_bytes::<O>(body);
     async move {
-        let request =
-            request.map_err(|e| Error::bad_request(format!("undecodable {}: {e}", O::NAME)))?;
+        let request = request.map_err(|e| {
+            Error::Internal(format!(
+                "undecodable {} from a peer (another release?): {e}",
+                O::NAME
+            ))
+        })?;
         let reply = request.apply(&home).await?;
         postcard::to_allocvec(&reply.to_record())
             .map_err(|e| Error::Internal(format!("encoding a {} reply: {e}", O::NAME)))
@@ -150,7 +162,7 @@ impl Ops {
             }
             match &self.cluster {
                 Some(cluster) => {
-                    let record = cluster.call(&on.name, O::NAME, &op).await?;
+                    let record = cluster.call(&on.name, O::NAME, &op, O::TIMEOUT).await?;
                     O::Reply::from_record(record).map_err(|e| {
                         Error::Internal(format!("a {} reply from {}: {e}", O::NAME, on.name))
                     })

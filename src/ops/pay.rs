@@ -1,6 +1,8 @@
 //! Pay for a held order: its actor charges the card, then has the ticket
 //! actor complete the order and sell the ticket in one transaction.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Home, Operation, Ops};
@@ -23,6 +25,10 @@ pub(crate) struct Pay {
 impl Operation for Pay {
     const NAME: &'static str = "pay";
     type Reply = Charge;
+    /// The home node waits for the card (`Settings::payment_timeout`) and
+    /// then for the disk: the entry node must outwait both, or it would
+    /// report a failure while the charge goes through.
+    const TIMEOUT: Duration = Duration::from_secs(20);
 
     async fn apply(self, home: &Home) -> Result<Charge> {
         let Self {

@@ -23,8 +23,15 @@ impl Operation for CreateAccount {
 
     async fn apply(self, home: &Home) -> Result<()> {
         let user = User::from_record(self.user)?;
-        let (_, durable) = home.store.write(|tx| tx.create_user(&user))?;
-        Ok(durable.wait().await?)
+        match home.store.write(|tx| tx.create_user(&user)) {
+            Ok((_, durable)) => Ok(durable.wait().await?),
+            Err(refused) => {
+                // "Email in use" may rest on another sign-up not yet on
+                // disk: say it only once that one is.
+                home.store.read_marker().wait().await?;
+                Err(refused.into())
+            }
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl Durability {
                 "the store shut down before the write reached disk".into(),
             )),
             Err(_) => Err(StoreError::Flush(
-                "the disk did not confirm the write in time; retry with the same Idempotency-Key"
+                "the disk did not confirm in time; try again (a retried BUY or payment with the same Idempotency-Key is safe)"
                     .into(),
             )),
         }
@@ -124,13 +124,19 @@ impl GroupCommit {
 
     /// Takes the ticket of a transaction about to apply. Callers serialize
     /// `begin`/`end` pairs (the store's write lock), so tickets apply in order.
-    pub(super) fn begin(&self) -> u64 {
-        self.inner.started.fetch_add(1, Ordering::SeqCst) + 1
+    /// A transaction that never ends (its body panicked) is ended as aborted
+    /// when the [`Begun`] drops, so readers are not left waiting for it.
+    pub(super) fn begin(&self) -> Begun<'_> {
+        let ticket = self.inner.started.fetch_add(1, Ordering::SeqCst) + 1;
+        Begun {
+            group: self,
+            ticket: Some(ticket),
+        }
     }
 
     /// Records that transaction `ticket` has applied (with `events`) or
     /// aborted (none), and returns what its writer must wait for.
-    pub(super) fn end(&self, ticket: u64, events: Vec<Event>) -> Durability {
+    fn end(&self, ticket: u64, events: Vec<Event>) -> Durability {
         let inner = &self.inner;
         if !inner.durable {
             if let Some(last) = events.last() {
@@ -194,6 +200,37 @@ impl GroupCommit {
         if let Some(task) = task {
             let _ = task.await;
         }
+    }
+}
+
+/// A transaction between [`GroupCommit::begin`] and its end.
+pub(super) struct Begun<'a> {
+    group: &'a GroupCommit,
+    ticket: Option<u64>,
+}
+
+impl Begun<'_> {
+    /// The transaction applied with `events` (or aborted, with none).
+    pub(super) fn end(mut self, events: Vec<Event>) -> Durability {
+        let ticket = self.ticket.take().expect("ended once");
+        self.group.end(ticket, events)
+    }
+}
+
+impl Drop for Begun<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let _ = self.group.end(ticket, Vec::new());
+        }
+    }
+}
+
+impl Drop for GroupCommit {
+    /// A store dropped without `close` (a start-up that failed half-way)
+    /// must not leave its flusher holding the database open.
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
     }
 }
 

@@ -137,7 +137,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         orders::migrate_pending(&db, &trees[T::Reminders as usize])?;
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
-        let log_id = events::log_id(&trees[T::Meta as usize])?;
+        let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
         let group = group_commit::GroupCommit::start(db.clone(), durable, last_seq);
         Ok(Self {
             db,
@@ -170,7 +170,7 @@ impl Store {
         }
         let at = Timestamp::now();
         let trees: Vec<&sled::Tree> = self.trees.iter().collect();
-        let ticket = self.group.begin();
+        let begun = self.group.begin();
         let result = trees.as_slice().transaction(|view| {
             let mut tx = Tx {
                 trees: view,
@@ -184,10 +184,10 @@ impl Store {
         match result {
             Ok((out, seq, emitted)) => {
                 *last_seq = seq;
-                Ok((out, self.group.end(ticket, emitted)))
+                Ok((out, begun.end(emitted)))
             }
             Err(e) => {
-                let _ = self.group.end(ticket, Vec::new());
+                let _ = begun.end(Vec::new());
                 match e {
                     TransactionError::Abort(e) => Err(e),
                     TransactionError::Storage(e) => Err(e.into()),
