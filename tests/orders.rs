@@ -542,3 +542,27 @@ async fn holds_without_a_live_actor_pay_and_cancel_and_pay_racing_expiry_is_one_
         );
     }
 }
+
+#[tokio::test]
+async fn the_orders_list_pages_oldest_first() {
+    let server = Server::start();
+    let seller = server.client();
+    seller.sign_up(&email("many-seller")).await;
+    let buyer = server.client();
+    buyer.sign_up(&email("many-buyer")).await;
+    let mut placed = Vec::new();
+    for i in 0..7 {
+        let t = seller.create_ticket(&format!("Lot {i}"), json!(2)).await;
+        let (_, order) = buyer.buy(t["id"].as_str().unwrap()).await;
+        placed.push(order["id"].as_str().unwrap().to_owned());
+    }
+    let pages = buyer.walk("/api/orders?limit=3", async |_| {}).await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+    assert_eq!(pages.concat(), placed, "every order once, oldest first");
+    let (all, next) = buyer.get_page("/api/orders").await;
+    assert_eq!(all.as_array().unwrap().len(), 7);
+    assert_eq!(next, None, "no limit: everything up to 1000, one page");
+    let (status, body) = buyer.get("/api/orders?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["field"], "limit");
+}

@@ -187,40 +187,6 @@ async fn concurrent_edits_get_distinct_versions_and_none_is_lost() {
     assert_eq!(updates, 10);
 }
 
-/// Follows `Link: rel="next"` from `first`; returns every ticket id seen, per page.
-async fn walk(base: &str, first: &str, between_pages: impl AsyncFn(usize)) -> Vec<Vec<String>> {
-    let http = reqwest::Client::new();
-    let mut pages = Vec::new();
-    let mut next = Some(format!("{base}{first}"));
-    while let Some(url) = next.take() {
-        let res = http.get(&url).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        next = res
-            .headers()
-            .get("link")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .map(|link| {
-                let path = link
-                    .strip_prefix('<')
-                    .and_then(|l| l.split_once(">; rel=\"next\""))
-                    .map(|(p, _)| p.to_owned())
-                    .unwrap_or_else(|| panic!("a next link: {link}"));
-                format!("{base}{path}")
-            });
-        let body: serde_json::Value = res.json().await.unwrap();
-        let ids = body
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_owned())
-            .collect();
-        pages.push(ids);
-        between_pages(pages.len()).await;
-        assert!(pages.len() < 100, "paging does not end");
-    }
-    pages
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_hold_every_ticket_for_sale_once_while_others_are_held_and_freed() {
     let server = Server::start();
@@ -257,7 +223,7 @@ async fn pages_hold_every_ticket_for_sale_once_while_others_are_held_and_freed()
             }
         }
     };
-    let pages = walk(&server.url, "/api/tickets?limit=5", churn).await;
+    let pages = server.client().walk("/api/tickets?limit=5", churn).await;
     assert!(pages.len() >= 5, "{} pages", pages.len());
     assert!(pages.iter().all(|p| p.len() <= 5));
     let seen: Vec<&String> = pages.iter().flatten().collect();
@@ -301,7 +267,7 @@ async fn search_finds_word_prefixes_and_bad_parameters_are_refused() {
     assert_eq!(titles("rock%20conc").await, ["Rock Concert"]);
     assert!(titles("ock").await.is_empty());
 
-    let pages = walk(&server.url, "/api/tickets?q=c&limit=1", async |_| {}).await;
+    let pages = seller.walk("/api/tickets?q=c&limit=1", async |_| {}).await;
     let found: Vec<String> = pages.into_iter().flatten().collect();
     assert_eq!(found.len(), 2, "both tickets with a word starting with c");
 

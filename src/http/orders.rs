@@ -11,6 +11,7 @@ use super::{
     error::{ApiError, ApiResult},
     idempotency_key,
     json::{Fields, JsonObject},
+    paging::{link_next, Params},
     session::SignedIn,
     views::OrderView,
     AppState, PathId,
@@ -41,10 +42,15 @@ pub(super) const UNREACHABLE_HEADER: &str = "boxoffice-unreachable-nodes";
 pub(super) async fn list(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
+    params: Params,
 ) -> ApiResult<Response> {
-    let list = state.ops.orders_of(me.id).await?;
+    let limit = params.limit()?;
+    let after = params.after::<OrderId>()?;
+    let list = state.ops.orders_of(me.id, after, limit).await?;
     let body: Vec<OrderView> = list.orders.iter().map(OrderView::from).collect();
-    let mut res = Json(body).into_response();
+    let next = list.next.map(|id| id.to_string());
+    let pairs = vec![("limit", limit.to_string())];
+    let mut res = link_next(Json(body).into_response(), "/api/orders", next, pairs);
     if !list.unreachable.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&list.unreachable.join(",")) {
             res.headers_mut().insert(UNREACHABLE_HEADER, v);

@@ -3,6 +3,8 @@
 //! keyed by its deadline, so what falls due next is the start of the tree.
 //! A hold costs these bytes, not an actor or a timer in memory.
 
+use std::ops::Bound;
+
 use super::{codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Order, OrderId, Timestamp, UserId};
 
@@ -23,10 +25,25 @@ impl Store {
         get(self.tree(T::Orders), id.as_bytes())
     }
 
-    /// `user`'s orders, oldest first.
-    pub(crate) fn orders_of(&self, user: UserId) -> Result<Vec<Order>, StoreError> {
+    /// Up to `limit` of `user`'s orders after the order `after`, oldest first.
+    pub(crate) fn orders_of(
+        &self,
+        user: UserId,
+        after: Option<OrderId>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let start = match after {
+            Some(after) => Bound::Excluded(user_key(user, after).to_vec()),
+            None => Bound::Included(user.as_bytes().to_vec()),
+        };
+        let mut end = user.as_bytes().to_vec();
+        end.extend_from_slice(&[0xff; 16]);
         let mut out = Vec::new();
-        for entry in self.tree(T::UserOrders).scan_prefix(user.as_bytes()) {
+        for entry in self
+            .tree(T::UserOrders)
+            .range::<Vec<u8>, _>((start, Bound::Included(end)))
+            .take(limit)
+        {
             let (key, _) = entry?;
             let id: [u8; 16] = key[16..]
                 .try_into()

@@ -344,6 +344,47 @@ impl Client {
         body
     }
 
+    /// A GET of a list: the body, and the path of the next page from the
+    /// `Link: <…>; rel="next"` header, if any.
+    pub async fn get_page(&self, path: &str) -> (Value, Option<String>) {
+        let res = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let next = res.headers().get("link").map(|v| {
+            let link = v.to_str().unwrap();
+            link.strip_prefix('<')
+                .and_then(|l| l.split_once(">; rel=\"next\""))
+                .map(|(p, _)| p.to_owned())
+                .unwrap_or_else(|| panic!("a next link: {link}"))
+        });
+        (res.json().await.expect("JSON"), next)
+    }
+
+    /// Follows the `next` links from `first`; the ids on each page.
+    /// `between_pages` runs after each page (to change things meanwhile).
+    pub async fn walk(&self, first: &str, between_pages: impl AsyncFn(usize)) -> Vec<Vec<String>> {
+        let mut pages = Vec::new();
+        let mut next = Some(first.to_owned());
+        while let Some(path) = next.take() {
+            let (body, link) = self.get_page(&path).await;
+            next = link;
+            let ids = body
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned())
+                .collect();
+            pages.push(ids);
+            between_pages(pages.len()).await;
+            assert!(pages.len() < 100, "paging does not end");
+        }
+        pages
+    }
+
     pub async fn buy(&self, ticket_id: &str) -> (StatusCode, Value) {
         self.post("/api/orders", json!({ "ticketId": ticket_id }))
             .await
