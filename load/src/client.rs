@@ -186,18 +186,31 @@ impl Api {
             .for_each(buyers.len(), 32, |i| {
                 let (api, b, pb) = (self.clone(), buyers[i].clone(), pb.clone());
                 async move {
-                    let res = api
-                        .http
-                        .get(format!("{}/api/orders", api.base(i)))
-                        .bearer_auth(&b.token)
-                        .send()
-                        .await?;
-                    anyhow::ensure!(
-                        res.status().is_success(),
-                        "listing orders: {}",
-                        res.status()
-                    );
-                    let orders: Vec<Value> = res.json().await?;
+                    // A page at a time, following `Link: <…>; rel="next"`.
+                    let mut orders: Vec<Value> = Vec::new();
+                    let mut next = Some("/api/orders?limit=1000".to_owned());
+                    while let Some(path) = next.take() {
+                        let res = api
+                            .http
+                            .get(format!("{}{path}", api.base(i)))
+                            .bearer_auth(&b.token)
+                            .send()
+                            .await?;
+                        anyhow::ensure!(
+                            res.status().is_success(),
+                            "listing orders: {}",
+                            res.status()
+                        );
+                        next = res
+                            .headers()
+                            .get(reqwest::header::LINK)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|l| l.strip_prefix('<'))
+                            .and_then(|l| l.split_once(">; rel=\"next\""))
+                            .map(|(p, _)| p.to_owned());
+                        let page: Vec<Value> = res.json().await?;
+                        orders.extend(page);
+                    }
                     pb.inc(1);
                     Ok(orders)
                 }
