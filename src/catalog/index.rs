@@ -80,6 +80,11 @@ impl Index {
         self.tickets.len()
     }
 
+    /// Tickets for sale now.
+    pub(crate) fn for_sale(&self) -> usize {
+        self.for_sale.len()
+    }
+
     pub(crate) fn page(&self, q: &Query) -> Page {
         let q = &Query {
             limit: q.limit.max(1),

@@ -67,6 +67,11 @@ impl Catalog {
         self.index.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Tickets for sale now.
+    pub(crate) fn for_sale(&self) -> usize {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).for_sale()
+    }
+
     /// Follows every node's event log until the returned [`Follower`] is
     /// stopped or dropped.
     pub(crate) fn follow(&self, source: impl EventSource) -> Follower {

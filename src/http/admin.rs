@@ -88,6 +88,7 @@ pub(super) async fn stats(
         "liveActors": stats.live_actors,
         "lastEventSeq": stats.last_event_seq,
         "catalogTickets": state.ops.catalog().len(),
+        "catalogForSale": state.ops.catalog().for_sale(),
         "shards": placement.shards(),
         "ownShards": placement.shards_of(&placement.me().name).len(),
         "peers": state.ops.cluster().map(|c| c.peers()).unwrap_or_default(),
