@@ -141,6 +141,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_SHARDS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub shards: u16,
 
+    /// Memory for sled's page cache, in MiB (hot records stay in memory;
+    /// the rest is read from disk when needed).
+    #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]
+    pub cache_mb: u64,
+
     /// BENCHMARKS ONLY: acknowledge writes before they reach disk. A crash
     /// then loses up to ~0.5 s of acknowledged writes.
     #[arg(long, env = "BOXOFFICE_UNSAFE_NO_FSYNC", hide = true)]

@@ -74,7 +74,12 @@ impl Builder {
             tracing::warn!("--unsafe-no-fsync: writes are acknowledged before they reach disk");
         }
         let store = Arc::new(
-            Store::open(&args.data_dir, !args.unsafe_no_fsync).context("opening the store")?,
+            Store::open_with_cache(
+                &args.data_dir,
+                !args.unsafe_no_fsync,
+                args.cache_mb * 1024 * 1024,
+            )
+            .context("opening the store")?,
         );
         store.ensure_shards(args.shards)?;
         // This node's own changes reach its catalog as soon as they are on

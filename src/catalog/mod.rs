@@ -69,7 +69,10 @@ impl Catalog {
 
     /// Tickets for sale now.
     pub(crate) fn for_sale(&self) -> usize {
-        self.index.read().unwrap_or_else(|p| p.into_inner()).for_sale()
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .for_sale()
     }
 
     /// Follows every node's event log until the returned [`Follower`] is

@@ -55,6 +55,10 @@ pub(crate) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
+/// sled's page cache unless configured: sled's own default (1 GiB) is most
+/// of a small machine's memory once a big onsale has filled it.
+pub(crate) const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Tree indexes inside [`Store::trees`] and a transaction's view.
 #[derive(Clone, Copy)]
 enum T {
@@ -127,8 +131,18 @@ impl Store {
     /// writes are acknowledged before reaching disk: for benchmarks only.
     /// Must be called inside a tokio runtime (it starts the flusher).
     pub(crate) fn open(dir: &Path, durable: bool) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, durable, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with sled's page cache capped at `cache_bytes`.
+    pub(crate) fn open_with_cache(
+        dir: &Path,
+        durable: bool,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("sled"))
+            .cache_capacity(cache_bytes)
             .flush_every_ms(if durable { None } else { Some(500) })
             .open()?;
         let trees = TREE_NAMES
