@@ -61,7 +61,7 @@ fn price(cents: u64) -> Result<Price, RecordError> {
 }
 
 fn title(raw: String) -> Result<Title, RecordError> {
-    Title::parse(&raw).map_err(|e| invalid("title", e))
+    Title::parse_stored(&raw).map_err(|e| invalid("title", e))
 }
 
 fn email(raw: &str) -> Result<Email, RecordError> {

@@ -192,3 +192,66 @@ async fn a_bad_idempotency_key_is_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     error_message(&body);
 }
+
+#[tokio::test]
+async fn prices_are_exact_as_numbers_too_and_titles_must_be_visible() {
+    let server = Server::start();
+    let c = server.client();
+    c.sign_up(&email("exact")).await;
+    let post = |body: &'static str| {
+        let c = c.clone();
+        async move {
+            c.raw(
+                Method::POST,
+                "/api/tickets",
+                Some("application/json"),
+                body.as_bytes().to_vec(),
+            )
+            .await
+        }
+    };
+    // JSON numbers are read from their literal text, like strings.
+    for body in [
+        r#"{"title":"T","price":19.999999999999999999}"#,
+        r#"{"title":"T","price":1000000.0000000001}"#,
+        r#"{"title":"T","price":"19.999"}"#,
+        r#"{"title":"T","price":1.005}"#,
+        r#"{"title":"T","price":1e2}"#,
+    ] {
+        let (status, err) = post(body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert_eq!(err["errors"][0]["field"], "price", "{body}");
+    }
+    let (status, t) = post(r#"{"title":"T","price":19.90}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(t["price"], json!(19.9));
+    let (status, t) = post(r#"{"title":"T","price":1000000.00}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(t["price"], json!(1000000));
+
+    // Titles made of nothing visible, or holding control characters.
+    for (title, message) in [
+        ("\u{200B}", "Title is required"),
+        ("\u{FEFF}\u{200D} \u{200C}", "Title is required"),
+        ("\u{0000}", "Title must not contain control characters"),
+        ("Gig\u{0007}", "Title must not contain control characters"),
+    ] {
+        let (status, err) = c
+            .post("/api/tickets", json!({ "title": title, "price": 5 }))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{title:?}: {err}");
+        assert_eq!(err["errors"][0]["field"], "title");
+        assert_eq!(err["errors"][0]["message"], message, "{title:?}");
+    }
+    let (status, t) = c
+        .post(
+            "/api/tickets",
+            json!({ "title": "\u{200B} Gig \u{FEFF}", "price": 5 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        t["title"], "Gig",
+        "trimmed of whitespace and format characters"
+    );
+}

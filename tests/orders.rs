@@ -566,3 +566,43 @@ async fn the_orders_list_pages_oldest_first() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["field"], "limit");
 }
+
+#[tokio::test]
+async fn a_buy_at_a_price_no_longer_asked_is_refused_with_the_new_price() {
+    let server = Server::start();
+    let (seller, buyer, ticket) = market(&server).await;
+    // The buyer saw 42.50; the seller raises it before the BUY.
+    let (status, _) = seller
+        .put(
+            &format!("/api/tickets/{ticket}"),
+            json!({ "title": "Show", "price": 1000000 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = buyer
+        .post("/api/orders", json!({ "ticketId": ticket, "price": 42.5 }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["errors"][0]["field"], "price");
+    assert_eq!(body["errors"][0]["code"], "price_changed");
+    assert!(
+        error_message(&body).contains("1000000.00"),
+        "names the current price: {body}"
+    );
+    let (_, t) = buyer.get(&format!("/api/tickets/{ticket}")).await;
+    assert_eq!(t["orderId"], Value::Null, "no hold");
+
+    // At the price shown now, and without a price as before, it holds.
+    let (status, order) = buyer
+        .post(
+            "/api/orders",
+            json!({ "ticketId": ticket, "price": "1000000" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["ticket"]["price"], json!(1000000));
+    let (status, body) = buyer
+        .post("/api/orders", json!({ "ticketId": ticket, "price": "abc" }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -373,7 +373,7 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = service.buy(buyer, t.id, "k".into()).await.unwrap();
+        let order = service.buy(buyer, t.id, "k".into(), None).await.unwrap();
         let ctx = node.actors().context().clone();
         let settle = |next: crate::domain::Order| {
             let ctx = ctx.clone();
@@ -423,7 +423,7 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = service.buy(buyer, t.id, "k".into()).await.unwrap();
+        let order = service.buy(buyer, t.id, "k".into(), None).await.unwrap();
         let name = order.id.actor_name();
         assert!(
             ActorRef::<OrderMsg>::where_is(name.clone()).is_none(),
@@ -449,7 +449,7 @@ mod tests {
         }
         assert!(store.ticket(t.id).unwrap().unwrap().is_available());
         // The same idempotency key still answers with the first order.
-        let again = service.buy(buyer, t.id, "k".into()).await.unwrap();
+        let again = service.buy(buyer, t.id, "k".into(), None).await.unwrap();
         assert_eq!(again.id, order.id);
     }
 
@@ -515,7 +515,7 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = ops.buy(buyer, t.id, "k".into()).await.unwrap();
+        let order = ops.buy(buyer, t.id, "k".into(), None).await.unwrap();
         let paying = {
             let ops = ops.clone();
             tokio::spawn(async move {
@@ -582,7 +582,7 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = ops.buy(buyer, t.id, "k".into()).await.unwrap();
+        let order = ops.buy(buyer, t.id, "k".into(), None).await.unwrap();
 
         let err = ops
             .pay(buyer, order.id, "tok_visa".into(), "p".into())

@@ -32,6 +32,8 @@ pub(crate) enum TicketMsg {
     Reserve {
         by: UserId,
         key: String,
+        /// The price the buyer saw, when they said.
+        seen: Option<Price>,
         reply: RpcReplyPort<Result<Order>>,
     },
     /// Persist an order's decision (sent by its order actor) and free or
@@ -146,10 +148,15 @@ impl Actor for TicketActor {
                 let answer = state.edit(by, title, price);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
-            TicketMsg::Reserve { by, key, reply } => {
+            TicketMsg::Reserve {
+                by,
+                key,
+                seen,
+                reply,
+            } => {
                 // The order's reminder is in the same transaction: no order
                 // actor is started for a hold.
-                let answer = state.reserve(by, &key);
+                let answer = state.reserve(by, &key, seen);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::Settle { settlement, reply } => {
@@ -176,7 +183,7 @@ impl TicketState {
         Ok(ticket)
     }
 
-    fn reserve(&mut self, by: UserId, key: &str) -> Result<Order> {
+    fn reserve(&mut self, by: UserId, key: &str, seen: Option<Price>) -> Result<Order> {
         let store = &self.ctx.store;
         let idem = IdemKey {
             scope: Scope::Reserve,
@@ -189,7 +196,7 @@ impl TicketState {
         }
         let mut ticket = self.ticket.clone();
         let order_id = OrderId::for_ticket(ticket.id);
-        ticket.hold(order_id)?;
+        ticket.hold_at(order_id, seen)?;
         let order = Order::place(
             order_id,
             by,

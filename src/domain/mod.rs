@@ -47,6 +47,9 @@ pub enum RuleError {
     /// Final: the ticket has been paid for.
     #[error("Ticket has been sold")]
     TicketSold,
+    /// The buyer saw another price; the ticket's price now is this.
+    #[error("Price changed: the ticket now costs {0}")]
+    PriceChanged(Price),
     /// The caller does not own the ticket or order it names.
     #[error("Not authorized")]
     NotOwner,

@@ -2,7 +2,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Invalid, OrderId, Price, RuleError, TicketId, Timestamp, UserId};
 
-/// A ticket title: non-empty after trimming, at most 200 characters.
+/// A ticket title: something a person can read, at most 200 characters.
+/// Whitespace and invisible format characters (zero-width spaces, joiners,
+/// byte-order marks, direction marks) are trimmed from both ends; what is
+/// left must not be empty and must not hold control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Title(String);
@@ -11,9 +14,22 @@ impl Title {
     /// The longest title, in characters (not bytes).
     pub const MAX: usize = 200;
 
-    /// Trims surrounding whitespace, then checks the rules above.
+    /// Trims, then checks the rules above.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let t = raw.trim();
+        let t = raw.trim_matches(|c: char| c.is_whitespace() || is_format(c));
+        if t.chars().any(char::is_control) {
+            return Err(Invalid::new("Title must not contain control characters"));
+        }
+        Self::checked(t)
+    }
+
+    /// A title as stored by an earlier release, whose only rules were
+    /// "trimmed, not empty, not too long": it stays readable.
+    pub(crate) fn parse_stored(raw: &str) -> Result<Self, Invalid> {
+        Self::checked(raw.trim())
+    }
+
+    fn checked(t: &str) -> Result<Self, Invalid> {
         if t.is_empty() {
             return Err(Invalid::new("Title is required"));
         }
@@ -30,6 +46,25 @@ impl Title {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Unicode format characters (category Cf) that show nothing on their own.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 impl TryFrom<String> for Title {
@@ -120,6 +155,15 @@ impl Ticket {
 
     /// Reserves the ticket for `order`: the one decision a BUY rush competes for.
     pub fn hold(&mut self, order: OrderId) -> Result<(), RuleError> {
+        self.hold_at(order, None)
+    }
+
+    /// Holds the ticket for `order` if it is still at the price the buyer
+    /// saw (when they say which): nobody buys at a price they were not shown.
+    pub fn hold_at(&mut self, order: OrderId, seen: Option<Price>) -> Result<(), RuleError> {
+        if seen.is_some_and(|p| p != self.price) {
+            return Err(RuleError::PriceChanged(self.price));
+        }
         match self.state {
             TicketState::Available => {
                 self.state = TicketState::Held(order);
@@ -175,6 +219,34 @@ mod tests {
         assert_eq!(Title::parse("  Gig ").unwrap().as_str(), "Gig");
         assert!(Title::parse(&"t".repeat(200)).is_ok());
         assert!(Title::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn invisible_and_control_characters() {
+        for nothing in [
+            "\u{200B}",
+            "\u{FEFF} \u{200D}\u{200C}",
+            "\u{2060}\t\u{00AD}",
+        ] {
+            assert_eq!(
+                Title::parse(nothing).unwrap_err().0,
+                "Title is required",
+                "{nothing:?}"
+            );
+        }
+        for control in ["\0", "\u{0007}", "Gig\u{0000}night", "a\nb", "\u{009B}x"] {
+            assert_eq!(
+                Title::parse(control).unwrap_err().0,
+                "Title must not contain control characters",
+                "{control:?}"
+            );
+        }
+        assert_eq!(Title::parse("\u{200B}Gig\u{FEFF}").unwrap().as_str(), "Gig");
+        // Joiners inside a title are part of it (emoji sequences use them).
+        let family = "Family \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(Title::parse(family).unwrap().as_str(), family);
+        // What an earlier release stored stays readable.
+        assert!(Title::parse_stored("old\ttitle").is_ok());
     }
 
     #[test]

@@ -80,6 +80,15 @@ impl From<Error> for ApiError {
             Error::NotFound(what) => Self::not_found(&what),
             Error::Unauthorized(msg) => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             Error::Rule(RuleError::NotOwner) => Self::unauthorized(),
+            Error::Rule(rule @ RuleError::PriceChanged(_)) => Self {
+                status: StatusCode::CONFLICT,
+                errors: vec![FieldError {
+                    message: rule.to_string(),
+                    field: Some("price".into()),
+                    code: "price_changed",
+                }],
+                retry_after: None,
+            },
             Error::Rule(rule) => {
                 Self::new(StatusCode::BAD_REQUEST, rule_code(&rule), rule.to_string())
             }
@@ -104,6 +113,7 @@ fn rule_code(rule: &RuleError) -> &'static str {
     match rule {
         RuleError::TicketReserved | RuleError::AlreadyReserved => "ticket_reserved",
         RuleError::TicketSold => "ticket_sold",
+        RuleError::PriceChanged(_) => "price_changed",
         RuleError::NotOwner => "unauthorized",
         RuleError::OrderCompleted | RuleError::AlreadyPaid => "order_complete",
         RuleError::OrderCancelled => "order_cancelled",

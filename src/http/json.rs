@@ -121,13 +121,23 @@ impl Fields {
         }
     }
 
-    /// A price given as a JSON number or a numeric string.
+    /// A price given as a JSON number or a numeric string. A number is read
+    /// from its literal text (serde_json's `arbitrary_precision`), so
+    /// `19.999999999999999999` is refused exactly as the string would be,
+    /// never rounded to 20.
     pub(super) fn price(&mut self, field: &str) -> Option<Price> {
+        if matches!(self.map.get(field), None | Some(Value::Null)) {
+            self.fail(field, format!("{field} is required"));
+            return None;
+        }
+        self.optional_price(field)?
+    }
+
+    /// [`Fields::price`] for a field that may be left out: `Some(None)`
+    /// when it is, `None` when it is there but wrong.
+    pub(super) fn optional_price(&mut self, field: &str) -> Option<Option<Price>> {
         let raw = match self.map.remove(field) {
-            None | Some(Value::Null) => {
-                self.fail(field, format!("{field} is required"));
-                return None;
-            }
+            None | Some(Value::Null) => return Some(None),
             Some(Value::Number(n)) => n.to_string(),
             Some(Value::String(s)) => s,
             Some(_) => {
@@ -136,7 +146,7 @@ impl Fields {
             }
         };
         match Price::parse(&raw) {
-            Ok(p) => Some(p),
+            Ok(p) => Some(Some(p)),
             Err(Invalid(msg)) => {
                 self.fail(field, msg);
                 None

@@ -31,8 +31,9 @@ pub(super) async fn create(
     let key = idempotency_key(&headers)?;
     let mut f = Fields::new(body);
     let ticket = f.parse("ticketId", |s| s.parse::<TicketId>());
-    let ticket = f.done((ticket,))?;
-    let order = state.ops.buy(me.id, ticket, key).await?;
+    let seen = f.optional_price("price");
+    let (ticket, seen) = f.done((ticket, seen))?;
+    let order = state.ops.buy(me.id, ticket, key, seen).await?;
     Ok((StatusCode::CREATED, Json(OrderView::from(&order))))
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Home, Operation, Ops};
 use crate::{
     actors::TicketMsg,
-    domain::{Order, TicketId, UserId},
+    domain::{Order, Price, TicketId, UserId},
     error::Result,
 };
 
@@ -16,6 +16,8 @@ pub(crate) struct Buy {
     pub(crate) ticket: TicketId,
     /// Retrying with the same key returns the first order instead of trying again.
     pub(crate) key: String,
+    /// The price the buyer saw: a ticket at another price now is refused.
+    pub(crate) seen: Option<Price>,
 }
 
 impl Operation for Buy {
@@ -28,6 +30,7 @@ impl Operation for Buy {
             .ticket(self.ticket, |reply| TicketMsg::Reserve {
                 by: self.buyer,
                 key: self.key.clone(),
+                seen: self.seen,
                 reply,
             })
             .await?
@@ -37,8 +40,19 @@ impl Operation for Buy {
 impl Ops {
     /// Holds `ticket` for `buyer` in a new order, unless it is held or sold.
     /// A retry with the same `key` returns the first order.
-    pub async fn buy(&self, buyer: UserId, ticket: TicketId, key: String) -> Result<Order> {
-        let op = Buy { buyer, ticket, key };
+    pub async fn buy(
+        &self,
+        buyer: UserId,
+        ticket: TicketId,
+        key: String,
+        seen: Option<Price>,
+    ) -> Result<Order> {
+        let op = Buy {
+            buyer,
+            ticket,
+            key,
+            seen,
+        };
         self.run(self.placement.ticket_home(ticket), op).await
     }
 }
