@@ -19,9 +19,23 @@ pub struct Cli {
     /// None means serve, with the flags in `serve`.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log lines as JSON objects (one per line, for collectors) or as
+    /// text for people. Default: text on a terminal, JSON otherwise; text
+    /// is coloured only on a terminal.
+    #[arg(long, env = "BOXOFFICE_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
     /// The flags given without a subcommand.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, with the request's span fields.
+    Json,
+    /// Text for a person reading a terminal.
+    Pretty,
 }
 
 /// What to run.

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use boxoffice::{
-    config::{Cli, Command},
+    config::{Cli, Command, LogFormat},
     node::Node,
 };
 use clap::Parser;
@@ -17,12 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -84,6 +79,28 @@ async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Logs go to stderr: JSON lines unless a person is watching (or asked).
+fn init_logs(format: Option<LogFormat>) {
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stderr().is_terminal();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format.unwrap_or(if terminal {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    }) {
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Pretty => logs.with_ansi(terminal).init(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.

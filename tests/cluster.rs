@@ -449,7 +449,7 @@ fn clustered_nodes_need_both_secrets_and_the_recorded_shard_count() {
 }
 
 #[tokio::test]
-async fn a_forwarded_request_is_logged_with_its_request_id_on_both_nodes() {
+async fn a_forwarded_request_is_logged_as_json_with_its_request_id_on_both_nodes() {
     let logs = tempfile::tempdir().unwrap();
     let log = |i: usize| logs.path().join(format!("node-{i}.log"));
     let nodes = Nodes::start(2, |i| Opts {
@@ -487,11 +487,22 @@ async fn a_forwarded_request_is_logged_with_its_request_id_on_both_nodes() {
         request_id,
         "the id comes back"
     );
+    // Logs written to a file are JSON lines; the request's lines carry its
+    // id in their spans, on both nodes.
     for (i, what) in [(0, "the node that took it"), (1, "the home node")] {
         eventually(Duration::from_secs(10), what, || async {
             let text = std::fs::read_to_string(log(i)).unwrap_or_default();
-            text.lines()
-                .any(|l| l.contains(&request_id) && l.contains("show_ticket"))
+            let lines: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect();
+            lines
+                .iter()
+                .any(|l| {
+                    let spans = l["spans"].as_array().cloned().unwrap_or_default();
+                    spans.iter().any(|s| s["request_id"] == request_id.as_str())
+                        && spans.iter().any(|s| s["op"] == "show_ticket")
+                })
                 .then_some(())
         })
         .await;
