@@ -155,6 +155,22 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_SHARDS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub shards: u16,
 
+    /// Seconds a connection may take from its previous response (or from
+    /// being accepted) to a complete request head. This is also the idle
+    /// keep-alive timeout: hyper counts both as one wait.
+    #[arg(long, env = "BOXOFFICE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body may take to arrive in full (408 after that).
+    #[arg(long, env = "BOXOFFICE_BODY_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Connections served at once; more wait to be accepted. Kept below the
+    /// process's open-file limit so that a flood of silent connections
+    /// cannot stop the node from accepting (or from opening its files).
+    #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
     /// Memory for sled's page cache, in MiB (hot records stay in memory;
     /// the rest is read from disk when needed).
     #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]

@@ -2,7 +2,7 @@
 //! HTTP; and takes it apart again on shutdown (stop accepting, finish
 //! requests, flush).
 
-use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -13,7 +13,7 @@ use crate::{
     catalog::{Catalog, Follower},
     cluster::{Cluster, ClusterSettings, Placement},
     config::ServeArgs,
-    http::{self, session::Sessions, AppState},
+    http::{self, server::Limits, session::Sessions, AppState},
     ops::{Home, Ops},
     passwords::Hasher,
     payments::{PaymentGateway, StripeTestGateway},
@@ -128,7 +128,11 @@ impl Builder {
             .with_context(|| format!("binding {}", args.http_addr))?;
         Ok(Node {
             listener,
-            app: http::router(state),
+            app: http::router(state, Duration::from_secs(args.body_timeout_secs)),
+            limits: Limits {
+                header_timeout: Duration::from_secs(args.header_timeout_secs),
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            },
             ops,
             store,
             actors,
@@ -141,6 +145,7 @@ impl Builder {
 pub struct Node {
     listener: TcpListener,
     app: axum::Router,
+    limits: Limits,
     ops: Ops,
     store: Arc<Store>,
     actors: Actors,
@@ -178,17 +183,7 @@ impl Node {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        use axum::serve::ListenerExt as _;
-        // Small responses should leave at once, not wait for Nagle.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "setting TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        http::server::serve(self.listener, self.app, self.limits, shutdown).await;
         tracing::info!("HTTP drained; stopping actors and flushing");
         self.follower.stop().await;
         self.actors.shutdown().await;

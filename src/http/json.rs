@@ -41,7 +41,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if caused_by_timeout(&rejection) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "The request body did not arrive in time",
+                )
+            } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
@@ -66,6 +72,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             )),
         }
     }
+}
+
+/// Whether reading the body failed because its deadline passed.
+fn caused_by_timeout(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(rejection);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Pulls typed fields out of a JSON object, collecting every error.

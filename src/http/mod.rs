@@ -7,6 +7,7 @@ mod json;
 mod orders;
 mod paging;
 mod payments;
+pub(crate) mod server;
 pub(crate) mod session;
 mod tickets;
 mod users;
@@ -44,7 +45,9 @@ pub(crate) struct AppState {
     pub admin_token: Option<Arc<str>>,
 }
 
-pub(crate) fn router(state: AppState) -> Router {
+/// The routes and the layers every request passes; a body must arrive
+/// within `body_timeout`.
+pub(crate) fn router(state: AppState, body_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/api/users/signup", post(users::sign_up))
         .route("/api/users/signin", post(users::sign_in))
@@ -68,6 +71,10 @@ pub(crate) fn router(state: AppState) -> Router {
             session::resolve,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
+        .layer(middleware::from_fn(refuse_announced_oversize))
         // 5xx are logged where they arise; 503s for an unreachable node are routine.
         .layer(
             TraceLayer::new_for_http()
@@ -81,6 +88,33 @@ pub(crate) fn router(state: AppState) -> Router {
         }))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// A body announced larger than the limit is refused before a byte of it
+/// is read (or waited for), and the connection is not kept.
+async fn refuse_announced_oversize(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+        let mut res = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("Request body must be at most {} KiB", BODY_LIMIT / 1024),
+        )
+        .into_response();
+        res.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return res;
+    }
+    next.run(request).await
 }
 
 /// Header carrying the request id, in and out.
