@@ -25,6 +25,7 @@
 //! - [`config`], [`node`]: flags and environment; starting and stopping a node.
 //! - [`reshard`]: the offline step that moves entities to a new set of nodes.
 //! - `trace`: the request id that follows a request across nodes.
+//! - `metrics`: Prometheus metrics, their names in one place.
 
 pub(crate) mod actors;
 pub(crate) mod catalog;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub(crate) mod http;
+pub(crate) mod metrics;
 pub mod node;
 pub mod ops;
 pub(crate) mod passwords;

@@ -46,6 +46,8 @@ impl Builder {
     /// configured), follows the catalog and binds the HTTP port.
     pub async fn start(self) -> anyhow::Result<Node> {
         let args = &self.args;
+        // Before anything records a metric.
+        crate::metrics::handle();
         let members = args.members().map_err(anyhow::Error::msg)?;
         let clustered = members.len() > 1;
         if clustered {

@@ -99,6 +99,15 @@ pub(crate) enum EntityName {
     Reminders,
 }
 
+/// Starts the pending-holds gauge from the holds on disk, off the start-up
+/// path (counting is a scan of the reminder index).
+fn count_pending_holds(store: Arc<Store>) {
+    tokio::task::spawn_blocking(move || match store.reminder_count() {
+        Ok(n) => metrics::gauge!(crate::metrics::HOLDS_PENDING).increment(n as f64),
+        Err(e) => tracing::warn!(error = %e, "counting pending holds"),
+    });
+}
+
 /// The kind part of the reminder service's registered name.
 const REMINDERS: &str = "reminders";
 
@@ -255,6 +264,7 @@ impl Actors {
         // Nothing is started per pending order: the reminders resume from
         // the index, overdue ones at once.
         start_reminders(&ctx).await?;
+        count_pending_holds(ctx.store.clone());
         Ok(Self { ctx, supervisor })
     }
 
@@ -277,6 +287,19 @@ impl Actors {
         make: impl Fn(RpcReplyPort<R>) -> OrderMsg,
     ) -> Result<R> {
         ask(&self.ctx, id, make).await
+    }
+
+    /// Ticket and order actors alive now, by kind.
+    pub(crate) fn live_by_kind(&self) -> (usize, usize) {
+        let (mut tickets, mut orders) = (0, 0);
+        for child in self.supervisor.get_children() {
+            match child.get_name().as_deref().map(EntityName::parse) {
+                Some(Some(EntityName::Ticket(_))) => tickets += 1,
+                Some(Some(EntityName::Order(_))) => orders += 1,
+                _ => {}
+            }
+        }
+        (tickets, orders)
     }
 
     /// Number of entity actors alive now (for metrics and memory tests).

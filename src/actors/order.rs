@@ -16,6 +16,7 @@ use super::{
 use crate::{
     domain::{Charge, ChargeId, EventKind, Order, OrderId, RuleError, Timestamp, UserId},
     error::{Error, Result},
+    metrics as m,
     payments::{ChargeError, ChargeRequest},
     store::{IdemKey, Scope},
 };
@@ -119,6 +120,13 @@ impl Actor for OrderActor {
                 reply,
             } => {
                 let answer = state.pay(by, token, key).await;
+                let outcome = match &answer {
+                    Ok(_) => "paid",
+                    Err(Error::PaymentDeclined(_)) => "declined",
+                    Err(Error::Unavailable(_)) => "unavailable",
+                    Err(_) => "refused",
+                };
+                metrics::counter!(m::PAYMENTS, "outcome" => outcome).increment(1);
                 if matches!(answer, Err(Error::Rule(RuleError::OrderExpired))) {
                     // Past its deadline: lapse now rather than at the next reminder.
                     if let Err(e) = state.expire().await {
@@ -290,6 +298,12 @@ impl OrderState {
             self.ctx.payments.refund(&charge.provider_id),
         )
         .await;
+        let outcome = if matches!(refunded, Ok(Ok(()))) {
+            "refunded"
+        } else {
+            "refund_failed"
+        };
+        metrics::counter!(m::PAYMENTS, "outcome" => outcome).increment(1);
         if let Ok(Ok(())) = refunded {
             tracing::warn!(order = %self.order.id, provider = %charge.provider_id, error = %cause,
                 "order changed while its payment ran; the charge was refunded");

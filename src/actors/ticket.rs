@@ -14,10 +14,11 @@ use super::{
 };
 use crate::{
     domain::{
-        Charge, EventKind, Order, OrderId, Price, Ticket, TicketEvent, TicketId, Timestamp, Title,
-        UserId,
+        Charge, EventKind, Order, OrderId, Price, RuleError, Ticket, TicketEvent, TicketId,
+        Timestamp, Title, UserId,
     },
     error::{Error, Result},
+    metrics as m,
     store::{abort, Durability, IdemKey, Scope, StoreError},
 };
 
@@ -157,6 +158,7 @@ impl Actor for TicketActor {
                 // The order's reminder is in the same transaction: no order
                 // actor is started for a hold.
                 let answer = state.reserve(by, &key, seen);
+                metrics::counter!(m::BUY_DECISIONS, "outcome" => decision(&answer)).increment(1);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::Settle { settlement, reply } => {
@@ -168,6 +170,17 @@ impl Actor for TicketActor {
             TicketMsg::Crash => panic!("crash requested by a test"),
         }
         Ok(())
+    }
+}
+
+/// A BUY's outcome as the metrics name it.
+fn decision(answer: &Result<Order>) -> &'static str {
+    match answer {
+        Ok(_) => "won",
+        Err(Error::Rule(RuleError::AlreadyReserved)) => "reserved",
+        Err(Error::Rule(RuleError::TicketSold)) => "sold",
+        Err(Error::Rule(RuleError::PriceChanged(_))) => "price_changed",
+        Err(_) => "error",
     }
 }
 
@@ -218,6 +231,7 @@ impl TicketState {
             tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
         })?;
         self.commit(ticket, durable);
+        metrics::gauge!(m::HOLDS_PENDING).increment(1.0);
         Ok(order)
     }
 
@@ -263,6 +277,13 @@ impl TicketState {
         })?;
         if applied {
             self.commit(ticket, durable);
+            let ended = match s.event {
+                EventKind::ChargeCreated { .. } => "paid",
+                EventKind::OrderExpired { .. } => "expired",
+                _ => "cancelled",
+            };
+            metrics::counter!(m::HOLDS_ENDED, "how" => ended).increment(1);
+            metrics::gauge!(m::HOLDS_PENDING).decrement(1.0);
         }
         Ok(())
     }

@@ -121,6 +121,9 @@ impl Catalog {
             if let Some(last) = page.events.last() {
                 cursor.seq = last.seq;
             }
+            let lag = page.head.saturating_sub(cursor.seq);
+            metrics::gauge!(crate::metrics::FOLLOWER_LAG, "node" => member.to_owned())
+                .set(lag as f64);
             if page.events.len() < PAGE {
                 return;
             }

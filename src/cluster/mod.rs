@@ -132,7 +132,15 @@ impl Cluster {
         let answer = gateway
             .call(|tx| GatewayMsg::Forward(envelope, tx), Some(timeout))
             .await;
-        tracing::debug!(%node, %op, took_us = started.elapsed().as_micros() as u64, "forwarded");
+        let took = started.elapsed();
+        tracing::debug!(%node, %op, took_us = took.as_micros() as u64, "forwarded");
+        let outcome = match &answer {
+            Ok(CallResult::Success(_)) => "answered",
+            Ok(CallResult::Timeout) => "timeout",
+            _ => "failed",
+        };
+        metrics::histogram!(crate::metrics::FORWARD_SECONDS, "op" => op.to_owned(), "outcome" => outcome)
+            .record(took.as_secs_f64());
         match answer {
             Ok(CallResult::Success(bytes)) => {
                 let reply = wire::decode::<Result<Vec<u8>>>(&bytes)??;

@@ -62,8 +62,10 @@ pub(crate) fn router(state: AppState, body_timeout: std::time::Duration) -> Rout
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/stats", get(admin::stats))
         .route("/api/admin/placement", get(admin::placement))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route_layer(middleware::from_fn(mark_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -86,6 +88,7 @@ pub(crate) fn router(state: AppState, body_timeout: std::time::Duration) -> Rout
             ))
             .into_response()
         }))
+        .layer(middleware::from_fn(track))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -115,6 +118,63 @@ async fn refuse_announced_oversize(
         return res;
     }
     next.run(request).await
+}
+
+/// Counts every request and times it, by route pattern (never the raw
+/// path: ids would make a series per ticket), method and status.
+async fn track(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(crate::metrics::HTTP_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The route pattern that served a request, passed out on the response
+/// (axum knows it only inside the router).
+#[derive(Clone)]
+struct Route(String);
+
+/// Puts the matched route pattern on the response for [`track`].
+async fn mark_route(
+    matched: axum::extract::MatchedPath,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let route = Route(matched.as_str().to_owned());
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(route);
+    response
+}
+
+/// `GET /metrics`: Prometheus text. State gauges are read now.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    use crate::metrics as m;
+    let (tickets, orders) = state.ops.live_actors_by_kind();
+    metrics::gauge!(m::LIVE_ACTORS, "kind" => "ticket").set(tickets as f64);
+    metrics::gauge!(m::LIVE_ACTORS, "kind" => "order").set(orders as f64);
+    for peer in state.ops.cluster().map(|c| c.peers()).unwrap_or_default() {
+        metrics::gauge!(m::PEER_UP, "peer" => peer.name.clone()).set(f64::from(u8::from(peer.up)));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
 }
 
 /// Header carrying the request id, in and out.

@@ -189,6 +189,11 @@ impl Ops {
         &self.catalog
     }
 
+    /// Ticket and order actors alive on this node, by kind.
+    pub(crate) fn live_actors_by_kind(&self) -> (usize, usize) {
+        self.home.actors.live_by_kind()
+    }
+
     /// This node's vital signs, for operators.
     pub(crate) fn stats(&self) -> Stats {
         Stats {

@@ -21,6 +21,7 @@ use tokio::sync::{watch, Notify};
 
 use super::StoreError;
 use crate::domain::Event;
+use crate::metrics as m;
 
 /// Told of every event once it is on disk (the local catalog uses this).
 pub(crate) type Observer = Box<dyn Fn(&Event) + Send + Sync>;
@@ -235,14 +236,21 @@ impl Drop for GroupCommit {
 }
 
 async fn flush_loop(inner: Arc<Inner>, db: sled::Db) {
+    let mut published = 0;
     loop {
         inner.wake.notified().await;
         let closing = inner.closed.load(Ordering::Acquire);
         let target = inner.applied.load(Ordering::SeqCst);
+        let started = std::time::Instant::now();
         // A failed fsync is retried: acknowledging it would break the promise.
         while let Err(e) = db.flush_async().await {
             tracing::error!(error = %e, "flushing sled failed; retrying");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+        if target > published {
+            metrics::histogram!(m::COMMIT_BATCH).record((target - published) as f64);
+            published = target;
         }
         inner.publish(target);
         if closing {

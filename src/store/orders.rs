@@ -70,6 +70,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Pending holds on disk (a scan of the reminder index).
+    pub(crate) fn reminder_count(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for entry in self.tree(T::Reminders).iter().keys() {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
 /// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
 fn reminder_key(order: &Order) -> [u8; 24] {
     let mut key = [0; 24];

@@ -1,0 +1,68 @@
+//! Metrics in Prometheus text, served at `/metrics`. Counters and
+//! histograms are recorded where things happen (the `metrics` crate's
+//! macros, named here once); gauges of state (live actors, peers) are read
+//! when scraped. One recorder per process: a process may hold several
+//! nodes (tests), which then share it.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// HTTP requests, by route pattern, method and status.
+pub(crate) const HTTP_REQUESTS: &str = "boxoffice_http_requests_total";
+/// HTTP request latency in seconds, by route pattern, method and status.
+pub(crate) const HTTP_DURATION: &str = "boxoffice_http_request_duration_seconds";
+/// BUY decisions on this (home) node, by outcome.
+pub(crate) const BUY_DECISIONS: &str = "boxoffice_buy_decisions_total";
+/// Holds that ended, by how (`paid`, `cancelled`, `expired`).
+pub(crate) const HOLDS_ENDED: &str = "boxoffice_holds_ended_total";
+/// Holds waiting for payment now (an up/down count since start).
+pub(crate) const HOLDS_PENDING: &str = "boxoffice_holds_pending";
+/// Payments, by outcome (`paid`, `declined`, `unavailable`, `refunded`).
+pub(crate) const PAYMENTS: &str = "boxoffice_payments_total";
+/// Ticket and order actors in memory, by kind.
+pub(crate) const LIVE_ACTORS: &str = "boxoffice_live_actors";
+/// Transactions one flush made durable.
+pub(crate) const COMMIT_BATCH: &str = "boxoffice_group_commit_batch_size";
+/// How long one flush (fsync) took, in seconds.
+pub(crate) const FLUSH_SECONDS: &str = "boxoffice_flush_duration_seconds";
+/// Peers answering (1) or not (0), by peer.
+pub(crate) const PEER_UP: &str = "boxoffice_cluster_peer_up";
+/// Time for a forwarded operation's answer, in seconds, by operation and outcome.
+pub(crate) const FORWARD_SECONDS: &str = "boxoffice_cluster_forward_duration_seconds";
+/// Events of a node's log not yet in this node's catalog, by node.
+pub(crate) const FOLLOWER_LAG: &str = "boxoffice_catalog_follower_lag_events";
+
+const SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const BATCH: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// The process's recorder, installed on first use.
+pub(crate) fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(SECONDS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), BATCH))
+            .expect("bucket lists are non-empty");
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Someone else's recorder is installed: ours still renders
+            // what is recorded through it (nothing), rather than failing.
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder already installed");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
+
+/// The text exposition of everything recorded so far.
+pub(crate) fn render() -> String {
+    let handle = handle();
+    handle.run_upkeep();
+    handle.render()
+}
