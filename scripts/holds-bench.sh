@@ -33,13 +33,15 @@ rss_mb() { echo $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )); }
 
 start
 echo "RSS at start: $(rss_mb) MB"
-t0=$(date +%s)
 target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
   --tickets "$holds" --buyers 1 --concurrency 64 --label "$holds holds" --json "$data/flash.json"
 echo "after the rush: RSS $(rss_mb) MB, live actors $(stats | field liveActors)"
 sleep 12
 echo "once idle:      RSS $(rss_mb) MB, live actors $(stats | field liveActors), for sale $(stats | field catalogForSale)"
 
+# The last hold was placed when the rush ended: every deadline has passed
+# ttl (+2) seconds from now.
+t0=$(date +%s)
 kill -TERM "$pid"; wait "$pid" || true; pid=
 wait_for=$(( t0 + ttl + 2 - $(date +%s) ))
 [ "$wait_for" -gt 0 ] && { echo "waiting ${wait_for}s until every hold is overdue"; sleep "$wait_for"; }

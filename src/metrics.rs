@@ -16,9 +16,10 @@ pub(crate) const HTTP_DURATION: &str = "boxoffice_http_request_duration_seconds"
 pub(crate) const BUY_DECISIONS: &str = "boxoffice_buy_decisions_total";
 /// Holds that ended, by how (`paid`, `cancelled`, `expired`).
 pub(crate) const HOLDS_ENDED: &str = "boxoffice_holds_ended_total";
-/// Holds waiting for payment now (an up/down count since start).
+/// Holds waiting for payment now (kept by the store, read when scraped).
 pub(crate) const HOLDS_PENDING: &str = "boxoffice_holds_pending";
-/// Payments, by outcome (`paid`, `declined`, `unavailable`, `refunded`).
+/// Payments, by outcome (`paid`, `declined`, `unavailable`, `refused`,
+/// `refunded`, `refund_failed`).
 pub(crate) const PAYMENTS: &str = "boxoffice_payments_total";
 /// Ticket and order actors in memory, by kind.
 pub(crate) const LIVE_ACTORS: &str = "boxoffice_live_actors";

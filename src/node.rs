@@ -124,13 +124,14 @@ impl Builder {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies),
             admin_token: args.admin_token.as_deref().map(Arc::from),
+            body_timeout: Duration::from_secs(args.body_timeout_secs),
         };
         let listener = TcpListener::bind(args.http_addr)
             .await
             .with_context(|| format!("binding {}", args.http_addr))?;
         Ok(Node {
             listener,
-            app: http::router(state, Duration::from_secs(args.body_timeout_secs)),
+            app: http::router(state),
             limits: Limits {
                 header_timeout: Duration::from_secs(args.header_timeout_secs),
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),

@@ -99,15 +99,6 @@ pub(crate) enum EntityName {
     Reminders,
 }
 
-/// Starts the pending-holds gauge from the holds on disk, off the start-up
-/// path (counting is a scan of the reminder index).
-fn count_pending_holds(store: Arc<Store>) {
-    tokio::task::spawn_blocking(move || match store.reminder_count() {
-        Ok(n) => metrics::gauge!(crate::metrics::HOLDS_PENDING).increment(n as f64),
-        Err(e) => tracing::warn!(error = %e, "counting pending holds"),
-    });
-}
-
 /// The kind part of the reminder service's registered name.
 const REMINDERS: &str = "reminders";
 
@@ -153,8 +144,10 @@ async fn find_or_start<E: Entity>(ctx: &Arc<Context>, entity: E) -> Result<Actor
             Err(SpawnErr::StartupFailed(e)) => {
                 return Err(match e.downcast::<Error>() {
                     Ok(e) => *e,
-                    Err(e) => Error::Internal(format!("starting {name}: {e}")),
-                })
+                    // ractor refuses starts while the supervisor stops
+                    // (shutdown): transient, like the other spawn errors.
+                    Err(e) => Error::Unavailable(format!("cannot start {name} now: {e}")),
+                });
             }
             // The supervisor is stopping (shutdown) or similar: transient.
             Err(e) => return Err(Error::Unavailable(format!("cannot start {name} now: {e}"))),
@@ -264,7 +257,6 @@ impl Actors {
         // Nothing is started per pending order: the reminders resume from
         // the index, overdue ones at once.
         start_reminders(&ctx).await?;
-        count_pending_holds(ctx.store.clone());
         Ok(Self { ctx, supervisor })
     }
 

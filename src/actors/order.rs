@@ -137,6 +137,18 @@ impl Actor for OrderActor {
             }
             OrderMsg::Expire(reply) => {
                 let answer = state.expire().await;
+                if answer.is_ok() && !state.order.is_pending() {
+                    // A decided order has no reminder (its transaction
+                    // cleared it); one left over would be fired forever.
+                    let stale = &state.order;
+                    if let Err(e) = state
+                        .ctx
+                        .store
+                        .drop_stale_reminder(stale.expires_at, stale.id)
+                    {
+                        tracing::error!(order = %stale.id, error = %e, "dropping a stale reminder");
+                    }
+                }
                 let _ = reply.send(answer);
                 // Nothing is left to decide: leave memory now, not when idle
                 // (an expiry storm must not keep thousands of actors).

@@ -13,7 +13,10 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{ask, order::OrderMsg, Context};
-use crate::domain::{OrderId, Timestamp};
+use crate::{
+    domain::{OrderId, Timestamp},
+    error::Error,
+};
 
 /// How often the index is looked at; a hold lapses at most this late (plus
 /// the time its batch takes).
@@ -96,7 +99,7 @@ impl ReminderState {
             }
         };
         self.backlog = due.len() == want;
-        for (_, order) in due {
+        for (due_at, order) in due {
             if self.in_flight.len() >= BATCH {
                 break;
             }
@@ -106,11 +109,20 @@ impl ReminderState {
             let ctx = self.ctx.clone();
             let me = myself.clone();
             tokio::spawn(async move {
-                if let Err(e) = ask(&ctx, order, OrderMsg::Expire).await {
-                    // Still in the index: tried again after a pause (the
-                    // slot stays taken meanwhile, so a failing hold cannot spin).
-                    tracing::warn!(%order, error = %e, "expiring a hold failed; will retry");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                match ask(&ctx, order, OrderMsg::Expire).await.and_then(|r| r) {
+                    Ok(()) => {}
+                    Err(Error::NotFound(_)) => {
+                        tracing::error!(%order, "a reminder for an order that is not stored; dropping it");
+                        if let Err(e) = ctx.store.drop_stale_reminder(due_at, order) {
+                            tracing::error!(%order, error = %e, "dropping a stale reminder");
+                        }
+                    }
+                    Err(e) => {
+                        // Still in the index: tried again after a pause (the
+                        // slot stays taken meanwhile, so a failing hold cannot spin).
+                        tracing::warn!(%order, error = %e, "expiring a hold failed; will retry");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
                 let _ = me.cast(ReminderMsg::Done(order));
             });

@@ -64,6 +64,16 @@ impl Actor for Supervisor {
             *entry = (now, 0);
         }
         entry.1 += 1;
+        let entity = EntityName::parse(&name);
+        if let Some(EntityName::Reminders) = entity {
+            // Without it no hold lapses: always back, after a pause.
+            let ctx = state.ctx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                spawn_detached(ctx, EntityName::Reminders);
+            });
+            return Ok(());
+        }
         if entry.1 > MAX_RESTARTS {
             tracing::error!(actor = %name, "crashing repeatedly; not restarting until next use");
             return Ok(());
@@ -71,7 +81,7 @@ impl Actor for Supervisor {
         state
             .restarts
             .retain(|_, (at, _)| now.duration_since(*at) <= RESTART_WINDOW);
-        if let Some(entity) = EntityName::parse(&name) {
+        if let Some(entity) = entity {
             spawn_detached(state.ctx.clone(), entity);
         }
         Ok(())

@@ -121,7 +121,11 @@ impl Actor for TicketActor {
     ) -> Result<TicketState, ActorProcessingErr> {
         // Loaded only now, with our name registered: no other actor can be
         // changing this ticket while we read it.
-        let ticket = ctx.store.ticket(id)?.ok_or(Error::not_found("Ticket"))?;
+        let ticket = ctx
+            .store
+            .ticket(id)
+            .map_err(Error::from)?
+            .ok_or(Error::not_found("Ticket"))?;
         // Earlier writes (a previous incarnation's) may not be flushed yet.
         let last_write = ctx.store.read_marker();
         Ok(TicketState {
@@ -231,7 +235,6 @@ impl TicketState {
             tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
         })?;
         self.commit(ticket, durable);
-        metrics::gauge!(m::HOLDS_PENDING).increment(1.0);
         Ok(order)
     }
 
@@ -283,7 +286,6 @@ impl TicketState {
                 _ => "cancelled",
             };
             metrics::counter!(m::HOLDS_ENDED, "how" => ended).increment(1);
-            metrics::gauge!(m::HOLDS_PENDING).decrement(1.0);
         }
         Ok(())
     }

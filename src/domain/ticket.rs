@@ -161,10 +161,10 @@ impl Ticket {
     /// Holds the ticket for `order` if it is still at the price the buyer
     /// saw (when they say which): nobody buys at a price they were not shown.
     pub fn hold_at(&mut self, order: OrderId, seen: Option<Price>) -> Result<(), RuleError> {
-        if seen.is_some_and(|p| p != self.price) {
-            return Err(RuleError::PriceChanged(self.price));
-        }
         match self.state {
+            TicketState::Available if seen.is_some_and(|p| p != self.price) => {
+                Err(RuleError::PriceChanged(self.price))
+            }
             TicketState::Available => {
                 self.state = TicketState::Held(order);
                 self.version += 1;

@@ -85,7 +85,7 @@ impl From<Error> for ApiError {
                 errors: vec![FieldError {
                     message: rule.to_string(),
                     field: Some("price".into()),
-                    code: "price_changed",
+                    code: rule_code(&rule),
                 }],
                 retry_after: None,
             },

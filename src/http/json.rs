@@ -18,10 +18,10 @@ pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// A request body that is a JSON object.
 pub(super) struct JsonObject(pub Map<String, Value>);
 
-impl<S: Send + Sync> FromRequest<S> for JsonObject {
+impl FromRequest<super::AppState> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &super::AppState) -> Result<Self, ApiError> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -40,14 +40,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 "Content-Type must be application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if caused_by_timeout(&rejection) {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    "The request body did not arrive in time",
-                )
-            } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // A deadline for the whole body, not per chunk: a body that drips
+        // must not hold a connection for days.
+        let read = tokio::time::timeout(state.body_timeout, Bytes::from_request(req, state));
+        let Ok(read) = read.await else {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "The request body did not arrive in time",
+            ));
+        };
+        let bytes = read.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
@@ -72,18 +76,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             )),
         }
     }
-}
-
-/// Whether reading the body failed because its deadline passed.
-fn caused_by_timeout(rejection: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(rejection);
-    while let Some(e) = cause {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
 }
 
 /// Pulls typed fields out of a JSON object, collecting every error.

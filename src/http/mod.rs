@@ -19,7 +19,7 @@ use tracing::Instrument as _;
 
 use axum::{
     extract::DefaultBodyLimit,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -43,11 +43,12 @@ pub(crate) struct AppState {
     pub ops: Ops,
     pub sessions: Sessions,
     pub admin_token: Option<Arc<str>>,
+    /// A request body must arrive in full within this (else 408).
+    pub body_timeout: std::time::Duration,
 }
 
-/// The routes and the layers every request passes; a body must arrive
-/// within `body_timeout`.
-pub(crate) fn router(state: AppState, body_timeout: std::time::Duration) -> Router {
+/// The routes and the layers every request passes.
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/users/signup", post(users::sign_up))
         .route("/api/users/signin", post(users::sign_in))
@@ -73,9 +74,6 @@ pub(crate) fn router(state: AppState, body_timeout: std::time::Duration) -> Rout
             session::resolve,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            body_timeout,
-        ))
         .layer(middleware::from_fn(refuse_announced_oversize))
         // 5xx are logged where they arise; 503s for an unreachable node are routine.
         .layer(
@@ -124,7 +122,18 @@ async fn refuse_announced_oversize(
 /// path: ids would make a series per ticket), method and status.
 async fn track(request: axum::extract::Request, next: middleware::Next) -> Response {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    // Known methods only: a label from arbitrary client input would make
+    // a new series per made-up method.
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS
+        | Method::PATCH => request.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
     let response = next.run(request).await;
     let route = response
         .extensions()
@@ -164,6 +173,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     let (tickets, orders) = state.ops.live_actors_by_kind();
     metrics::gauge!(m::LIVE_ACTORS, "kind" => "ticket").set(tickets as f64);
     metrics::gauge!(m::LIVE_ACTORS, "kind" => "order").set(orders as f64);
+    metrics::gauge!(m::HOLDS_PENDING).set(state.ops.pending_holds() as f64);
     for peer in state.ops.cluster().map(|c| c.peers()).unwrap_or_default() {
         metrics::gauge!(m::PEER_UP, "peer" => peer.name.clone()).set(f64::from(u8::from(peer.up)));
     }
@@ -188,7 +198,7 @@ async fn request_id(request: axum::extract::Request, next: middleware::Next) -> 
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|v| crate::trace::is_valid_request_id(v))
         .map_or_else(|| uuid::Uuid::now_v7().to_string().into(), Arc::from);
     let span = tracing::info_span!(
         "request",

@@ -40,7 +40,7 @@ impl Limits {
                 );
                 cap
             }
-            _ => self.max_connections,
+            _ => self.max_connections.min(Semaphore::MAX_PERMITS),
         }
     }
 }
@@ -53,7 +53,7 @@ fn open_file_limit() -> Option<u64> {
 }
 
 /// Longest wait for in-flight requests once shutdown starts.
-const DRAIN: Duration = Duration::from_secs(30);
+const DRAIN: Duration = Duration::from_secs(20);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets the
 /// requests in flight finish (up to [`DRAIN`]).
@@ -80,6 +80,8 @@ pub(crate) async fn serve(
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // The client gave up before we accepted: nothing to do.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Out of files, say: back off rather than spin.
                     tracing::warn!(error = %e, "accepting a connection");

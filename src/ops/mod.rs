@@ -189,6 +189,11 @@ impl Ops {
         &self.catalog
     }
 
+    /// Holds on this node waiting for payment.
+    pub(crate) fn pending_holds(&self) -> i64 {
+        self.home.store.pending_holds()
+    }
+
     /// Ticket and order actors alive on this node, by kind.
     pub(crate) fn live_actors_by_kind(&self) -> (usize, usize) {
         self.home.actors.live_by_kind()

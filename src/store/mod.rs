@@ -96,6 +96,9 @@ pub(crate) struct Store {
     group: group_commit::GroupCommit,
     /// Names this event log; a follower that sees another id re-reads it.
     log_id: u64,
+    /// Pending holds on disk: counted once at open, then kept by the
+    /// transactions that add and clear reminders.
+    pending_holds: std::sync::atomic::AtomicI64,
 }
 
 /// A transaction in progress: typed writers live in each record's module.
@@ -104,6 +107,8 @@ pub(crate) struct Tx<'a> {
     next_seq: u64,
     at: Timestamp,
     emitted: Vec<Event>,
+    /// Reminders added minus reminders cleared by this transaction.
+    reminders_delta: i64,
 }
 
 impl Tx<'_> {
@@ -153,7 +158,9 @@ impl Store {
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
         let group = group_commit::GroupCommit::start(db.clone(), durable, last_seq);
+        let pending_holds = orders::count_reminders(&trees[T::Reminders as usize])?;
         Ok(Self {
+            pending_holds: std::sync::atomic::AtomicI64::new(pending_holds),
             db,
             trees,
             last_seq: Mutex::new(last_seq),
@@ -191,13 +198,16 @@ impl Store {
                 next_seq: *last_seq + 1,
                 at,
                 emitted: Vec::new(),
+                reminders_delta: 0,
             };
             let out = body(&mut tx)?;
-            Ok((out, tx.next_seq - 1, tx.emitted))
+            Ok((out, tx.next_seq - 1, tx.emitted, tx.reminders_delta))
         });
         match result {
-            Ok((out, seq, emitted)) => {
+            Ok((out, seq, emitted, reminders_delta)) => {
                 *last_seq = seq;
+                self.pending_holds
+                    .fetch_add(reminders_delta, std::sync::atomic::Ordering::Relaxed);
                 Ok((out, begun.end(emitted)))
             }
             Err(e) => {
@@ -225,6 +235,12 @@ impl Store {
     /// disk: a restarted actor says nothing about earlier writes before that.
     pub(crate) fn read_marker(&self) -> Durability {
         self.group.read_marker()
+    }
+
+    /// Holds waiting for payment (committed; for metrics).
+    pub(crate) fn pending_holds(&self) -> i64 {
+        self.pending_holds
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records the cluster's shard count on first start and refuses any

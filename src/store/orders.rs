@@ -71,15 +71,32 @@ impl Store {
 }
 
 impl Store {
-    /// Pending holds on disk (a scan of the reminder index).
-    pub(crate) fn reminder_count(&self) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for entry in self.tree(T::Reminders).iter().keys() {
-            entry?;
-            n += 1;
+    /// Removes a reminder whose order is gone or already decided (only a
+    /// damaged store has one), so it is not tried again forever.
+    pub(crate) fn drop_stale_reminder(
+        &self,
+        due: Timestamp,
+        order: OrderId,
+    ) -> Result<(), StoreError> {
+        let mut key = [0; 24];
+        key[..8].copy_from_slice(&due.as_millis().to_be_bytes());
+        key[8..].copy_from_slice(order.as_bytes());
+        if self.tree(T::Reminders).remove(key)?.is_some() {
+            self.pending_holds
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(n)
+        Ok(())
     }
+}
+
+/// Pending holds on disk (a scan of the reminder index, at open).
+pub(super) fn count_reminders(reminders: &sled::Tree) -> Result<i64, StoreError> {
+    let mut n = 0;
+    for entry in reminders.iter().keys() {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
@@ -143,9 +160,11 @@ impl Tx<'_> {
         // The deadline never changes, so the key is known when it is cleared.
         let reminders = self.tree(T::Reminders);
         if order.is_pending() {
-            reminders.insert(&reminder_key(order), &[])?;
-        } else {
-            reminders.remove(&reminder_key(order))?;
+            if reminders.insert(&reminder_key(order), &[])?.is_none() {
+                self.reminders_delta += 1;
+            }
+        } else if reminders.remove(&reminder_key(order))?.is_some() {
+            self.reminders_delta -= 1;
         }
         Ok(())
     }
