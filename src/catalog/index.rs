@@ -10,9 +10,11 @@ use std::{
 
 use crate::domain::{TicketEvent, TicketId, TicketState};
 
-/// Past this many candidates from the word index, a search walks the
-/// tickets for sale in order instead (a word that common matches often, so
-/// a page fills quickly).
+/// The most a page of a search looks at: past this many candidates from
+/// the word index it walks the tickets for sale in order instead (a word
+/// that common matches often, so a page fills quickly), and a walk that
+/// looks this far without filling the page ends it there, with a cursor to
+/// go on from. A search costs at most this, whatever the catalog holds.
 const WORD_CANDIDATES: usize = 20_000;
 
 #[derive(Default)]
@@ -90,14 +92,20 @@ impl Index {
             limit: q.limit.max(1),
             ..q.clone()
         };
-        let mut ids = match q.words.iter().max_by_key(|w| w.len()) {
-            None => self.in_order(q.after).take(q.limit + 1).collect(),
-            Some(longest) => self.search(q, longest),
+        let (mut ids, budget_ran_out_at) = if q.words.is_empty() {
+            (self.in_order(q.after).take(q.limit + 1).collect(), None)
+        } else {
+            self.search(q)
         };
-        let next = (ids.len() > q.limit).then(|| {
-            ids.truncate(q.limit);
-            ids[q.limit - 1]
-        });
+        let next = match budget_ran_out_at {
+            // A search that looked at as much as it may this time: the
+            // next page goes on from where it stopped.
+            Some(last) => Some(last),
+            None => (ids.len() > q.limit).then(|| {
+                ids.truncate(q.limit);
+                ids[q.limit - 1]
+            }),
+        };
         Page {
             tickets: ids.iter().map(|id| self.tickets[id].clone()).collect(),
             next,
@@ -109,39 +117,62 @@ impl Index {
         self.for_sale.range((from, Bound::Unbounded)).copied()
     }
 
-    /// Up to `limit + 1` matching ids after the cursor, in order.
-    fn search(&self, q: &Query, longest: &str) -> Vec<TicketId> {
+    /// The entries of the word index for words starting with `prefix`.
+    fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = TicketId> + 'a {
+        let start = (Box::<str>::from(prefix), TicketId::from_bytes([0; 16]));
+        self.words
+            .range(start..)
+            .take_while(move |(word, _)| word.starts_with(prefix))
+            .map(|(_, id)| *id)
+    }
+
+    /// Up to `limit + 1` matching ids after the cursor, in order; and, when
+    /// the work allowed for one page ran out first, the last id looked at.
+    fn search(&self, q: &Query) -> (Vec<TicketId>, Option<TicketId>) {
         let matches_all = |id: &TicketId| {
             let title: Vec<String> = words(&self.tickets[id].title).collect();
             q.words
                 .iter()
                 .all(|w| title.iter().any(|t| t.starts_with(w.as_str())))
         };
-        let start = (Box::<str>::from(longest), TicketId::from_bytes([0; 16]));
-        let mut candidates: Vec<TicketId> = Vec::new();
-        for (word, id) in self.words.range(start..) {
-            if !word.starts_with(longest) {
-                break;
+        // The rarest word (counted up to the cap) gives the fewest candidates.
+        let (rarest, count) = q
+            .words
+            .iter()
+            .map(|w| (w, self.with_prefix(w).take(WORD_CANDIDATES).count()))
+            .min_by_key(|(_, n)| *n)
+            .expect("a search has words");
+        if count < WORD_CANDIDATES {
+            let mut candidates: Vec<TicketId> = self
+                .with_prefix(rarest)
+                .filter(|id| q.after.is_none_or(|after| *id > after))
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            let ids = candidates
+                .into_iter()
+                .filter(matches_all)
+                .take(q.limit + 1)
+                .collect();
+            return (ids, None);
+        }
+        // Every word is common: walk the tickets for sale in order, as far
+        // as one page may look.
+        let mut found = Vec::new();
+        let mut last = None;
+        for (looked, id) in self.in_order(q.after).enumerate() {
+            if looked == WORD_CANDIDATES {
+                return (found, last);
             }
-            if candidates.len() == WORD_CANDIDATES {
-                // Common: walk the tickets for sale in order instead.
-                return self
-                    .in_order(q.after)
-                    .filter(matches_all)
-                    .take(q.limit + 1)
-                    .collect();
-            }
-            if q.after.is_none_or(|after| *id > after) {
-                candidates.push(*id);
+            last = Some(id);
+            if matches_all(&id) {
+                found.push(id);
+                if found.len() > q.limit {
+                    break;
+                }
             }
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
-            .into_iter()
-            .filter(matches_all)
-            .take(q.limit + 1)
-            .collect()
+        (found, None)
     }
 }
 
@@ -232,6 +263,34 @@ mod tests {
         assert_eq!(
             titles(&index.page(&query(first.next, 1, "con"))),
             ["Concerto in D"]
+        );
+    }
+
+    #[test]
+    fn a_search_looks_at_a_bounded_number_of_tickets_per_page() {
+        let mut index = Index::default();
+        for i in 0..(2 * WORD_CANDIDATES + 4) {
+            let title = if i % 2 == 0 { "Gig" } else { "Night" };
+            index.apply(&TicketEvent::from(&ticket(&format!("{title} {i}"))));
+        }
+        index.apply(&TicketEvent::from(&ticket("Gig night")));
+        // Both words are common, together they are rare (only at the very
+        // end): the first pages come back empty but with a cursor.
+        let mut pages = 0;
+        let mut cursor = None;
+        let found = loop {
+            let page = index.page(&query(cursor, 10, "gig nig"));
+            pages += 1;
+            if !page.tickets.is_empty() {
+                break page;
+            }
+            cursor = Some(page.next.expect("a cursor to go on from"));
+            assert!(pages < 10, "the walk does not end");
+        };
+        assert_eq!(titles(&found), ["Gig night"]);
+        assert!(
+            pages >= 3,
+            "each page looked at most {WORD_CANDIDATES} tickets"
         );
     }
 
