@@ -592,7 +592,7 @@ async fn a_buy_at_a_price_no_longer_asked_is_refused_with_the_new_price() {
     let (_, t) = buyer.get(&format!("/api/tickets/{ticket}")).await;
     assert_eq!(t["orderId"], Value::Null, "no hold");
 
-    // At the price shown now, and without a price as before, it holds.
+    // At the price shown now it holds; a price that is not one is a 400.
     let (status, order) = buyer
         .post(
             "/api/orders",
