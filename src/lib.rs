@@ -20,7 +20,8 @@
 //! - `catalog`: the ticket listing, built from every node's events.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
-//! - `http`: axum routes, JSON validation, sessions, the uniform error body.
+//! - `http`: axum routes, JSON validation, sessions, the uniform error body,
+//!   and the OpenAPI 3.1 document served at `/api/openapi.json`.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - `passwords`: argon2id hashing off the async workers.
 //! - [`config`], [`node`]: flags and environment; starting and stopping a node.

@@ -43,12 +43,17 @@ struct PeerState {
 }
 
 /// A peer's state as operators see it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Peer)]
 pub(crate) struct PeerStatus {
+    /// The peer's node name.
     pub name: String,
+    /// A cluster connection to it is open.
     pub connected: bool,
+    /// It answered a heartbeat recently.
     pub up: bool,
+    /// Milliseconds since its last answer; null if it never answered.
     pub last_ping_ms_ago: Option<u64>,
 }
 

@@ -5,11 +5,10 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     Json,
 };
-use serde_json::{json, Value};
 
 use super::{
-    error::{ApiError, ApiResult},
-    views::EventView,
+    error::{ApiError, ApiResult, ErrorBody},
+    views::{EventPageView, EventView, PlacementView, StatsView},
     AppState,
 };
 
@@ -40,11 +39,34 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `GET /api/admin/events?after=N&limit=M`: the event log after sequence N.
+#[utoipa::path(
+    get,
+    path = "/api/admin/events",
+    operation_id = "adminEvents",
+    tag = "admin",
+    params(
+        ("after" = Option<u64>, Query,
+            description = "Events after this sequence number (0, the start, when absent)"),
+        ("limit" = Option<u64>, Query,
+            description = "Page size, taken as 1 to 1000 (100 when absent)"),
+    ),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "This node's events after `after`, on disk",
+            body = EventPageView),
+        (status = 400, description = "`after` or `limit` is not a non-negative integer",
+            body = ErrorBody),
+        (status = 401, description = "Not the admin token", body = ErrorBody),
+        (status = 403, description = "The admin API is disabled (no ADMIN_TOKEN)",
+            body = ErrorBody),
+        (status = 503, description = "The event log could not be read", body = ErrorBody),
+    ),
+)]
 pub(super) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventPageView>> {
     authorize(&state, &headers)?;
     let mut after = 0u64;
     let mut limit = 100usize;
@@ -69,39 +91,68 @@ pub(super) async fn events(
     }
     let page = state.ops.events_after(after, limit.clamp(1, MAX_PAGE))?;
     let last = page.events.last().map_or(after, |e| e.seq);
-    Ok(Json(json!({
-        "events": page.events.iter().map(EventView::from).collect::<Vec<_>>(),
-        "next": last,
-    })))
+    Ok(Json(EventPageView {
+        events: page.events.iter().map(EventView::from).collect(),
+        next: last,
+    }))
 }
 
 /// `GET /api/admin/stats`: live entity actors and the event log's head.
+#[utoipa::path(
+    get,
+    path = "/api/admin/stats",
+    operation_id = "adminStats",
+    tag = "admin",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "This node's figures", body = StatsView),
+        (status = 401, description = "Not the admin token", body = ErrorBody),
+        (status = 403, description = "The admin API is disabled (no ADMIN_TOKEN)",
+            body = ErrorBody),
+    ),
+)]
 pub(super) async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StatsView>> {
     authorize(&state, &headers)?;
     let stats = state.ops.stats();
     let placement = state.ops.placement();
-    Ok(Json(json!({
-        "node": placement.me().name,
-        "liveActors": stats.live_actors,
-        "lastEventSeq": stats.last_event_seq,
-        "catalogTickets": state.ops.catalog().len(),
-        "catalogForSale": state.ops.catalog().for_sale(),
-        "shards": placement.shards(),
-        "ownShards": placement.shards_of(&placement.me().name).len(),
-        "peers": state.ops.cluster().map(|c| c.peers()).unwrap_or_default(),
-    })))
+    Ok(Json(StatsView {
+        node: placement.me().name.clone(),
+        live_actors: stats.live_actors,
+        last_event_seq: stats.last_event_seq,
+        catalog_tickets: state.ops.catalog().len(),
+        catalog_for_sale: state.ops.catalog().for_sale(),
+        shards: placement.shards(),
+        own_shards: placement.shards_of(&placement.me().name).len(),
+        peers: state.ops.cluster().map(|c| c.peers()).unwrap_or_default(),
+    }))
 }
 
-/// `GET /api/admin/placement?ticketId=ID`: the shard and home node of a
-/// ticket (and of its orders), for operators and failure tests.
+/// `GET /api/admin/placement?ticketId=ID`: a ticket's shard and home node.
+///
+/// Its orders live there too. For operators and failure tests.
+#[utoipa::path(
+    get,
+    path = "/api/admin/placement",
+    operation_id = "adminPlacement",
+    tag = "admin",
+    params(("ticketId" = uuid::Uuid, Query, description = "A ticket id")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The ticket's shard and home node", body = PlacementView),
+        (status = 400, description = "`ticketId` is missing or not an id", body = ErrorBody),
+        (status = 401, description = "Not the admin token", body = ErrorBody),
+        (status = 403, description = "The admin API is disabled (no ADMIN_TOKEN)",
+            body = ErrorBody),
+    ),
+)]
 pub(super) async fn placement(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PlacementView>> {
     authorize(&state, &headers)?;
     let raw = query
         .as_deref()
@@ -117,9 +168,9 @@ pub(super) async fn placement(
     })?;
     let placement = state.ops.placement();
     let shard = id.shard(placement.shards());
-    Ok(Json(json!({
-        "ticketId": id,
-        "shard": shard,
-        "node": placement.home_of_shard(shard).name,
-    })))
+    Ok(Json(PlacementView {
+        ticket_id: id,
+        shard,
+        node: placement.home_of_shard(shard).name.clone(),
+    }))
 }

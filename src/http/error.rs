@@ -10,12 +10,34 @@ use serde::Serialize;
 
 use crate::{domain::RuleError, error::Error};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One thing wrong with a request (or with serving it).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub(crate) struct FieldError {
+    /// For people: what went wrong, in words.
+    #[schema(example = "Price must be a number with at most 2 decimals")]
     pub message: String,
+    /// The request field at fault, on validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "price")]
     pub field: Option<String>,
+    /// For programs, stable: `bad_request`, `invalid`, `content_type`,
+    /// `malformed_json`, `too_large`, `body_timeout`, `unauthorized`,
+    /// `admin_disabled`, `not_found`, `method_not_allowed`, `price_changed`,
+    /// `ticket_reserved`, `ticket_sold`, `order_complete`, `order_cancelled`,
+    /// `order_expired`, `card_declined`, `unavailable`, `peers_unreachable`,
+    /// `internal`.
+    #[schema(value_type = String, example = "invalid")]
     pub code: &'static str,
+}
+
+/// The body of every error response: one or more errors.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"errors": [{"message": "Price must be a number with at most 2 decimals", "field": "price", "code": "invalid"}]}))]
+pub(crate) struct ErrorBody {
+    /// At least one.
+    #[schema(min_items = 1)]
+    pub errors: Vec<FieldError>,
 }
 
 /// An HTTP-level failure: a status and one or more errors.
@@ -125,7 +147,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            Json(serde_json::json!({ "errors": self.errors })),
+            Json(ErrorBody {
+                errors: self.errors,
+            }),
         )
             .into_response();
         if let Some(secs) = self.retry_after {

@@ -4,6 +4,7 @@
 mod admin;
 pub(crate) mod error;
 mod json;
+mod openapi;
 mod orders;
 mod paging;
 mod payments;
@@ -66,6 +67,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/openapi.json", get(openapi::serve))
         .route_layer(middleware::from_fn(mark_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

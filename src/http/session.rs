@@ -21,11 +21,17 @@ pub(crate) const COOKIE: &str = "session";
 /// How long a token is good for.
 pub(crate) const TOKEN_TTL_SECS: u64 = 15 * 60;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A session: the JWT's claims.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub(crate) struct Claims {
+    /// The user's id.
+    #[schema(value_type = uuid::Uuid)]
     pub id: UserId,
     pub email: String,
+    /// Issued at, seconds since the Unix epoch.
     pub iat: u64,
+    /// Expires at, seconds since the Unix epoch (15 minutes after `iat`).
     pub exp: u64,
 }
 

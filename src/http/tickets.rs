@@ -8,8 +8,9 @@ use axum::{
 };
 
 use super::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     json::{Fields, JsonObject},
+    openapi::bodies,
     paging::{link_next, Params},
     session::SignedIn,
     views::TicketView,
@@ -33,6 +34,29 @@ fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)>
 }
 
 /// `GET /api/tickets?limit=N&after=CURSOR&q=WORDS`: for sale, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/tickets",
+    operation_id = "listTickets",
+    tag = "tickets",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+            description = "Page size, 1 to 1000 (1000 when absent)"),
+        ("after" = Option<uuid::Uuid>, Query,
+            description = "The cursor from the previous page's `Link` header (a ticket id)"),
+        ("q" = Option<String>, Query, max_length = 200,
+            description = "Words the title's words start with, any case: `rock conc` finds \
+                \"Rock Concert\""),
+    ),
+    responses(
+        (status = 200, description = "Tickets neither held nor sold, oldest first",
+            body = [TicketView],
+            headers(("link" = String,
+                description = "`</api/tickets?limit=…&after=…>; rel=\"next\"` when there is more"))),
+        (status = 400, description = "A bad `limit`, `after` or `q`, or an unreadable query \
+            string", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
     let limit = params.limit()?;
     let after = params.after::<TicketId>()?;
@@ -57,6 +81,19 @@ pub(super) async fn list(State(state): State<AppState>, params: Params) -> ApiRe
     ))
 }
 
+/// One ticket, whatever its state.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{id}",
+    operation_id = "showTicket",
+    tag = "tickets",
+    params(("id" = uuid::Uuid, Path, description = "The ticket's id")),
+    responses(
+        (status = 200, description = "The ticket", body = TicketView),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 503, description = "The ticket's home node is not reached", body = ErrorBody),
+    ),
+)]
 pub(super) async fn show(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -65,6 +102,22 @@ pub(super) async fn show(
     Ok(Json(TicketView::from(&ticket)))
 }
 
+/// Puts a ticket up for sale; the caller is its seller.
+#[utoipa::path(
+    post,
+    path = "/api/tickets",
+    operation_id = "createTicket",
+    tag = "tickets",
+    request_body = bodies::TicketInput,
+    security(("sessionCookie" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 201, description = "Created", body = TicketView),
+        (status = 400, description = "A field is invalid (`field` names it) or the body is \
+            not a JSON object", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 503, description = "The ticket's home node is not reached", body = ErrorBody),
+    ),
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
@@ -75,6 +128,25 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
 }
 
+/// Edits a ticket's title and price: its seller only, while it is free.
+#[utoipa::path(
+    put,
+    path = "/api/tickets/{id}",
+    operation_id = "editTicket",
+    tag = "tickets",
+    params(("id" = uuid::Uuid, Path, description = "The ticket's id")),
+    request_body = bodies::TicketInput,
+    security(("sessionCookie" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "Edited", body = TicketView),
+        (status = 400, description = "A field is invalid, or the ticket is held or sold \
+            (\"Cannot edit a reserved ticket\")", body = ErrorBody),
+        (status = 401, description = "Not signed in, or not the ticket's seller",
+            body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 503, description = "The ticket's home node is not reached", body = ErrorBody),
+    ),
+)]
 pub(super) async fn update(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,

@@ -6,24 +6,44 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::json;
 
 use super::{
-    error::ApiResult,
+    error::{ApiResult, ErrorBody},
     json::{Fields, JsonObject},
+    openapi::bodies,
     session::{CurrentUser, SignedIn},
+    views::{AccountView, CurrentUserView, Empty},
     AppState,
 };
 use crate::domain::{Email, Password, User};
 
 fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
     let cookie = state.sessions.cookie_for(user);
-    let body = Json(json!({ "id": user.id, "email": user.email.as_str() }));
+    let body = Json(AccountView {
+        id: user.id,
+        email: user.email.as_str().to_owned(),
+    });
     let mut res = (status, body).into_response();
     res.headers_mut().insert(header::SET_COOKIE, cookie);
     res
 }
 
+/// Signs up: makes the account and signs it in.
+#[utoipa::path(
+    post,
+    path = "/api/users/signup",
+    operation_id = "signUp",
+    tag = "users",
+    request_body = bodies::SignUp,
+    responses(
+        (status = 201, description = "Signed up and signed in", body = AccountView,
+            headers(("set-cookie" = String,
+                description = "`session=<jwt>; Path=/; HttpOnly; SameSite=Lax; Max-Age=900`"))),
+        (status = 400, description = "A field is invalid (`field` names it), the email is in \
+            use, or the body is not a JSON object", body = ErrorBody),
+        (status = 503, description = "The account's home node is not reached", body = ErrorBody),
+    ),
+)]
 pub(super) async fn sign_up(
     State(state): State<AppState>,
     body: JsonObject,
@@ -36,6 +56,22 @@ pub(super) async fn sign_up(
     Ok(signed_in(&state, StatusCode::CREATED, &user))
 }
 
+/// Signs in.
+#[utoipa::path(
+    post,
+    path = "/api/users/signin",
+    operation_id = "signIn",
+    tag = "users",
+    request_body = bodies::SignIn,
+    responses(
+        (status = 200, description = "Signed in", body = AccountView,
+            headers(("set-cookie" = String,
+                description = "`session=<jwt>; Path=/; HttpOnly; SameSite=Lax; Max-Age=900`"))),
+        (status = 400, description = "Invalid credentials, a missing field, or not a JSON \
+            object", body = ErrorBody),
+        (status = 503, description = "The account's home node is not reached", body = ErrorBody),
+    ),
+)]
 pub(super) async fn sign_in(
     State(state): State<AppState>,
     body: JsonObject,
@@ -48,22 +84,64 @@ pub(super) async fn sign_in(
     Ok(signed_in(&state, StatusCode::OK, &user))
 }
 
+/// Signs out: clears the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout",
+    operation_id = "signOut",
+    tag = "users",
+    responses(
+        (status = 200, description = "Signed out", body = Empty,
+            headers(("set-cookie" = String, description = "Clears the `session` cookie"))),
+    ),
+)]
 pub(super) async fn sign_out(State(state): State<AppState>) -> Response {
-    let mut res = Json(json!({})).into_response();
+    let mut res = Json(Empty {}).into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, state.sessions.clear_cookie());
     res
 }
 
-pub(super) async fn current_user(CurrentUser(claims): CurrentUser) -> Json<serde_json::Value> {
-    Json(json!({ "currentUser": claims }))
+/// Who the caller is.
+///
+/// Read from the token alone; `currentUser` is null for anonymous callers.
+#[utoipa::path(
+    get,
+    path = "/api/users/currentuser",
+    operation_id = "currentUser",
+    tag = "users",
+    security((), ("sessionCookie" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "The session's claims, or null", body = CurrentUserView),
+    ),
+)]
+pub(super) async fn current_user(CurrentUser(claims): CurrentUser) -> Json<CurrentUserView> {
+    Json(CurrentUserView {
+        current_user: claims,
+    })
 }
 
+/// Changes the caller's password.
+#[utoipa::path(
+    put,
+    path = "/api/users/password",
+    operation_id = "changePassword",
+    tag = "users",
+    request_body = bodies::ChangePassword,
+    security(("sessionCookie" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "Changed", body = Empty),
+        (status = 400, description = "The current password is wrong, the new one is invalid, \
+            or the body is not a JSON object", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 503, description = "The account's home node is not reached", body = ErrorBody),
+    ),
+)]
 pub(super) async fn change_password(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     body: JsonObject,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Empty>> {
     let mut f = Fields::new(body);
     let current = f.string("currentPassword");
     let new = f.parse("newPassword", Password::parse);
@@ -72,5 +150,5 @@ pub(super) async fn change_password(
         .ops
         .change_password(me.id, &me.email, &current, new)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }

@@ -2,11 +2,15 @@
 //! by the compiler, and the domain stays free of presentation.
 
 use serde::{Serialize, Serializer};
+use utoipa::{
+    openapi::{schema::Type, ObjectBuilder, RefOr, Schema},
+    ToSchema,
+};
 
 use crate::records::Recorded;
 
 use crate::domain::{
-    Event, Order, OrderId, Price, Ticket, TicketEvent, TicketId, TicketState, UserId,
+    ChargeId, Event, Order, OrderId, Price, Ticket, TicketEvent, TicketId, TicketState, UserId,
 };
 
 /// A price as a JSON number: `20` for whole amounts, `19.99` otherwise.
@@ -24,15 +28,40 @@ impl Serialize for Money {
     }
 }
 
+impl utoipa::PartialSchema for Money {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .description(Some(
+                "A price: a JSON number with at most two decimals, greater than 0 \
+                 and at most 1000000 (kept as integer cents)",
+            ))
+            .exclusive_minimum(Some(0))
+            .maximum(Some(1_000_000))
+            .examples([serde_json::json!(49.9)])
+            .into()
+    }
+}
+
+impl ToSchema for Money {}
+
 /// A ticket: `orderId` is null while it is free.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Ticket)]
 pub(crate) struct TicketView {
+    #[schema(value_type = uuid::Uuid)]
     id: TicketId,
+    /// 1 to 200 characters.
     title: String,
     price: Money,
+    /// The seller.
+    #[schema(value_type = uuid::Uuid)]
     user_id: UserId,
+    /// 0 when created, one more per change.
     version: u64,
+    /// The order holding (or that bought) the ticket; null while it is free.
+    #[schema(value_type = Option<uuid::Uuid>)]
     order_id: Option<OrderId>,
 }
 
@@ -70,19 +99,38 @@ impl From<&TicketEvent> for TicketView {
 }
 
 /// An order, with the ticket as it was when it was placed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Order)]
 pub(crate) struct OrderView {
+    #[schema(value_type = uuid::Uuid)]
     id: OrderId,
+    /// The buyer.
+    #[schema(value_type = uuid::Uuid)]
     user_id: UserId,
+    /// `created` (holding the ticket until `expiresAt`), `cancelled` (by the
+    /// buyer, or expired) or `complete` (paid). The last two are final.
+    #[schema(schema_with = order_status)]
     status: &'static str,
+    /// When an unpaid hold lapses: RFC 3339, UTC.
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// 0 when created, one more per change.
     version: u64,
     ticket: OrderTicketView,
 }
 
-#[derive(Debug, Serialize)]
+fn order_status() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["created", "cancelled", "complete"]))
+}
+
+/// The ticket as it was when the order was placed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderTicket)]
 pub(crate) struct OrderTicketView {
+    #[schema(value_type = uuid::Uuid)]
     id: TicketId,
     title: String,
     price: Money,
@@ -108,16 +156,24 @@ impl From<&Order> for OrderView {
 }
 
 /// An event of the log, for operators.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Event)]
 pub(crate) struct EventView {
+    /// Gap-free sequence number in this node's log, from 1.
     seq: u64,
+    /// When it happened: RFC 3339, UTC.
+    #[schema(format = DateTime)]
     at: String,
+    /// `UserCreated`, `UserUpdated`, `TicketCreated`, `TicketUpdated`,
+    /// `OrderCreated`, `OrderCancelled`, `OrderExpired` or `ChargeCreated`.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The id of the user, ticket, order or charge it is about.
     entity_id: String,
+    /// The entity's version after the change.
     version: u64,
-    /// The event's fields, as the event log names them.
+    /// The event's fields, as the event log names them (amounts in cents).
     data: serde_json::Value,
 }
 
@@ -138,6 +194,81 @@ impl From<&Event> for EventView {
             data,
         }
     }
+}
+
+/// An account, as sign-up and sign-in answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Account)]
+pub(crate) struct AccountView {
+    #[schema(value_type = uuid::Uuid)]
+    pub(crate) id: UserId,
+    /// Trimmed and lower-cased.
+    pub(crate) email: String,
+}
+
+/// Who the caller is: the session's claims, or null when anonymous.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = CurrentUser)]
+pub(crate) struct CurrentUserView {
+    #[schema(required = true)]
+    pub(crate) current_user: Option<super::session::Claims>,
+}
+
+/// An empty JSON object, `{}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Empty {}
+
+/// A charge: the payment of an order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Charge)]
+pub(crate) struct ChargeView {
+    #[schema(value_type = uuid::Uuid)]
+    pub(crate) id: ChargeId,
+}
+
+/// A page of the event log.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EventPage)]
+pub(crate) struct EventPageView {
+    pub(crate) events: Vec<EventView>,
+    /// The `after` for the next page: the last event's `seq` (or the
+    /// `after` asked for, when the page is empty).
+    pub(crate) next: u64,
+}
+
+/// A node's figures, for operators.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Stats)]
+pub(crate) struct StatsView {
+    /// This node's name.
+    pub(crate) node: String,
+    /// Ticket and order actors in memory.
+    pub(crate) live_actors: usize,
+    /// The head of this node's event log.
+    pub(crate) last_event_seq: u64,
+    /// Tickets in this node's catalog (from every node's events).
+    pub(crate) catalog_tickets: usize,
+    /// Of those, the ones neither held nor sold.
+    pub(crate) catalog_for_sale: usize,
+    /// Virtual shards of the cluster.
+    pub(crate) shards: u16,
+    /// Shards this node is home to.
+    pub(crate) own_shards: usize,
+    pub(crate) peers: Vec<crate::cluster::membership::PeerStatus>,
+}
+
+/// Where a ticket (and its orders) lives.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Placement)]
+pub(crate) struct PlacementView {
+    #[schema(value_type = uuid::Uuid)]
+    pub(crate) ticket_id: TicketId,
+    pub(crate) shard: u16,
+    /// The home node's name.
+    pub(crate) node: String,
 }
 
 #[cfg(test)]
