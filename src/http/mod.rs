@@ -169,7 +169,20 @@ async fn mark_route(
     response
 }
 
-/// `GET /metrics`: Prometheus text. State gauges are read now.
+/// Prometheus metrics.
+///
+/// For whoever can reach the node: the Kubernetes Ingress routes only `/api`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4 \
+            (`text/plain; version=0.0.4; charset=utf-8`)",
+            content_type = "text/plain", body = String),
+    ),
+)]
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     use crate::metrics as m;
     let (tickets, orders) = state.ops.live_actors_by_kind();
@@ -249,11 +262,32 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
     }
 }
 
+/// Liveness: 200 while the process serves.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    responses((status = 200, description = "The process serves", body = openapi::bodies::Health)),
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready when every peer answers (a node alone is ready once started).
+/// Readiness: 200 when every peer answers.
+///
+/// A node alone is ready once started.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Every peer answers", body = openapi::bodies::Ready),
+        (status = 503, description = "Some peers are not reached; the message names them",
+            body = error::ErrorBody),
+    ),
+)]
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let peers = state.ops.cluster().map(|c| c.peers()).unwrap_or_default();
     let down: Vec<&str> = peers

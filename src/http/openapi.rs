@@ -88,9 +88,9 @@ pub(super) async fn serve() -> Response {
         admin::events,
         admin::stats,
         admin::placement,
-        metrics,
-        healthz,
-        readyz,
+        super::metrics,
+        super::healthz,
+        super::readyz,
         serve,
     ),
     components(schemas(ErrorBody)),
@@ -374,51 +374,6 @@ pub(super) mod bodies {
         peers: Vec<crate::cluster::membership::PeerStatus>,
     }
 }
-
-/// Prometheus metrics. (The handler is in `http`.)
-///
-/// For whoever can reach the node: the Kubernetes Ingress routes only `/api`.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tag = "health",
-    responses(
-        (status = 200, description = "Prometheus text exposition format 0.0.4 \
-            (`text/plain; version=0.0.4; charset=utf-8`)",
-            content_type = "text/plain", body = String),
-    ),
-)]
-#[allow(dead_code)]
-fn metrics() {}
-
-/// Liveness: 200 while the process serves. (The handler is in `http`.)
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "healthz",
-    tag = "health",
-    responses((status = 200, description = "The process serves", body = bodies::Health)),
-)]
-#[allow(dead_code)]
-fn healthz() {}
-
-/// Readiness: 200 when every peer answers.
-///
-/// A node alone is ready once started. (The handler is in `http`.)
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    operation_id = "readyz",
-    tag = "health",
-    responses(
-        (status = 200, description = "Every peer answers", body = bodies::Ready),
-        (status = 503, description = "Some peers are not reached; the message names them",
-            body = ErrorBody),
-    ),
-)]
-#[allow(dead_code)]
-fn readyz() {}
 
 #[cfg(test)]
 mod tests {
