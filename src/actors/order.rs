@@ -156,7 +156,7 @@ impl Actor for OrderActor {
                     myself.stop(Some("expired".into()));
                 }
             }
-            OrderMsg::IdleCheck => state.idle.check(&myself, true),
+            OrderMsg::IdleCheck => state.idle.check(&myself, !state.order.is_pending()),
             #[cfg(test)]
             OrderMsg::Crash => panic!("crash requested by a test"),
         }

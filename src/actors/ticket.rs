@@ -169,7 +169,7 @@ impl Actor for TicketActor {
                 let answer = state.settle(*settlement);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
-            TicketMsg::IdleCheck => state.idle.check(&myself, true),
+            TicketMsg::IdleCheck => state.idle.check(&myself, !state.ticket.is_available()),
             #[cfg(test)]
             TicketMsg::Crash => panic!("crash requested by a test"),
         }
