@@ -88,7 +88,6 @@ async fn wrong_credentials_get_one_answer() {
     for (e, p) in [
         (addr.as_str(), "wrong-password"),
         ("nobody@example.com", "password123"),
-        ("not an email", "password123"),
     ] {
         let (status, body) = anon
             .post("/api/users/signin", json!({ "email": e, "password": p }))
@@ -96,6 +95,85 @@ async fn wrong_credentials_get_one_answer() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_message(&body), "Invalid credentials");
     }
+    // Input that cannot be an account gets field errors, in the original
+    // app's words, not "Invalid credentials".
+    for (body, field, message) in [
+        (
+            json!({ "email": "test", "password": "x" }),
+            "email",
+            "Email must be valid",
+        ),
+        (
+            json!({ "email": "not an email", "password": "password123" }),
+            "email",
+            "Email must be valid",
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "" }),
+            "password",
+            "You must supply a password",
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "   " }),
+            "password",
+            "You must supply a password",
+        ),
+    ] {
+        let (status, err) = anon.post("/api/users/signin", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert_eq!(err["errors"][0]["field"], field, "{body}");
+        assert_eq!(err["errors"][0]["message"], message, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_simultaneous_password_changes_exactly_one_wins() {
+    let server = Server::start();
+    let addr = email("twice");
+    let first = server.client();
+    first.sign_up(&addr).await;
+    let second = server.session(&addr).await;
+    let change = |c: Client, new: &'static str| async move {
+        c.put(
+            "/api/users/password",
+            json!({ "currentPassword": "password123", "newPassword": new }),
+        )
+        .await
+    };
+    let (a, b) = tokio::join!(
+        change(first.clone(), "first new password"),
+        change(second.clone(), "second new password")
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::BAD_REQUEST],
+        "one wins, one is told: {} / {}",
+        a.1,
+        b.1
+    );
+    let (loser, winner_password, loser_password) = if a.0 == StatusCode::OK {
+        (b.1, "first new password", "second new password")
+    } else {
+        (a.1, "second new password", "first new password")
+    };
+    assert_eq!(loser["errors"][0]["field"], "currentPassword", "{loser}");
+    let anon = server.client();
+    let (status, _) = anon
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr, "password": winner_password }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the winner's password works");
+    let (status, _) = anon
+        .post(
+            "/api/users/signin",
+            json!({ "email": addr, "password": loser_password }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the loser's does not");
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use super::{
     views::{AccountView, CurrentUserView, Empty},
     AppState,
 };
-use crate::domain::{Email, Password, User};
+use crate::domain::{Email, Invalid, Password, User};
 
 fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
     let cookie = state.sessions.cookie_for(user);
@@ -77,8 +77,14 @@ pub(super) async fn sign_in(
     body: JsonObject,
 ) -> ApiResult<Response> {
     let mut f = Fields::new(body);
-    let email = f.string("email");
-    let password = f.string("password");
+    let email = f.parse("email", Email::parse);
+    let password = f.parse("password", |p| {
+        if p.trim().is_empty() {
+            Err(Invalid::new("You must supply a password"))
+        } else {
+            Ok(p.to_owned())
+        }
+    });
     let (email, password) = f.done((email, password))?;
     let user = state.ops.sign_in(&email, &password).await?;
     Ok(signed_in(&state, StatusCode::OK, &user))

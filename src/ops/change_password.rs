@@ -14,6 +14,9 @@ use crate::{
 pub(crate) struct SetPassword {
     pub(crate) id: UserId,
     pub(crate) hash: String,
+    /// The account's version when the current password was checked: a
+    /// change made from an older version loses (compare-and-set).
+    pub(crate) version: u64,
 }
 
 impl Operation for SetPassword {
@@ -21,19 +24,28 @@ impl Operation for SetPassword {
     type Reply = ();
 
     async fn apply(self, home: &Home) -> Result<()> {
-        let (_, durable) = home.store.write(|tx| {
-            // Re-read inside the transaction: concurrent changes get distinct versions.
+        let written = home.store.write(|tx| {
             let Some(mut user) = tx.user(self.id)? else {
                 return abort(StoreError::Corrupt(format!("no user {}", self.id)));
             };
+            if user.version != self.version {
+                return abort(StoreError::Stale("the account changed".into()));
+            }
             user.change_password(self.hash.clone());
             tx.put_user(&user)?;
             tx.emit(EventKind::UserUpdated {
                 id: user.id,
                 version: user.version,
             })
-        })?;
-        Ok(durable.wait().await?)
+        });
+        match written {
+            Ok((_, durable)) => Ok(durable.wait().await?),
+            Err(StoreError::Stale(_)) => Err(Error::invalid(
+                "currentPassword",
+                "The password was changed by another request meanwhile; sign in again",
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -63,6 +75,7 @@ impl Ops {
         }
         let hash = self.hasher.hash(&new).await?;
         let home = self.placement.account_home(&email);
-        self.run(home, SetPassword { id, hash }).await
+        let version = user.version;
+        self.run(home, SetPassword { id, hash, version }).await
     }
 }

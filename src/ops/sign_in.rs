@@ -10,11 +10,8 @@ use crate::{
 impl Ops {
     /// The account for `email` and `password`. An unknown email and a wrong
     /// password fail alike, after the same amount of work.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<User> {
-        let user = match Email::parse(email) {
-            Ok(email) => self.find_account(&email).await?,
-            Err(_) => None,
-        };
+    pub async fn sign_in(&self, email: &Email, password: &str) -> Result<User> {
+        let user = self.find_account(email).await?;
         let ok = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
