@@ -171,6 +171,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 
+    /// Emails of the accounts that are admins, comma-separated. Nothing
+    /// else makes an admin; the role is in each session token.
+    #[arg(long, env = "BOXOFFICE_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
+
     /// Memory for sled's page cache, in MiB (hot records stay in memory;
     /// the rest is read from disk when needed).
     #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]

@@ -122,7 +122,7 @@ impl Builder {
         let follower = catalog.follow(ops.clone());
         let state = AppState {
             ops: ops.clone(),
-            sessions: Sessions::new(&jwt_key, args.secure_cookies),
+            sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
             admin_token: args.admin_token.as_deref().map(Arc::from),
             body_timeout: Duration::from_secs(args.body_timeout_secs),
         };
@@ -200,6 +200,18 @@ fn solo(name: &str) -> crate::cluster::placement::Member {
         name: name.to_owned(),
         addr: String::new(),
     }
+}
+
+/// The admins' emails, checked like any email.
+fn admins(args: &ServeArgs) -> anyhow::Result<Vec<crate::domain::Email>> {
+    args.admins
+        .iter()
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| {
+            crate::domain::Email::parse(a)
+                .map_err(|e| anyhow::anyhow!("BOXOFFICE_ADMINS: {a:?}: {e}"))
+        })
+        .collect()
 }
 
 fn cluster_cookie(args: &ServeArgs) -> anyhow::Result<String> {

@@ -440,3 +440,29 @@ async fn a_cookie_past_half_its_life_is_renewed() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["currentUser"]["id"], id, "the old token still counted");
 }
+
+#[tokio::test]
+async fn only_the_accounts_listed_in_boxoffice_admins_are_admins() {
+    let boss = email("boss");
+    let server = Server::with(common::Opts {
+        // Listed in another case: emails are compared normalized.
+        extra_env: vec![(
+            "BOXOFFICE_ADMINS".into(),
+            format!(" {} ,", boss.to_uppercase()),
+        )],
+        ..common::Opts::default()
+    });
+    let admin = server.client();
+    admin.sign_up(&boss).await;
+    let (_, me) = admin.get("/api/users/currentuser").await;
+    assert_eq!(me["currentUser"]["role"], "admin", "{me}");
+    // Signing in again gives the role again.
+    let again = server.session(&boss).await;
+    let (_, me) = again.get("/api/users/currentuser").await;
+    assert_eq!(me["currentUser"]["role"], "admin");
+
+    let someone = server.client();
+    someone.sign_up(&email("someone")).await;
+    let (_, me) = someone.get("/api/users/currentuser").await;
+    assert_eq!(me["currentUser"]["role"], "user", "{me}");
+}

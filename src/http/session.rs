@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
-use crate::domain::{Timestamp, User, UserId};
+use crate::domain::{Email, Timestamp, User, UserId};
 
 pub(crate) const COOKIE: &str = "session";
 /// How long a token is good for.
@@ -33,12 +33,29 @@ pub(crate) struct Claims {
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch (15 minutes after `iat`).
     pub exp: u64,
+    /// `admin` for the accounts listed in `BOXOFFICE_ADMINS`, else `user`
+    /// (tokens issued before roles existed read as `user`).
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// What a session may do. Only `BOXOFFICE_ADMINS` makes an admin.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// Anyone signed up.
+    #[default]
+    User,
+    /// An operator of the marketplace.
+    Admin,
 }
 
 #[derive(Clone)]
 pub(crate) struct Sessions {
     inner: Arc<Keys>,
     secure_cookies: bool,
+    /// The admins' emails, normalized.
+    admins: Arc<std::collections::HashSet<Email>>,
 }
 
 struct Keys {
@@ -48,7 +65,7 @@ struct Keys {
 }
 
 impl Sessions {
-    pub(crate) fn new(jwt_key: &[u8], secure_cookies: bool) -> Self {
+    pub(crate) fn new(jwt_key: &[u8], secure_cookies: bool, admins: Vec<Email>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat"]);
@@ -59,16 +76,20 @@ impl Sessions {
                 validation,
             }),
             secure_cookies,
+            admins: Arc::new(admins.into_iter().collect()),
         }
     }
 
+    /// Fresh claims for an account; its role is decided here, each time.
     pub(crate) fn issue(&self, id: UserId, email: &str) -> Claims {
         let now = Timestamp::now().as_secs();
+        let admin = Email::parse(email).is_ok_and(|e| self.admins.contains(&e));
         Claims {
             id,
             email: email.to_owned(),
             iat: now,
             exp: now + TOKEN_TTL_SECS,
+            role: if admin { Role::Admin } else { Role::User },
         }
     }
 
@@ -198,12 +219,12 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_tampering() {
-        let s = Sessions::new(b"test key that is long enough......", false);
+        let s = Sessions::new(b"test key that is long enough......", false, Vec::new());
         let claims = s.issue(UserId::new(), "a@b.co");
         let token = s.encode(&claims);
         assert_eq!(s.decode(&token), Some(claims.clone()));
 
-        let other = Sessions::new(b"another key entirely...............", false);
+        let other = Sessions::new(b"another key entirely...............", false, Vec::new());
         assert_eq!(other.decode(&token), None, "wrong key");
 
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -214,7 +235,7 @@ mod tests {
     #[test]
     fn unsigned_and_expired_tokens_are_anonymous() {
         use base64_like::encode;
-        let s = Sessions::new(b"k", false);
+        let s = Sessions::new(b"k", false, Vec::new());
         let now = Timestamp::now().as_secs();
         let payload = format!(
             r#"{{"id":"{}","email":"a@b.co","iat":{now},"exp":{}}}"#,
