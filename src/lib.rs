@@ -17,11 +17,13 @@
 //!   their deadlines from the store.
 //! - [`cluster`]: placement (shard → node), membership, heartbeats and
 //!   forwarding of operations, by name and bytes, over ractor_cluster.
-//! - `catalog`: the ticket listing, built from every node's events.
+//! - `catalog`: the ticket listing, built from every node's events, paged
+//!   and searched through ordered indexes.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
 //! - `http`: axum routes, JSON validation, sessions, the uniform error body,
-//!   and the OpenAPI 3.1 document served at `/api/openapi.json`.
+//!   the OpenAPI 3.1 document served at `/api/openapi.json`, and the
+//!   hyper server loop with its timeouts and connection cap.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - `passwords`: argon2id hashing off the async workers.
 //! - [`config`], [`node`]: flags and environment; starting and stopping a node.
