@@ -52,13 +52,21 @@ done
 [[ -n $url ]] || { echo "the node did not start listening" >&2; exit 1; }
 echo "node at $url"
 
-# One account; the session cookie's value is the JWT.
-curl -sS --fail-with-body -o /dev/null -D "$work/headers" \
-  -H 'content-type: application/json' \
-  -d '{"email":"fuzz@example.com","password":"fuzz-password"}' \
-  "$url/api/users/signup"
-BOXOFFICE_JWT=$(tr -d '\r' <"$work/headers" | sed -n 's/^[Ss]et-[Cc]ookie: session=\([^;]*\);.*/\1/p')
-[[ -n $BOXOFFICE_JWT ]] || { cat "$work/headers" >&2; echo "no session cookie" >&2; exit 1; }
+# One account; the session cookie's value is the JWT. (Python, which a
+# fresh machine has, rather than curl, which it may not.)
+BOXOFFICE_JWT=$(python3 - "$url" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(
+    sys.argv[1] + "/api/users/signup",
+    data=json.dumps({"email": "fuzz@example.com", "password": "fuzz-password"}).encode(),
+    headers={"content-type": "application/json"},
+)
+with urllib.request.urlopen(req, timeout=30) as res:
+    cookie = res.headers.get("set-cookie", "")
+print(cookie.split(";", 1)[0].removeprefix("session="))
+PY
+)
+[[ -n $BOXOFFICE_JWT ]] || { echo "no session cookie from sign-up" >&2; exit 1; }
 export BOXOFFICE_JWT
 
 seed=()
