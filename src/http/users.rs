@@ -67,8 +67,8 @@ pub(super) async fn sign_up(
         (status = 200, description = "Signed in", body = AccountView,
             headers(("set-cookie" = String,
                 description = "`session=<jwt>; Path=/; HttpOnly; SameSite=Lax; Max-Age=900`"))),
-        (status = 400, description = "Invalid credentials, a missing field, or not a JSON \
-            object", body = ErrorBody),
+        (status = 400, description = "Invalid credentials; an email that cannot be valid or \
+            an empty password (`field` names it); or not a JSON object", body = ErrorBody),
         (status = 503, description = "The account's home node is not reached", body = ErrorBody),
     ),
 )]

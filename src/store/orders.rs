@@ -78,10 +78,11 @@ impl Store {
         due: Timestamp,
         order: OrderId,
     ) -> Result<(), StoreError> {
-        let mut key = [0; 24];
-        key[..8].copy_from_slice(&due.as_millis().to_be_bytes());
-        key[8..].copy_from_slice(order.as_bytes());
-        if self.tree(T::Reminders).remove(key)?.is_some() {
+        if self
+            .tree(T::Reminders)
+            .remove(reminder_key(due, order))?
+            .is_some()
+        {
             self.pending_holds
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -100,10 +101,10 @@ pub(super) fn count_reminders(reminders: &sled::Tree) -> Result<i64, StoreError>
 }
 
 /// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
-fn reminder_key(order: &Order) -> [u8; 24] {
+fn reminder_key(due: Timestamp, order: OrderId) -> [u8; 24] {
     let mut key = [0; 24];
-    key[..8].copy_from_slice(&order.expires_at.as_millis().to_be_bytes());
-    key[8..].copy_from_slice(order.id.as_bytes());
+    key[..8].copy_from_slice(&due.as_millis().to_be_bytes());
+    key[8..].copy_from_slice(order.as_bytes());
     key
 }
 
@@ -160,10 +161,16 @@ impl Tx<'_> {
         // The deadline never changes, so the key is known when it is cleared.
         let reminders = self.tree(T::Reminders);
         if order.is_pending() {
-            if reminders.insert(&reminder_key(order), &[])?.is_none() {
+            if reminders
+                .insert(&reminder_key(order.expires_at, order.id), &[])?
+                .is_none()
+            {
                 self.reminders_delta += 1;
             }
-        } else if reminders.remove(&reminder_key(order))?.is_some() {
+        } else if reminders
+            .remove(&reminder_key(order.expires_at, order.id))?
+            .is_some()
+        {
             self.reminders_delta -= 1;
         }
         Ok(())
