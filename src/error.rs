@@ -25,6 +25,18 @@ pub enum Error {
     /// Not signed in, or not allowed to touch this entity.
     #[error("{0}")]
     Unauthorized(String),
+    /// Signed in, but not allowed to do this (not an admin, a suspended
+    /// account).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts: try again after this many seconds.
+    #[error("{message}")]
+    Throttled {
+        /// For the client, as is.
+        message: String,
+        /// Whole seconds until an attempt may succeed (at least 1).
+        retry_after_secs: u32,
+    },
     /// A business rule refused the change.
     #[error("{0}")]
     Rule(#[from] RuleError),

@@ -78,6 +78,10 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized")
     }
 
+    pub(crate) fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Admins only")
+    }
+
     pub(crate) fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -101,6 +105,14 @@ impl From<Error> for ApiError {
             }]),
             Error::NotFound(what) => Self::not_found(&what),
             Error::Unauthorized(msg) => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
+            Error::Forbidden(msg) => Self::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            Error::Throttled {
+                message,
+                retry_after_secs,
+            } => Self {
+                retry_after: Some(retry_after_secs.max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+            },
             Error::Rule(RuleError::NotOwner) => Self::unauthorized(),
             Error::Rule(rule @ RuleError::PriceChanged(_)) => Self {
                 status: StatusCode::CONFLICT,

@@ -213,6 +213,23 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     }
 }
 
+/// The caller, who must be signed in as an admin: 401 when anonymous,
+/// 403 when signed in without the admin role.
+#[derive(Debug, Clone)]
+pub(crate) struct Admin(pub Claims);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let SignedIn(claims) = SignedIn::from_request_parts(parts, state).await?;
+        match claims.role {
+            Role::Admin => Ok(Admin(claims)),
+            Role::User => Err(ApiError::forbidden()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
