@@ -17,8 +17,9 @@
 //!   their deadlines from the store.
 //! - [`cluster`]: placement (shard → node), membership, heartbeats and
 //!   forwarding of operations, by name and bytes, over ractor_cluster.
-//! - `catalog`: the ticket listing, built from every node's events, paged
-//!   and searched through ordered indexes.
+//! - `follow`: every node reads every node's event log into its read
+//!   models: `catalog`, the ticket listing, paged and searched through
+//!   ordered indexes; and `revocations`, the sessions that have ended.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
 //! - `http`: axum routes, JSON validation, sessions, the uniform error body,
@@ -37,6 +38,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub(crate) mod follow;
 pub(crate) mod http;
 pub(crate) mod metrics;
 pub mod node;
@@ -45,5 +47,6 @@ pub(crate) mod passwords;
 pub mod payments;
 pub(crate) mod records;
 pub mod reshard;
+pub(crate) mod revocations;
 pub(crate) mod store;
 pub(crate) mod trace;

@@ -31,6 +31,12 @@ pub(crate) const FLUSH_SECONDS: &str = "boxoffice_flush_duration_seconds";
 pub(crate) const PEER_UP: &str = "boxoffice_cluster_peer_up";
 /// Time for a forwarded operation's answer, in seconds, by operation and outcome.
 pub(crate) const FORWARD_SECONDS: &str = "boxoffice_cluster_forward_duration_seconds";
+/// Accounts with a session ended in the last quarter hour, as this node's
+/// revocation table holds them (its whole size).
+pub(crate) const REVOKED_ACCOUNTS: &str = "boxoffice_sessions_revoked_accounts";
+/// Sign-in and sign-up attempts refused for too many failures, by `limit`
+/// (`address`: one account from one address; `account`: from all).
+pub(crate) const THROTTLED: &str = "boxoffice_auth_throttled_total";
 /// Events of a node's log not yet in this node's catalog, by node.
 pub(crate) const FOLLOWER_LAG: &str = "boxoffice_catalog_follower_lag_events";
 

@@ -10,13 +10,15 @@ use tokio::net::TcpListener;
 pub use crate::actors::Settings;
 use crate::{
     actors::Actors,
-    catalog::{Catalog, Follower},
+    catalog::Catalog,
     cluster::{Cluster, ClusterSettings, Placement},
     config::ServeArgs,
+    follow::{self, Follower, Models, ReadModel},
     http::{self, server::Limits, session::Sessions, AppState},
     ops::{Home, Ops},
     passwords::Hasher,
     payments::{PaymentGateway, StripeTestGateway},
+    revocations::Revocations,
     store::Store,
 };
 
@@ -84,15 +86,22 @@ impl Builder {
             .context("opening the store")?,
         );
         store.ensure_shards(args.shards)?;
-        // This node's own changes reach its catalog as soon as they are on
-        // disk; every node's (this one's too) also through the follower.
+        // This node's own changes reach its read models as soon as they are
+        // on disk; every node's (this one's too) also through the follower.
         let catalog = Catalog::default();
-        let observed = catalog.clone();
+        let revocations = Revocations::default();
+        let models: Models = Arc::new([
+            Arc::new(catalog.clone()) as Arc<dyn ReadModel>,
+            Arc::new(revocations.clone()),
+        ]);
+        let observed = models.clone();
         store.observe(move |event| {
-            observed.apply(&event.kind);
+            for model in observed.iter() {
+                model.apply(event);
+            }
         });
         let actors = Actors::start(store.clone(), self.payments, self.settings).await?;
-        let home = Home::new(store.clone(), actors.clone());
+        let home = Home::new(store.clone(), actors.clone(), revocations);
         let cluster = match cookie {
             Some(cookie) => {
                 let listen = args
@@ -119,7 +128,7 @@ impl Builder {
             None => None,
         };
         let ops = Ops::new(placement, home, cluster, Hasher::new()?, catalog.clone());
-        let follower = catalog.follow(ops.clone());
+        let follower = follow::follow(ops.clone(), models);
         let state = AppState {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),

@@ -14,12 +14,13 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    Charge, ChargeId, Email, Event, EventKind, Order, OrderId, OrderStatus, Price, Ticket,
-    TicketEvent, TicketId, TicketSnapshot, TicketState, Timestamp, Title, User, UserId,
+    AccountStatus, Charge, ChargeId, Email, Event, EventKind, Order, OrderId, OrderStatus, Price,
+    SessionId, Ticket, TicketEvent, TicketId, TicketSnapshot, TicketState, Timestamp, Title, User,
+    UserId,
 };
 
-/// The schema written today.
-const SCHEMA: u8 = 1;
+/// The schema of records whose layout has not changed since the first.
+const FIRST_SCHEMA: u8 = 1;
 
 /// A record that could not be read back.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -28,14 +29,20 @@ pub(crate) struct RecordError(String);
 
 /// A domain value with a stored (and transmitted) form.
 pub(crate) trait Recorded: Sized {
+    /// The layout `Record` is; bumped when it changes.
+    const SCHEMA: u8 = FIRST_SCHEMA;
     type Record: Serialize + DeserializeOwned;
     fn to_record(&self) -> Self::Record;
     fn from_record(record: Self::Record) -> Result<Self, RecordError>;
+    /// Reads a record written under an older schema.
+    fn upgrade(schema: u8, _body: &[u8]) -> Result<Self, RecordError> {
+        Err(RecordError(format!("unknown record schema {schema}")))
+    }
 }
 
 /// The schema byte, then the record.
 pub(crate) fn encode<T: Recorded>(value: &T) -> Vec<u8> {
-    let mut out = vec![SCHEMA];
+    let mut out = vec![T::SCHEMA];
     // Serializing plain structs into a Vec cannot fail.
     postcard::to_io(&value.to_record(), &mut out).expect("postcard encodes into a Vec");
     out
@@ -43,13 +50,14 @@ pub(crate) fn encode<T: Recorded>(value: &T) -> Vec<u8> {
 
 pub(crate) fn decode<T: Recorded>(bytes: &[u8]) -> Result<T, RecordError> {
     match bytes.split_first() {
-        Some((&SCHEMA, body)) => {
-            let record = postcard::from_bytes(body).map_err(|e| RecordError(e.to_string()))?;
-            T::from_record(record)
-        }
-        Some((v, _)) => Err(RecordError(format!("unknown record schema {v}"))),
+        Some((&schema, body)) if schema == T::SCHEMA => T::from_record(postcard_body(body)?),
+        Some((&schema, body)) => T::upgrade(schema, body),
         None => Err(RecordError("empty record".into())),
     }
+}
+
+fn postcard_body<R: DeserializeOwned>(body: &[u8]) -> Result<R, RecordError> {
+    postcard::from_bytes(body).map_err(|e| RecordError(e.to_string()))
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> RecordError {
@@ -68,9 +76,21 @@ fn email(raw: &str) -> Result<Email, RecordError> {
     Email::parse(raw).map_err(|e| invalid("email", e))
 }
 
-/// An account (schema 1).
+/// An account (schema 2: schema 1 plus status and session epoch).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct UserRecord {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    version: u64,
+    created_at: u64,
+    banned: bool,
+    sessions_from: u64,
+}
+
+/// An account as schema 1 wrote it: active, at session epoch 0.
+#[derive(Debug, Serialize, Deserialize)]
+struct UserRecordV1 {
     id: Uuid,
     email: String,
     password_hash: String,
@@ -79,6 +99,7 @@ pub(crate) struct UserRecord {
 }
 
 impl Recorded for User {
+    const SCHEMA: u8 = 2;
     type Record = UserRecord;
 
     fn to_record(&self) -> UserRecord {
@@ -88,6 +109,8 @@ impl Recorded for User {
             password_hash: self.password_hash.clone(),
             version: self.version,
             created_at: self.created_at.as_millis(),
+            banned: self.status == AccountStatus::Banned,
+            sessions_from: self.sessions_from,
         }
     }
 
@@ -98,7 +121,35 @@ impl Recorded for User {
             password_hash: r.password_hash,
             version: r.version,
             created_at: Timestamp::from_millis(r.created_at),
+            status: status(r.banned),
+            sessions_from: r.sessions_from,
         })
+    }
+
+    fn upgrade(schema: u8, body: &[u8]) -> Result<Self, RecordError> {
+        match schema {
+            FIRST_SCHEMA => {
+                let r: UserRecordV1 = postcard_body(body)?;
+                Self::from_record(UserRecord {
+                    id: r.id,
+                    email: r.email,
+                    password_hash: r.password_hash,
+                    version: r.version,
+                    created_at: r.created_at,
+                    banned: false,
+                    sessions_from: 0,
+                })
+            }
+            other => Err(RecordError(format!("unknown record schema {other}"))),
+        }
+    }
+}
+
+fn status(banned: bool) -> AccountStatus {
+    if banned {
+        AccountStatus::Banned
+    } else {
+        AccountStatus::Active
     }
 }
 
@@ -326,7 +377,9 @@ impl TryFrom<TicketEventRecord> for TicketEvent {
     }
 }
 
-/// What happened (schema 1; the variant order is the layout).
+/// What happened (schema 1; the variant order is the layout, so new kinds
+/// are appended and a changed kind gets a new variant, the old one kept
+/// for the logs that hold it).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all_fields = "camelCase")]
 pub(crate) enum EventKindRecord {
@@ -335,7 +388,8 @@ pub(crate) enum EventKindRecord {
         email: String,
         version: u64,
     },
-    UserUpdated {
+    /// A password change as the first release wrote it.
+    UserUpdatedV1 {
         id: Uuid,
         version: u64,
     },
@@ -364,6 +418,18 @@ pub(crate) enum EventKindRecord {
         amount: u64,
         version: u64,
     },
+    /// Since accounts have a status and a session epoch.
+    UserUpdated {
+        id: Uuid,
+        version: u64,
+        banned: bool,
+        sessions_from: u64,
+    },
+    SessionEnded {
+        user_id: Uuid,
+        session: Uuid,
+        until: u64,
+    },
 }
 
 /// An event in a node's log (schema 1).
@@ -385,9 +451,25 @@ impl Recorded for Event {
                 email: email.as_str().to_owned(),
                 version: *version,
             },
-            EventKind::UserUpdated { id, version } => R::UserUpdated {
+            EventKind::UserUpdated {
+                id,
+                version,
+                status,
+                sessions_from,
+            } => R::UserUpdated {
                 id: (*id).into(),
                 version: *version,
+                banned: *status == AccountStatus::Banned,
+                sessions_from: *sessions_from,
+            },
+            EventKind::SessionEnded {
+                user_id,
+                session,
+                until,
+            } => R::SessionEnded {
+                user_id: (*user_id).into(),
+                session: (*session).into(),
+                until: until.as_millis(),
             },
             EventKind::TicketCreated(t) => R::TicketCreated(t.into()),
             EventKind::TicketUpdated(t) => R::TicketUpdated(t.into()),
@@ -453,9 +535,32 @@ impl Recorded for Event {
                 email: email(&e)?,
                 version,
             },
-            R::UserUpdated { id, version } => EventKind::UserUpdated {
+            // The first release changed only passwords, and had no epochs.
+            R::UserUpdatedV1 { id, version } => EventKind::UserUpdated {
                 id: id.into(),
                 version,
+                status: AccountStatus::Active,
+                sessions_from: 0,
+            },
+            R::UserUpdated {
+                id,
+                version,
+                banned,
+                sessions_from,
+            } => EventKind::UserUpdated {
+                id: id.into(),
+                version,
+                status: status(banned),
+                sessions_from,
+            },
+            R::SessionEnded {
+                user_id,
+                session,
+                until,
+            } => EventKind::SessionEnded {
+                user_id: user_id.into(),
+                session: session.into(),
+                until: Timestamp::from_millis(until),
             },
             R::TicketCreated(t) => EventKind::TicketCreated(t.try_into()?),
             R::TicketUpdated(t) => EventKind::TicketUpdated(t.try_into()?),
@@ -573,7 +678,7 @@ macro_rules! uuid_ids {
     )*};
 }
 
-uuid_ids!(UserId, TicketId, OrderId, ChargeId);
+uuid_ids!(UserId, TicketId, OrderId, ChargeId, SessionId);
 
 #[cfg(test)]
 mod tests {
@@ -616,7 +721,16 @@ mod tests {
         let oid = OrderId::from_bytes([3; 16]);
         let cid = ChargeId::from_bytes([4; 16]);
 
-        let user: User = same(USER);
+        // Accounts moved to schema 2: a schema-1 account reads as active,
+        // at session epoch 0, and is written back as schema 2.
+        let user: User = read(USER);
+        assert_eq!(
+            (user.status, user.sessions_from),
+            (AccountStatus::Active, 0)
+        );
+        let again = encode(&user);
+        assert_eq!(again[0], 2);
+        assert_eq!(decode::<User>(&again).unwrap(), user);
         assert_eq!((user.id, user.email.as_str()), (uid, "old@example.com"));
         assert_eq!((user.version, user.created_at.as_millis()), (2, AT));
         assert!(user.password_hash.starts_with("$argon2id$"));
@@ -639,10 +753,25 @@ mod tests {
             (oid, "ch_test")
         );
 
+        // The first release's UserUpdated reads as an active account's
+        // change at epoch 0, and is written back as the newer variant.
         let names: Vec<&str> = EVENTS
             .iter()
-            .map(|hex| same::<Event>(hex).kind.name())
+            .enumerate()
+            .map(|(i, hex)| match i {
+                1 => read::<Event>(hex).kind.name(),
+                _ => same::<Event>(hex).kind.name(),
+            })
             .collect();
+        assert_eq!(
+            read::<Event>(EVENTS[1]).kind,
+            EventKind::UserUpdated {
+                id: uid,
+                version: 2,
+                status: AccountStatus::Active,
+                sessions_from: 0
+            }
+        );
         assert_eq!(
             names,
             [

@@ -1,46 +1,20 @@
 //! The catalog: every node's view of all tickets, built from the
-//! TicketCreated/TicketUpdated events of every node, so listing tickets
-//! needs no fan-out; [`index`] pages and searches it. Events are applied in version order; stale and
-//! repeated ones are ignored. A follower task pulls each node's event log
-//! (this node's too) from where it left off, which is also how a node
-//! catches up after a restart or a reconnect.
+//! TicketCreated/TicketUpdated events of every node (read by `follow`), so
+//! listing tickets needs no fan-out; [`index`] pages and searches it.
+//! Events are applied in version order; stale and repeated ones are ignored.
 
 mod index;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::sync::{Arc, RwLock};
 
 pub(crate) use index::{words, Page, Query};
 
-use futures::future::BoxFuture;
-
-use crate::{domain::EventKind, error::Result, store::LogPage};
+use crate::domain::{Event, EventKind};
 
 #[derive(Clone, Default)]
 pub(crate) struct Catalog {
     index: Arc<RwLock<index::Index>>,
 }
-
-/// Where the follower reads every node's event log; given by whoever starts
-/// the node, so the catalog needs nothing above it.
-pub(crate) trait EventSource: Send + Sync + 'static {
-    /// Every node whose log is followed (this one included).
-    fn members(&self) -> Vec<String>;
-    /// Up to `limit` of `member`'s events after `after`.
-    fn events_after(
-        &self,
-        member: &str,
-        after: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<LogPage>>;
-}
-
-/// Events fetched per pull.
-const PAGE: usize = 1000;
-const PULL_EVERY: Duration = Duration::from_millis(200);
 
 impl Catalog {
     /// Applies one event; returns whether it changed the catalog.
@@ -74,83 +48,11 @@ impl Catalog {
             .unwrap_or_else(|p| p.into_inner())
             .for_sale()
     }
-
-    /// Follows every node's event log until the returned [`Follower`] is
-    /// stopped or dropped.
-    pub(crate) fn follow(&self, source: impl EventSource) -> Follower {
-        let catalog = self.clone();
-        Follower(tokio::spawn(async move {
-            let mut cursors: HashMap<String, Cursor> = HashMap::new();
-            loop {
-                for member in source.members() {
-                    let cursor = cursors.entry(member.clone()).or_default();
-                    catalog.catch_up(&source, &member, cursor).await;
-                }
-                tokio::time::sleep(PULL_EVERY).await;
-            }
-        }))
-    }
-
-    /// Reads `member`'s log from `cursor` to its end (or until it fails).
-    async fn catch_up(&self, source: &impl EventSource, member: &str, cursor: &mut Cursor) {
-        loop {
-            let page = match source.events_after(member, cursor.seq, PAGE).await {
-                Ok(page) => page,
-                // Unreachable for now: catch up after it is back.
-                Err(_) => return,
-            };
-            if cursor.log_id != Some(page.log_id) || page.head < cursor.seq {
-                let read_from_start = cursor.seq == 0;
-                if cursor.log_id.is_some() {
-                    // Another log (a rebuilt data dir) or one that went
-                    // back: read it again from the start; versions make
-                    // repeats harmless.
-                    tracing::warn!(%member, "event log changed; re-reading it from the start");
-                }
-                *cursor = Cursor {
-                    log_id: Some(page.log_id),
-                    seq: 0,
-                };
-                if !read_from_start {
-                    continue;
-                }
-            }
-            for e in &page.events {
-                self.apply(&e.kind);
-            }
-            if let Some(last) = page.events.last() {
-                cursor.seq = last.seq;
-            }
-            let lag = page.head.saturating_sub(cursor.seq);
-            metrics::gauge!(crate::metrics::FOLLOWER_LAG, "node" => member.to_owned())
-                .set(lag as f64);
-            if page.events.len() < PAGE {
-                return;
-            }
-        }
-    }
 }
 
-/// Where a follower is in one node's log.
-#[derive(Debug, Default)]
-struct Cursor {
-    log_id: Option<u64>,
-    seq: u64,
-}
-
-/// The catalog's follower task: stopped on shutdown (or when dropped).
-pub(crate) struct Follower(tokio::task::JoinHandle<()>);
-
-impl Follower {
-    pub(crate) async fn stop(mut self) {
-        self.0.abort();
-        let _ = (&mut self.0).await;
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        self.0.abort();
+impl crate::follow::ReadModel for Catalog {
+    fn apply(&self, event: &Event) {
+        Catalog::apply(self, &event.kind);
     }
 }
 

@@ -1,4 +1,7 @@
-use super::{ChargeId, Email, OrderId, Price, TicketId, TicketState, Timestamp, UserId};
+use super::{
+    AccountStatus, ChargeId, Email, OrderId, Price, SessionId, TicketId, TicketState, Timestamp,
+    UserId,
+};
 
 /// What happened, appended to the event log in the same transaction as the
 /// change it describes. Every payload names its entity and the entity's
@@ -14,12 +17,26 @@ pub enum EventKind {
         /// The account's version: 0 unless carried over by a reshard.
         version: u64,
     },
-    /// An account's password changed; events never carry the hash.
+    /// An account's password or status changed; events never carry the hash.
     UserUpdated {
         /// The account that changed.
         id: UserId,
         /// The account's version after the change.
         version: u64,
+        /// Banned or not, after the change.
+        status: AccountStatus,
+        /// Sessions started at a lower epoch have ended: every node drops
+        /// their tokens when it reads this.
+        sessions_from: u64,
+    },
+    /// A user signed out: that one session has ended everywhere.
+    SessionEnded {
+        /// Whose session.
+        user_id: UserId,
+        /// The session that ended.
+        session: SessionId,
+        /// When its last token expires: nobody needs to remember it after.
+        until: Timestamp,
     },
     /// A ticket was listed for sale (or carried over by a reshard).
     TicketCreated(TicketEvent),
@@ -106,6 +123,7 @@ impl EventKind {
         match self {
             Self::UserCreated { .. } => "UserCreated",
             Self::UserUpdated { .. } => "UserUpdated",
+            Self::SessionEnded { .. } => "SessionEnded",
             Self::TicketCreated(_) => "TicketCreated",
             Self::TicketUpdated(_) => "TicketUpdated",
             Self::OrderCreated { .. } => "OrderCreated",
@@ -120,6 +138,8 @@ impl EventKind {
     pub fn version(&self) -> u64 {
         match self {
             Self::TicketCreated(t) | Self::TicketUpdated(t) => t.version,
+            // A session ends once and never changes again.
+            Self::SessionEnded { .. } => 1,
             Self::UserCreated { version, .. }
             | Self::UserUpdated { version, .. }
             | Self::OrderCreated { version, .. }
@@ -133,6 +153,7 @@ impl EventKind {
     pub fn entity_id(&self) -> String {
         match self {
             Self::UserCreated { id, .. } | Self::UserUpdated { id, .. } => id.to_string(),
+            Self::SessionEnded { session, .. } => session.to_string(),
             Self::TicketCreated(t) | Self::TicketUpdated(t) => t.id.to_string(),
             Self::OrderCreated { id, .. }
             | Self::OrderCancelled { id, .. }

@@ -85,6 +85,11 @@ define_id!(
     /// A successful payment for an order.
     ChargeId
 );
+define_id!(
+    /// One sign-in: every token renewed from it carries it, so signing out
+    /// ends just that one.
+    SessionId
+);
 
 impl OrderId {
     /// A fresh order id on the same shard as `ticket`.

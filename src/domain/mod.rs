@@ -15,13 +15,13 @@ mod user;
 
 pub use email::Email;
 pub use event::{Event, EventKind, TicketEvent};
-pub use ids::{ChargeId, OrderId, TicketId, UserId};
+pub use ids::{ChargeId, OrderId, SessionId, TicketId, UserId};
 pub use order::{Charge, Order, OrderStatus, TicketSnapshot};
 pub use password::Password;
 pub use price::Price;
 pub use ticket::{Ticket, TicketState, Title};
 pub use time::Timestamp;
-pub use user::User;
+pub use user::{AccountStatus, User, SESSION_TTL_SECS};
 
 /// A value that failed validation; the HTTP edge attaches the field name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,4 +66,11 @@ pub enum RuleError {
     /// A second payment is refused rather than charged.
     #[error("Order has already been paid")]
     AlreadyPaid,
+    /// The buyer already has as many holds waiting for payment as a buyer
+    /// may; one must be paid, cancelled or lapse first.
+    #[error("Hold limit reached")]
+    HoldLimitReached,
+    /// A banned account cannot sign in.
+    #[error("Account suspended")]
+    AccountSuspended,
 }

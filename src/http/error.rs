@@ -114,6 +114,9 @@ impl From<Error> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
             Error::Rule(RuleError::NotOwner) => Self::unauthorized(),
+            Error::Rule(rule @ RuleError::AccountSuspended) => {
+                Self::new(StatusCode::FORBIDDEN, rule_code(&rule), rule.to_string())
+            }
             Error::Rule(rule @ RuleError::PriceChanged(_)) => Self {
                 status: StatusCode::CONFLICT,
                 errors: vec![FieldError {
@@ -152,6 +155,8 @@ fn rule_code(rule: &RuleError) -> &'static str {
         RuleError::OrderCompleted | RuleError::AlreadyPaid => "order_complete",
         RuleError::OrderCancelled => "order_cancelled",
         RuleError::OrderExpired => "order_expired",
+        RuleError::HoldLimitReached => "hold_limit",
+        RuleError::AccountSuspended => "account_suspended",
     }
 }
 

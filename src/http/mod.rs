@@ -56,6 +56,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/users/signout", post(users::sign_out))
         .route("/api/users/currentuser", get(users::current_user))
         .route("/api/users/password", put(users::change_password))
+        .route("/api/users/{id}/ban", put(users::ban).delete(users::unban))
         .route("/api/tickets", get(tickets::list).post(tickets::create))
         .route("/api/tickets/{id}", get(tickets::show).put(tickets::update))
         .route("/api/orders", get(orders::list).post(orders::create))
@@ -189,6 +190,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     metrics::gauge!(m::LIVE_ACTORS, "kind" => "ticket").set(tickets as f64);
     metrics::gauge!(m::LIVE_ACTORS, "kind" => "order").set(orders as f64);
     metrics::gauge!(m::HOLDS_PENDING).set(state.ops.pending_holds() as f64);
+    metrics::gauge!(m::REVOKED_ACCOUNTS).set(state.ops.revoked_accounts() as f64);
     for peer in state.ops.cluster().map(|c| c.peers()).unwrap_or_default() {
         metrics::gauge!(m::PEER_UP, "peer" => peer.name.clone()).set(f64::from(u8::from(peer.up)));
     }

@@ -76,6 +76,8 @@ pub(super) async fn serve() -> Response {
         users::sign_out,
         users::current_user,
         users::change_password,
+        users::ban,
+        users::unban,
         tickets::list,
         tickets::create,
         tickets::show,
@@ -100,7 +102,9 @@ pub(super) async fn serve() -> Response {
         (name = "tickets", description = "Tickets for sale"),
         (name = "orders", description = "BUY (a hold), list, show, cancel"),
         (name = "payments", description = "Paying for a held order"),
-        (name = "admin", description = "For operators: `Authorization: Bearer $ADMIN_TOKEN`"),
+        (name = "admin", description = "For operators: `/api/admin/*` takes \
+            `Authorization: Bearer $ADMIN_TOKEN`; bans take the session of an admin (an \
+            account listed in `BOXOFFICE_ADMINS`)"),
         (name = "health", description = "For orchestrators and monitoring"),
         (name = "meta", description = "This document"),
     ),

@@ -1,7 +1,9 @@
 //! Sessions: an HS256 JWT carried in the `session` cookie (or an
 //! `Authorization: Bearer` header). A bad, expired, tampered or unsigned
-//! token simply means "anonymous". Cookies are re-issued in the second half
-//! of a token's life so an active user stays signed in.
+//! token simply means "anonymous", and so does one whose session has ended
+//! (signed out, password changed, banned: this node's revocations say so,
+//! without a store read). A cookie in the second half of its token's life
+//! is renewed, once the account's home confirms the session is still live.
 
 use std::sync::Arc;
 
@@ -15,11 +17,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
-use crate::domain::{Email, Timestamp, User, UserId};
+use crate::{
+    domain::{Email, SessionId, Timestamp, User, UserId, SESSION_TTL_SECS as TOKEN_TTL_SECS},
+    ops::Session,
+};
 
 pub(crate) const COOKIE: &str = "session";
-/// How long a token is good for.
-pub(crate) const TOKEN_TTL_SECS: u64 = 15 * 60;
 
 /// A session: the JWT's claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -33,10 +36,27 @@ pub(crate) struct Claims {
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch (15 minutes after `iat`).
     pub exp: u64,
-    /// `admin` for the accounts listed in `BOXOFFICE_ADMINS`, else `user`
-    /// (tokens issued before roles existed read as `user`).
-    #[serde(default)]
+    /// `admin` for the accounts listed in `BOXOFFICE_ADMINS`, else `user`.
     pub role: Role,
+    /// The sign-in this token belongs to: renewals keep it, sign-out ends it.
+    #[schema(value_type = uuid::Uuid)]
+    pub sid: SessionId,
+    /// The account's session epoch at sign-in; a password change or a ban
+    /// raises the account's, which ends this session.
+    pub epoch: u64,
+}
+
+impl Claims {
+    /// The session this token names.
+    pub(crate) fn session(&self) -> Option<Session> {
+        Some(Session {
+            user: self.id,
+            email: Email::parse(&self.email).ok()?,
+            id: self.sid,
+            epoch: self.epoch,
+            expires: Timestamp::from_millis(self.exp.saturating_mul(1000)),
+        })
+    }
 }
 
 /// What a session may do. Only `BOXOFFICE_ADMINS` makes an admin.
@@ -80,16 +100,19 @@ impl Sessions {
         }
     }
 
-    /// Fresh claims for an account; its role is decided here, each time.
-    pub(crate) fn issue(&self, id: UserId, email: &str) -> Claims {
+    /// Claims for `session` of `user`: a new session at sign-in, the same
+    /// one on renewal. The role is decided here, each time.
+    pub(crate) fn issue(&self, user: &User, session: SessionId) -> Claims {
         let now = Timestamp::now().as_secs();
-        let admin = Email::parse(email).is_ok_and(|e| self.admins.contains(&e));
+        let admin = self.admins.contains(&user.email);
         Claims {
-            id,
-            email: email.to_owned(),
+            id: user.id,
+            email: user.email.as_str().to_owned(),
             iat: now,
             exp: now + TOKEN_TTL_SECS,
             role: if admin { Role::Admin } else { Role::User },
+            sid: session,
+            epoch: user.sessions_from,
         }
     }
 
@@ -104,9 +127,13 @@ impl Sessions {
             .map(|data| data.claims)
     }
 
-    /// A `Set-Cookie` value carrying a fresh token for `user`.
+    /// A `Set-Cookie` value carrying a token for a new session of `user`.
     pub(crate) fn cookie_for(&self, user: &User) -> HeaderValue {
-        let claims = self.issue(user.id, user.email.as_str());
+        self.cookie_for_session(user, SessionId::new())
+    }
+
+    fn cookie_for_session(&self, user: &User, session: SessionId) -> HeaderValue {
+        let claims = self.issue(user, session);
         self.cookie(&self.encode(&claims), TOKEN_TTL_SECS)
     }
 
@@ -160,31 +187,39 @@ pub(crate) struct CurrentUser(pub Option<Claims>);
 #[derive(Debug, Clone)]
 pub(crate) struct SignedIn(pub Claims);
 
-/// Resolves the caller once per request, and hands out a fresh cookie when
-/// a cookie session is past half its life.
+/// Resolves the caller once per request, and renews a cookie session past
+/// half its life.
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let found = token_from(req.headers())
-        .and_then(|(token, source)| state.sessions.decode(&token).map(|c| (c, source)));
-    let refresh = found.as_ref().and_then(|(claims, source)| {
+        .and_then(|(token, source)| state.sessions.decode(&token).map(|c| (c, source)))
+        .filter(|(c, _)| state.ops.session_live(c.id, c.sid, c.epoch));
+    let renew = found.as_ref().and_then(|(claims, source)| {
         let now = Timestamp::now().as_secs();
         let past_half = now >= claims.iat + (claims.exp - claims.iat) / 2;
-        (*source == Source::Cookie && past_half).then(|| claims.clone())
+        (*source == Source::Cookie && past_half)
+            .then(|| claims.session())
+            .flatten()
     });
     req.extensions_mut()
         .insert(CurrentUser(found.map(|(c, _)| c)));
     let mut res = next.run(req).await;
-    if let Some(old) = refresh {
-        // A handler that set its own session cookie (sign in/out) wins.
-        if !res.headers().contains_key(header::SET_COOKIE) {
-            let claims = state.sessions.issue(old.id, &old.email);
-            let cookie = state
-                .sessions
-                .cookie(&state.sessions.encode(&claims), TOKEN_TTL_SECS);
-            res.headers_mut().append(header::SET_COOKIE, cookie);
+    // A handler that set its own session cookie (sign in/out, a password
+    // change) wins.
+    if let Some(session) = renew.filter(|_| !res.headers().contains_key(header::SET_COOKIE)) {
+        let id = session.id;
+        match state.ops.renew_session(session).await {
+            Ok(Some(user)) => {
+                let cookie = state.sessions.cookie_for_session(&user, id);
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            // Ended or banned: the token runs out and is not replaced.
+            Ok(None) => {}
+            // The account's home is not reached: try again next request.
+            Err(e) => tracing::debug!(error = %e, "session renewal skipped"),
         }
     }
     res
@@ -234,10 +269,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 mod tests {
     use super::*;
 
+    fn user() -> User {
+        User::new(Email::parse("a@b.co").unwrap(), "$argon2id$x".into())
+    }
+
     #[test]
     fn tokens_round_trip_and_reject_tampering() {
         let s = Sessions::new(b"test key that is long enough......", false, Vec::new());
-        let claims = s.issue(UserId::new(), "a@b.co");
+        let claims = s.issue(&user(), SessionId::new());
         let token = s.encode(&claims);
         assert_eq!(s.decode(&token), Some(claims.clone()));
 
@@ -266,7 +305,7 @@ mod tests {
         );
         assert_eq!(s.decode(&none), None);
 
-        let mut old = s.issue(UserId::new(), "a@b.co");
+        let mut old = s.issue(&user(), SessionId::new());
         old.iat = now - 2000;
         old.exp = now - 1000;
         assert_eq!(s.decode(&s.encode(&old)), None);

@@ -8,14 +8,14 @@ use axum::{
 };
 
 use super::{
-    error::{ApiResult, ErrorBody},
+    error::{ApiError, ApiResult, ErrorBody},
     json::{Fields, JsonObject},
     openapi::bodies,
-    session::{CurrentUser, SignedIn},
-    views::{AccountView, CurrentUserView, Empty},
-    AppState,
+    session::{Admin, Claims, CurrentUser, SignedIn},
+    views::{AccountView, CurrentUserView, Empty, UserStatusView},
+    AppState, PathId,
 };
-use crate::domain::{Email, Invalid, Password, User};
+use crate::domain::{AccountStatus, Email, Invalid, Password, User, UserId};
 
 fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
     let cookie = state.sessions.cookie_for(user);
@@ -90,19 +90,35 @@ pub(super) async fn sign_in(
     Ok(signed_in(&state, StatusCode::OK, &user))
 }
 
-/// Signs out: clears the session cookie.
+/// Signs out: ends the session and clears the cookie.
+///
+/// The token is refused at once by this node, and by every other node
+/// within a pull of the event log (about 200 ms).
 #[utoipa::path(
     post,
     path = "/api/users/signout",
     operation_id = "signOut",
     tag = "users",
+    security((), ("sessionCookie" = []), ("bearerJwt" = [])),
     responses(
-        (status = 200, description = "Signed out", body = Empty,
+        (status = 200, description = "Signed out (also when not signed in)", body = Empty,
             headers(("set-cookie" = String, description = "Clears the `session` cookie"))),
+        (status = 503, description = "The account's home node is not reached: the session \
+            has not ended (the cookie is cleared all the same)", body = ErrorBody),
     ),
 )]
-pub(super) async fn sign_out(State(state): State<AppState>) -> Response {
-    let mut res = Json(Empty {}).into_response();
+pub(super) async fn sign_out(
+    State(state): State<AppState>,
+    CurrentUser(claims): CurrentUser,
+) -> Response {
+    let ended = match claims.as_ref().and_then(|c| c.session()) {
+        Some(session) => state.ops.end_session(session).await,
+        None => Ok(()),
+    };
+    let mut res = match ended {
+        Ok(()) => Json(Empty {}).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
     res.headers_mut()
         .insert(header::SET_COOKIE, state.sessions.clear_cookie());
     res
@@ -128,6 +144,9 @@ pub(super) async fn current_user(CurrentUser(claims): CurrentUser) -> Json<Curre
 }
 
 /// Changes the caller's password.
+///
+/// Every session of the account ends, on every node; the caller gets a
+/// fresh one.
 #[utoipa::path(
     put,
     path = "/api/users/password",
@@ -136,7 +155,9 @@ pub(super) async fn current_user(CurrentUser(claims): CurrentUser) -> Json<Curre
     request_body = bodies::ChangePassword,
     security(("sessionCookie" = []), ("bearerJwt" = [])),
     responses(
-        (status = 200, description = "Changed", body = Empty),
+        (status = 200, description = "Changed; a new session", body = Empty,
+            headers(("set-cookie" = String,
+                description = "`session=<jwt>; Path=/; HttpOnly; SameSite=Lax; Max-Age=900`"))),
         (status = 400, description = "The current password is wrong, the new one is invalid, \
             or the body is not a JSON object", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -147,14 +168,86 @@ pub(super) async fn change_password(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     body: JsonObject,
-) -> ApiResult<Json<Empty>> {
+) -> ApiResult<Response> {
     let mut f = Fields::new(body);
     let current = f.string("currentPassword");
     let new = f.parse("newPassword", Password::parse);
     let (current, new) = f.done((current, new))?;
-    state
+    let user = state
         .ops
         .change_password(me.id, &me.email, &current, new)
         .await?;
-    Ok(Json(Empty {}))
+    let mut res = Json(Empty {}).into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, state.sessions.cookie_for(&user));
+    Ok(res)
+}
+
+/// Bans an account.
+///
+/// Its sessions end at once on this node and within a pull of the event log
+/// (about 200 ms) on the others; sign-in then answers 403 "Account
+/// suspended". Its tickets and orders stay as they are.
+#[utoipa::path(
+    put,
+    path = "/api/users/{id}/ban",
+    operation_id = "banUser",
+    tag = "admin",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    security(("sessionCookie" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "Banned (also when it already was)", body = UserStatusView),
+        (status = 400, description = "An admin's own account", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 503, description = "A node is not reached, and no other had the account",
+            body = ErrorBody),
+    ),
+)]
+pub(super) async fn ban(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    PathId(id): PathId,
+) -> ApiResult<Json<UserStatusView>> {
+    set_status(&state, &me, &id, AccountStatus::Banned).await
+}
+
+/// Lifts a ban.
+///
+/// The account may sign in again; the sessions the ban ended stay ended.
+#[utoipa::path(
+    delete,
+    path = "/api/users/{id}/ban",
+    operation_id = "unbanUser",
+    tag = "admin",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    security(("sessionCookie" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "Active (also when it already was)", body = UserStatusView),
+        (status = 400, description = "An admin's own account", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 503, description = "A node is not reached, and no other had the account",
+            body = ErrorBody),
+    ),
+)]
+pub(super) async fn unban(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    PathId(id): PathId,
+) -> ApiResult<Json<UserStatusView>> {
+    set_status(&state, &me, &id, AccountStatus::Active).await
+}
+
+async fn set_status(
+    state: &AppState,
+    me: &Claims,
+    id: &str,
+    status: AccountStatus,
+) -> ApiResult<Json<UserStatusView>> {
+    let id: UserId = id.parse().map_err(|_| ApiError::not_found("User"))?;
+    let user = state.ops.set_status(me.id, id, status).await?;
+    Ok(Json(UserStatusView::from(&user)))
 }

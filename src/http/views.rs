@@ -165,8 +165,9 @@ pub(crate) struct EventView {
     /// When it happened: RFC 3339, UTC.
     #[schema(format = DateTime)]
     at: String,
-    /// `UserCreated`, `UserUpdated`, `TicketCreated`, `TicketUpdated`,
-    /// `OrderCreated`, `OrderCancelled`, `OrderExpired` or `ChargeCreated`.
+    /// `UserCreated`, `UserUpdated`, `SessionEnded`, `TicketCreated`,
+    /// `TicketUpdated`, `OrderCreated`, `OrderCancelled`, `OrderExpired` or
+    /// `ChargeCreated`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// The id of the user, ticket, order or charge it is about.
@@ -213,6 +214,31 @@ pub(crate) struct AccountView {
 pub(crate) struct CurrentUserView {
     #[schema(required = true)]
     pub(crate) current_user: Option<super::session::Claims>,
+}
+
+/// An account's standing, as an admin sees it after a ban or its lifting.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UserStatus)]
+pub(crate) struct UserStatusView {
+    #[schema(value_type = uuid::Uuid)]
+    id: UserId,
+    email: String,
+    /// `active` or `banned`.
+    #[schema(pattern = "^(active|banned)$")]
+    status: &'static str,
+}
+
+impl From<&crate::domain::User> for UserStatusView {
+    fn from(u: &crate::domain::User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.as_str().to_owned(),
+            status: match u.status {
+                crate::domain::AccountStatus::Active => "active",
+                crate::domain::AccountStatus::Banned => "banned",
+            },
+        }
+    }
 }
 
 /// An empty JSON object, `{}`.

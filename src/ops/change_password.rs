@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Home, Operation, Ops};
 use crate::{
-    domain::{Email, EventKind, Password, UserId},
+    domain::{Email, Password, User, UserId},
     error::{Error, Result},
     store::{abort, StoreError},
 };
@@ -21,9 +21,10 @@ pub(crate) struct SetPassword {
 
 impl Operation for SetPassword {
     const NAME: &'static str = "set_password";
-    type Reply = ();
+    /// The account after the change: its new session epoch.
+    type Reply = User;
 
-    async fn apply(self, home: &Home) -> Result<()> {
+    async fn apply(self, home: &Home) -> Result<User> {
         let written = home.store.write(|tx| {
             let Some(mut user) = tx.user(self.id)? else {
                 return abort(StoreError::Corrupt(format!("no user {}", self.id)));
@@ -33,13 +34,14 @@ impl Operation for SetPassword {
             }
             user.change_password(self.hash.clone());
             tx.put_user(&user)?;
-            tx.emit(EventKind::UserUpdated {
-                id: user.id,
-                version: user.version,
-            })
+            tx.emit(user.updated())?;
+            Ok(user)
         });
         match written {
-            Ok((_, durable)) => Ok(durable.wait().await?),
+            Ok((user, durable)) => {
+                durable.wait().await?;
+                Ok(user)
+            }
             Err(StoreError::Stale(_)) => Err(Error::invalid(
                 "currentPassword",
                 "The password was changed by another request meanwhile; sign in again",
@@ -51,14 +53,16 @@ impl Operation for SetPassword {
 
 impl Ops {
     /// Needs the current password. `email` is the signed-in account's, as
-    /// accounts are found by email; any other is refused.
+    /// accounts are found by email; any other is refused. Every session of
+    /// the account ends (here at once); the account after the change is
+    /// returned, for the caller's fresh session.
     pub async fn change_password(
         &self,
         id: UserId,
         email: &str,
         current: &str,
         new: Password,
-    ) -> Result<()> {
+    ) -> Result<User> {
         let not_you = || Error::Unauthorized("Not authorized".into());
         let email = Email::parse(email).map_err(|_| not_you())?;
         let user = self.find_account(&email).await?;
@@ -76,6 +80,8 @@ impl Ops {
         let hash = self.hasher.hash(&new).await?;
         let home = self.placement.account_home(&email);
         let version = user.version;
-        self.run(home, SetPassword { id, hash, version }).await
+        let user = self.run(home, SetPassword { id, hash, version }).await?;
+        self.learn(&user);
+        Ok(user)
     }
 }

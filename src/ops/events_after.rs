@@ -5,7 +5,7 @@ use futures::{future::BoxFuture, FutureExt};
 use serde::{Deserialize, Serialize};
 
 use super::{Home, Operation, Ops};
-use crate::{catalog::EventSource, error::Result, store::LogPage};
+use crate::{error::Result, follow::EventSource, store::LogPage};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct EventsAfter {

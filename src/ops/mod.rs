@@ -19,6 +19,8 @@ mod find_account;
 mod list_orders;
 mod list_tickets;
 mod pay;
+mod sessions;
+mod set_status;
 mod show_order;
 mod show_ticket;
 mod sign_in;
@@ -31,6 +33,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tracing::Instrument as _;
 
 pub use list_orders::OrderList;
+pub use sessions::Session;
 
 use crate::{
     actors::Actors,
@@ -39,6 +42,7 @@ use crate::{
     error::{Error, Result},
     passwords::Hasher,
     records::Recorded,
+    revocations::Revocations,
     store::Store,
 };
 
@@ -61,11 +65,17 @@ pub(crate) trait Operation: Serialize + DeserializeOwned + Send + 'static {
 pub(crate) struct Home {
     store: Arc<Store>,
     actors: Actors,
+    /// The sessions that have ended, as this node knows them.
+    revocations: Revocations,
 }
 
 impl Home {
-    pub(crate) fn new(store: Arc<Store>, actors: Actors) -> Self {
-        Self { store, actors }
+    pub(crate) fn new(store: Arc<Store>, actors: Actors, revocations: Revocations) -> Self {
+        Self {
+            store,
+            actors,
+            revocations,
+        }
     }
 
     /// Runs a forwarded operation: its name picks the code, the body is its
@@ -91,6 +101,9 @@ impl Home {
             find_account::FindAccount,
             sign_up::CreateAccount,
             change_password::SetPassword,
+            sessions::RenewSession,
+            sessions::EndSession,
+            set_status::SetStatus,
             create_ticket::CreateTicket,
             show_ticket::ShowTicket,
             edit_ticket::EditTicket,

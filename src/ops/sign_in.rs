@@ -3,7 +3,7 @@
 
 use super::Ops;
 use crate::{
-    domain::{Email, User},
+    domain::{AccountStatus, Email, RuleError, User},
     error::{Error, Result},
 };
 
@@ -17,6 +17,10 @@ impl Ops {
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
             .await?;
         match user {
+            // Said only to whoever knows the password.
+            Some(user) if ok && user.status == AccountStatus::Banned => {
+                Err(RuleError::AccountSuspended.into())
+            }
             Some(user) if ok => Ok(user),
             _ => Err(Error::bad_request("Invalid credentials")),
         }

@@ -418,6 +418,8 @@ mod tests {
                     tx.emit(EventKind::UserUpdated {
                         id: u.id,
                         version: 0,
+                        status: crate::domain::AccountStatus::Active,
+                        sessions_from: 0,
                     })
                 })
                 .unwrap();
@@ -446,6 +448,8 @@ mod tests {
                 tx.emit(EventKind::UserUpdated {
                     id: u.id,
                     version: 1,
+                    status: crate::domain::AccountStatus::Active,
+                    sessions_from: 0,
                 })
             })
             .unwrap();
