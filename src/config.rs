@@ -176,6 +176,18 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_ADMINS", value_delimiter = ',')]
     pub admins: Vec<String>,
 
+    /// Take the client's address from the last `X-Forwarded-For` entry
+    /// (set by the proxy in front, e.g. a Kubernetes ingress) rather than
+    /// the socket. Only behind such a proxy: otherwise a client could name
+    /// any address and dodge sign-in throttling.
+    #[arg(long, env = "BOXOFFICE_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// Holds waiting for payment one buyer may have on one node; the next
+    /// BUY gets 400 "Hold limit reached". 0 for no cap (benchmarks).
+    #[arg(long, env = "BOXOFFICE_MAX_HOLDS_PER_USER", default_value_t = 10)]
+    pub max_holds_per_user: u32,
+
     /// Memory for sled's page cache, in MiB (hot records stay in memory;
     /// the rest is read from disk when needed).
     #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]

@@ -82,6 +82,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::EmailTaken => Error::invalid("email", "Email in use"),
             StoreError::Flush(msg) | StoreError::Stale(msg) => Error::Unavailable(msg),
+            StoreError::Rule(rule) => Error::Rule(rule),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -49,4 +49,5 @@ pub(crate) mod records;
 pub mod reshard;
 pub(crate) mod revocations;
 pub(crate) mod store;
+pub(crate) mod throttle;
 pub(crate) mod trace;

@@ -134,6 +134,7 @@ impl Builder {
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
             admin_token: args.admin_token.as_deref().map(Arc::from),
             body_timeout: Duration::from_secs(args.body_timeout_secs),
+            trust_proxy: args.trust_proxy,
         };
         let listener = TcpListener::bind(args.http_addr)
             .await
@@ -170,6 +171,7 @@ impl Node {
         let settings = Settings {
             order_ttl: args.order_ttl(),
             idle_after: args.idle_after(),
+            max_holds_per_user: args.max_holds_per_user,
             ..Settings::default()
         };
         Builder {

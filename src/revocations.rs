@@ -101,7 +101,7 @@ impl Revocations {
             _ => return,
         }
         table.changes += 1;
-        if table.changes % SWEEP_EVERY == 0 {
+        if table.changes.is_multiple_of(SWEEP_EVERY) {
             table.sweep(now);
         }
     }

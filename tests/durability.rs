@@ -34,8 +34,9 @@ async fn acknowledged_orders_survive_kill_9() {
                 .to_owned(),
         );
     }
+    // Ten buyers with ten holds each: as many as one buyer may hold.
     let mut buyers = Vec::new();
-    for i in 0..5 {
+    for i in 0..10 {
         let b = server.client();
         b.sign_up(&email(&format!("buyer{i}"))).await;
         buyers.push(b);
@@ -47,7 +48,7 @@ async fn acknowledged_orders_survive_kill_9() {
         .map(|(i, t)| {
             let b = buyers[i % buyers.len()].clone();
             let t = t.clone();
-            tokio::spawn(async move { (i % 5, b.buy(&t).await) })
+            tokio::spawn(async move { (i % 10, b.buy(&t).await) })
         })
         .collect();
     let mut acknowledged: Vec<(usize, Value)> = Vec::new();

@@ -344,6 +344,14 @@ fn now() -> u64 {
         .as_secs()
 }
 
+/// A session's claims as the server issues them (a session of its own).
+fn claims(id: &str, email: &str, iat: u64, exp: u64) -> Value {
+    json!({
+        "id": id, "email": email, "iat": iat, "exp": exp,
+        "role": "user", "sid": uuid::Uuid::now_v7(), "epoch": 0
+    })
+}
+
 async fn current_user_with(server: &Server, auth: &str) -> Value {
     let (status, body) = Client::new(&server.url)
         .send(
@@ -360,25 +368,17 @@ async fn current_user_with(server: &Server, auth: &str) -> Value {
 #[tokio::test]
 async fn bearer_tokens_work_and_bad_tokens_mean_anonymous() {
     let server = Server::start();
-    let id = server.client().sign_up(&email("bearer")).await;
+    let who = email("bearer");
+    let id = server.client().sign_up(&who).await;
     let t = now();
-    let good = token(
-        json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }),
-        JWT_KEY,
-    );
+    let good = token(claims(&id, &who, t, t + 900), JWT_KEY);
     assert_eq!(
         current_user_with(&server, &format!("Bearer {good}")).await["id"],
         id
     );
 
-    let expired = token(
-        json!({ "id": id, "email": "x@example.com", "iat": t - 2000, "exp": t - 1000 }),
-        JWT_KEY,
-    );
-    let wrong_key = token(
-        json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }),
-        "some other key",
-    );
+    let expired = token(claims(&id, &who, t - 2000, t - 1000), JWT_KEY);
+    let wrong_key = token(claims(&id, &who, t, t + 900), "some other key");
     let mut tampered = good.clone();
     tampered.insert(good.find('.').unwrap() + 3, 'A');
     // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
@@ -409,7 +409,8 @@ async fn bearer_tokens_work_and_bad_tokens_mean_anonymous() {
 #[tokio::test]
 async fn a_cookie_past_half_its_life_is_renewed() {
     let server = Server::start();
-    let id = server.client().sign_up(&email("renew")).await;
+    let who = email("renew");
+    let id = server.client().sign_up(&who).await;
     let t = now();
     let http = reqwest::Client::new();
     let ask = |tok: String| {
@@ -417,20 +418,14 @@ async fn a_cookie_past_half_its_life_is_renewed() {
             .header("cookie", format!("session={tok}"))
             .send()
     };
-    let young = token(
-        json!({ "id": id, "email": "x@example.com", "iat": t, "exp": t + 900 }),
-        JWT_KEY,
-    );
+    let young = token(claims(&id, &who, t, t + 900), JWT_KEY);
     let res = ask(young).await.unwrap();
     assert!(
         res.headers().get("set-cookie").is_none(),
         "young token: no renewal"
     );
 
-    let old = token(
-        json!({ "id": id, "email": "x@example.com", "iat": t - 600, "exp": t + 300 }),
-        JWT_KEY,
-    );
+    let old = token(claims(&id, &who, t - 600, t + 300), JWT_KEY);
     let res = ask(old).await.unwrap();
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(

@@ -47,6 +47,8 @@ pub struct Settings {
     /// Longest wait for the payment provider; below `call_timeout`, so the
     /// buyer hears "timed out" from the order, not from the mailbox.
     pub payment_timeout: Duration,
+    /// Holds waiting for payment one buyer may have on this node; 0 for no cap.
+    pub max_holds_per_user: u32,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             idle_after: Duration::from_secs(30),
             call_timeout: Duration::from_secs(10),
             payment_timeout: Duration::from_secs(8),
+            max_holds_per_user: 10,
         }
     }
 }

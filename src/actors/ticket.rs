@@ -221,7 +221,13 @@ impl TicketState {
             Timestamp::now(),
             self.ctx.settings.order_ttl,
         );
+        let cap = self.ctx.settings.max_holds_per_user;
         let (_, durable) = store.write(|tx| {
+            // Exact on this node: writes are serial, and the count is the
+            // stored one plus this transaction's.
+            if cap > 0 && tx.pending_holds_of(by) >= cap {
+                return abort(RuleError::HoldLimitReached.into());
+            }
             tx.put_ticket(&ticket)?;
             tx.put_order(&order)?;
             tx.remember(idem, &order.id)?;

@@ -32,6 +32,11 @@ macro_rules! define_id {
                 Self(Uuid::from_bytes(bytes))
             }
 
+            /// An id from a stored slice, if it is 16 bytes long.
+            pub fn try_from_slice(bytes: &[u8]) -> Option<Self> {
+                <[u8; 16]>::try_from(bytes).ok().map(Self::from_bytes)
+            }
+
             /// Which shard this entity lives on, given `shards` virtual shards.
             pub fn shard(&self, shards: u16) -> u16 {
                 let b = self.0.as_bytes();

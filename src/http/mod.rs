@@ -2,6 +2,7 @@
 //! and pass one call to the [`Ops`]; no business rule lives here.
 
 mod admin;
+mod client;
 pub(crate) mod error;
 mod json;
 mod openapi;
@@ -46,6 +47,9 @@ pub(crate) struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// A request body must arrive in full within this (else 408).
     pub body_timeout: std::time::Duration,
+    /// Whether `X-Forwarded-For` names the client (behind a proxy that
+    /// sets it), rather than the socket's peer.
+    pub trust_proxy: bool,
 }
 
 /// The routes and the layers every request passes.

@@ -6,6 +6,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -13,6 +14,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::{net::TcpListener, sync::Semaphore};
+use tower_http::add_extension::AddExtension;
 
 /// How the server protects itself from slow or idle clients.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +70,6 @@ pub(crate) async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    let service = TowerToHyperService::new(app);
     tokio::pin!(shutdown);
     loop {
         // At the cap, stop accepting: new connections wait in the backlog.
@@ -77,7 +78,7 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(slot) = slot else { break };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // The client gave up before we accepted: nothing to do.
@@ -95,7 +96,9 @@ pub(crate) async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "setting TCP_NODELAY");
         }
-        let conn = http.serve_connection(TokioIo::new(stream), service.clone());
+        // The peer's address rides on every request of the connection.
+        let service = TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer)));
+        let conn = http.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

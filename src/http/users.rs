@@ -8,6 +8,7 @@ use axum::{
 };
 
 use super::{
+    client::ClientIp,
     error::{ApiError, ApiResult, ErrorBody},
     json::{Fields, JsonObject},
     openapi::bodies,
@@ -41,18 +42,22 @@ fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
                 description = "`session=<jwt>; Path=/; HttpOnly; SameSite=Lax; Max-Age=900`"))),
         (status = 400, description = "A field is invalid (`field` names it), the email is in \
             use, or the body is not a JSON object", body = ErrorBody),
+        (status = 429, description = "Too many refusals for this email (from this address, or \
+            from all): try again after `Retry-After` seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds until an attempt may succeed"))),
         (status = 503, description = "The account's home node is not reached", body = ErrorBody),
     ),
 )]
 pub(super) async fn sign_up(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     body: JsonObject,
 ) -> ApiResult<Response> {
     let mut f = Fields::new(body);
     let email = f.parse("email", Email::parse);
     let password = f.parse("password", Password::parse);
     let (email, password) = f.done((email, password))?;
-    let user = state.ops.sign_up(email, password).await?;
+    let user = state.ops.sign_up(email, password, client).await?;
     Ok(signed_in(&state, StatusCode::CREATED, &user))
 }
 
@@ -69,11 +74,19 @@ pub(super) async fn sign_up(
                 description = "`session=<jwt>; Path=/; HttpOnly; SameSite=Lax; Max-Age=900`"))),
         (status = 400, description = "Invalid credentials; an email that cannot be valid or \
             an empty password (`field` names it); or not a JSON object", body = ErrorBody),
+        (status = 403, description = "The password is right but the account is suspended \
+            (code `account_suspended`)", body = ErrorBody),
+        (status = 429, description = "Too many failures for this account from this address \
+            (10 a minute), or from all addresses (100 a minute; addresses the account signed \
+            in from in the last day are spared): try again after `Retry-After` seconds",
+            body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds until an attempt may succeed"))),
         (status = 503, description = "The account's home node is not reached", body = ErrorBody),
     ),
 )]
 pub(super) async fn sign_in(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     body: JsonObject,
 ) -> ApiResult<Response> {
     let mut f = Fields::new(body);
@@ -86,7 +99,7 @@ pub(super) async fn sign_in(
         }
     });
     let (email, password) = f.done((email, password))?;
-    let user = state.ops.sign_in(&email, &password).await?;
+    let user = state.ops.sign_in(&email, &password, client).await?;
     Ok(signed_in(&state, StatusCode::OK, &user))
 }
 

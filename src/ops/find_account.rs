@@ -1,17 +1,24 @@
 //! Find an account by email, on the home node of that email. Sign-up, sign-in
-//! and password changes start here.
+//! and password changes start here; sign-in and sign-up name the client, and
+//! the home's [`Throttle`] may refuse it for too many failures, which the
+//! entry node reports back once it has checked the password.
+//!
+//! [`Throttle`]: crate::throttle::Throttle
 
 use serde::{Deserialize, Serialize};
 
 use super::{Home, Operation, Ops};
 use crate::{
     domain::{Email, User},
-    error::Result,
+    error::{Error, Result},
+    throttle::{Client, Refused},
 };
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct FindAccount {
     pub(crate) email: Email,
+    /// Who is trying a password (or an email) on this account, if anyone.
+    pub(crate) client: Option<Client>,
 }
 
 impl Operation for FindAccount {
@@ -19,14 +26,61 @@ impl Operation for FindAccount {
     type Reply = Option<User>;
 
     async fn apply(self, home: &Home) -> Result<Option<User>> {
+        if let Some(client) = self.client {
+            if let Err(Refused { wait, limit }) = home.throttle.check(&self.email, client) {
+                metrics::counter!(crate::metrics::THROTTLED, "limit" => limit).increment(1);
+                let secs = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
+                return Err(Error::Throttled {
+                    message: format!("Too many failed attempts; try again in {secs} seconds"),
+                    retry_after_secs: secs,
+                });
+            }
+        }
         Ok(home.store.durable(|s| s.user_by_email(&self.email)).await?)
+    }
+}
+
+/// How an attempt `FindAccount` let through went.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Attempted {
+    pub(crate) email: Email,
+    pub(crate) client: Client,
+    pub(crate) ok: bool,
+}
+
+impl Operation for Attempted {
+    const NAME: &'static str = "attempted";
+    type Reply = ();
+
+    async fn apply(self, home: &Home) -> Result<()> {
+        home.throttle.record(&self.email, self.client, self.ok);
+        Ok(())
     }
 }
 
 impl Ops {
     pub(crate) async fn find_account(&self, email: &Email) -> Result<Option<User>> {
+        self.find_account_for(email, None).await
+    }
+
+    /// The account, unless `client` has failed on it too often.
+    pub(crate) async fn find_account_for(
+        &self,
+        email: &Email,
+        client: Option<Client>,
+    ) -> Result<Option<User>> {
         let home = self.placement.account_home(email);
         let email = email.clone();
-        self.run(home, FindAccount { email }).await
+        self.run(home, FindAccount { email, client }).await
+    }
+
+    /// Tells the account's home how an attempt went. Best effort: a home
+    /// that cannot be told now loses one count, never an answer.
+    pub(crate) async fn attempted(&self, email: &Email, client: Client, ok: bool) {
+        let home = self.placement.account_home(email);
+        let email = email.clone();
+        if let Err(e) = self.run(home, Attempted { email, client, ok }).await {
+            tracing::debug!(error = %e, "attempt not counted");
+        }
     }
 }

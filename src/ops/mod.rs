@@ -44,6 +44,7 @@ use crate::{
     records::Recorded,
     revocations::Revocations,
     store::Store,
+    throttle::Throttle,
 };
 
 /// A request that runs on the home node of the entity it names.
@@ -67,6 +68,8 @@ pub(crate) struct Home {
     actors: Actors,
     /// The sessions that have ended, as this node knows them.
     revocations: Revocations,
+    /// Failed sign-ins of the accounts this node is home to.
+    throttle: Arc<Throttle>,
 }
 
 impl Home {
@@ -75,6 +78,7 @@ impl Home {
             store,
             actors,
             revocations,
+            throttle: Arc::default(),
         }
     }
 
@@ -99,6 +103,7 @@ impl Home {
         }
         operations!(
             find_account::FindAccount,
+            find_account::Attempted,
             sign_up::CreateAccount,
             change_password::SetPassword,
             sessions::RenewSession,

@@ -1,21 +1,27 @@
 //! Sign in: the account for an email and password. An unknown email and a
 //! wrong password give the same error after the same amount of work.
 
+use std::net::IpAddr;
+
 use super::Ops;
 use crate::{
     domain::{AccountStatus, Email, RuleError, User},
     error::{Error, Result},
+    throttle::Client,
 };
 
 impl Ops {
-    /// The account for `email` and `password`. An unknown email and a wrong
-    /// password fail alike, after the same amount of work.
-    pub async fn sign_in(&self, email: &Email, password: &str) -> Result<User> {
-        let user = self.find_account(email).await?;
+    /// The account for `email` and `password`, tried from `client`. An
+    /// unknown email and a wrong password fail alike, after the same amount
+    /// of work, and count alike against the client's failure budget.
+    pub async fn sign_in(&self, email: &Email, password: &str, client: IpAddr) -> Result<User> {
+        let client = Client::from(client);
+        let user = self.find_account_for(email, Some(client)).await?;
         let ok = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
             .await?;
+        self.attempted(email, client, ok && user.is_some()).await;
         match user {
             // Said only to whoever knows the password.
             Some(user) if ok && user.status == AccountStatus::Banned => {

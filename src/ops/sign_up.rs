@@ -3,12 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::net::IpAddr;
+
 use super::{Home, Operation, Ops};
 use crate::{
     domain::{Email, Password, User},
-    error::Result,
+    error::{Error, Result},
     records::{Recorded, UserRecord},
     store::StoreError,
+    throttle::Client,
 };
 
 /// Creates the account on the email's home node; the transaction decides races.
@@ -37,12 +40,27 @@ impl Operation for CreateAccount {
 
 impl Ops {
     /// A new account, unless the email is taken. The password is hashed
-    /// here; only the hash travels to the account's home node.
-    pub async fn sign_up(&self, email: Email, password: Password) -> Result<User> {
+    /// here; only the hash travels to the account's home node. "Email in
+    /// use" counts as a failure for `client` (probing which emails have
+    /// accounts is throttled like guessing passwords).
+    pub async fn sign_up(&self, email: Email, password: Password, client: IpAddr) -> Result<User> {
+        let client = Client::from(client);
         // Cheap early answer, before the slow hash.
-        if self.find_account(&email).await?.is_some() {
-            return Err(StoreError::EmailTaken.into());
+        let taken = self.find_account_for(&email, Some(client)).await?.is_some();
+        let created = if taken {
+            Err(StoreError::EmailTaken.into())
+        } else {
+            self.create_account(email.clone(), password).await
+        };
+        let refused =
+            matches!(&created, Err(Error::Invalid { field: Some(f), .. }) if f == "email");
+        if created.is_ok() || refused {
+            self.attempted(&email, client, created.is_ok()).await;
         }
+        created
+    }
+
+    async fn create_account(&self, email: Email, password: Password) -> Result<User> {
         let hash = self.hasher.hash(&password).await?;
         let user = User::new(email, hash);
         let home = self.placement.account_home(&user.email);

@@ -14,7 +14,7 @@ mod orders;
 mod tickets;
 mod users;
 
-use std::{path::Path, sync::Mutex};
+use std::{collections::HashMap, path::Path, sync::Mutex};
 
 use sled::{
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
@@ -26,7 +26,7 @@ pub(crate) use group_commit::Durability;
 pub(crate) use idempotency::{IdemKey, Scope};
 
 use crate::{
-    domain::{Event, EventKind, Timestamp},
+    domain::{Event, EventKind, Timestamp, UserId},
     records::Recorded,
 };
 
@@ -43,6 +43,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Flush(String),
+    /// A business rule that needs the stored state (a buyer's count of
+    /// pending holds) refused the change.
+    #[error(transparent)]
+    Rule(#[from] crate::domain::RuleError),
     #[error("this data dir was created with {recorded} shards but {configured} are configured; resizing is an offline step (see README)")]
     ShardMismatch { recorded: u16, configured: u16 },
 }
@@ -96,9 +100,9 @@ pub(crate) struct Store {
     group: group_commit::GroupCommit,
     /// Names this event log; a follower that sees another id re-reads it.
     log_id: u64,
-    /// Pending holds on disk: counted once at open, then kept by the
-    /// transactions that add and clear reminders.
-    pending_holds: std::sync::atomic::AtomicI64,
+    /// Pending holds on disk, in all and by buyer: counted once at open,
+    /// then kept by the transactions that add and clear reminders.
+    holds: orders::PendingHolds,
 }
 
 /// A transaction in progress: typed writers live in each record's module.
@@ -107,8 +111,10 @@ pub(crate) struct Tx<'a> {
     next_seq: u64,
     at: Timestamp,
     emitted: Vec<Event>,
-    /// Reminders added minus reminders cleared by this transaction.
-    reminders_delta: i64,
+    /// Pending holds by buyer before this transaction (writes are serial).
+    holds_before: &'a HashMap<UserId, u32>,
+    /// Holds this transaction added (+1) and cleared (-1), by buyer.
+    holds_delta: Vec<(UserId, i32)>,
 }
 
 impl Tx<'_> {
@@ -158,9 +164,10 @@ impl Store {
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
         let group = group_commit::GroupCommit::start(db.clone(), durable, last_seq);
-        let pending_holds = orders::count_reminders(&trees[T::Reminders as usize])?;
+        let holds =
+            orders::PendingHolds::count(&trees[T::Reminders as usize], &trees[T::Orders as usize])?;
         Ok(Self {
-            pending_holds: std::sync::atomic::AtomicI64::new(pending_holds),
+            holds,
             db,
             trees,
             last_seq: Mutex::new(last_seq),
@@ -192,22 +199,23 @@ impl Store {
         let at = Timestamp::now();
         let trees: Vec<&sled::Tree> = self.trees.iter().collect();
         let begun = self.group.begin();
+        let mut holds = self.holds.by_user();
         let result = trees.as_slice().transaction(|view| {
             let mut tx = Tx {
                 trees: view,
                 next_seq: *last_seq + 1,
                 at,
                 emitted: Vec::new(),
-                reminders_delta: 0,
+                holds_before: &holds,
+                holds_delta: Vec::new(),
             };
             let out = body(&mut tx)?;
-            Ok((out, tx.next_seq - 1, tx.emitted, tx.reminders_delta))
+            Ok((out, tx.next_seq - 1, tx.emitted, tx.holds_delta))
         });
         match result {
-            Ok((out, seq, emitted, reminders_delta)) => {
+            Ok((out, seq, emitted, holds_delta)) => {
                 *last_seq = seq;
-                self.pending_holds
-                    .fetch_add(reminders_delta, std::sync::atomic::Ordering::Relaxed);
+                self.holds.apply(&mut holds, &holds_delta);
                 Ok((out, begun.end(emitted)))
             }
             Err(e) => {
@@ -239,8 +247,7 @@ impl Store {
 
     /// Holds waiting for payment (committed; for metrics).
     pub(crate) fn pending_holds(&self) -> i64 {
-        self.pending_holds
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.holds.total()
     }
 
     /// Records the cluster's shard count on first start and refuses any

@@ -1,9 +1,18 @@
 //! Orders by id, with two indexes kept in the same transaction: each
 //! buyer's orders (oldest first), and the reminders: one per pending order,
-//! keyed by its deadline, so what falls due next is the start of the tree.
-//! A hold costs these bytes, not an actor or a timer in memory.
+//! keyed by its deadline (so what falls due next is the start of the tree),
+//! holding its buyer's id. A hold costs these bytes, not an actor or a
+//! timer in memory; the store also counts pending holds by buyer, so a cap
+//! on them is checked inside the transaction that would add one.
 
-use std::ops::Bound;
+use std::{
+    collections::HashMap,
+    ops::Bound,
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Mutex, MutexGuard,
+    },
+};
 
 use super::{codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
 use crate::domain::{Order, OrderId, Timestamp, UserId};
@@ -78,26 +87,76 @@ impl Store {
         due: Timestamp,
         order: OrderId,
     ) -> Result<(), StoreError> {
-        if self
-            .tree(T::Reminders)
-            .remove(reminder_key(due, order))?
-            .is_some()
-        {
-            self.pending_holds
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let _write = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = self.tree(T::Reminders).remove(reminder_key(due, order))? {
+            let buyer = match UserId::try_from_slice(&value) {
+                Some(buyer) => Some(buyer),
+                None => self.order(order)?.map(|o| o.user_id),
+            };
+            let mut by_user = self.holds.by_user();
+            let delta = buyer.map(|b| (b, -1)).into_iter().collect::<Vec<_>>();
+            self.holds.apply(&mut by_user, &delta);
+            if delta.is_empty() {
+                self.holds.total.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
 }
 
-/// Pending holds on disk (a scan of the reminder index, at open).
-pub(super) fn count_reminders(reminders: &sled::Tree) -> Result<i64, StoreError> {
-    let mut n = 0;
-    for entry in reminders.iter().keys() {
-        entry?;
-        n += 1;
+/// Pending holds, in all and by buyer.
+pub(super) struct PendingHolds {
+    total: AtomicI64,
+    by_user: Mutex<HashMap<UserId, u32>>,
+}
+
+impl PendingHolds {
+    /// Counts the reminder index, at open. A reminder written before
+    /// reminders named their buyer costs a read of its order.
+    pub(super) fn count(reminders: &sled::Tree, orders: &sled::Tree) -> Result<Self, StoreError> {
+        let mut total = 0;
+        let mut by_user: HashMap<UserId, u32> = HashMap::new();
+        for entry in reminders.iter() {
+            let (key, value) = entry?;
+            total += 1;
+            let buyer = match UserId::try_from_slice(&value) {
+                Some(buyer) => Some(buyer),
+                None => {
+                    let (_, order) = parse_reminder(&key)?;
+                    get::<Order>(orders, order.as_bytes())?.map(|o| o.user_id)
+                }
+            };
+            if let Some(buyer) = buyer {
+                *by_user.entry(buyer).or_default() += 1;
+            }
+        }
+        Ok(Self {
+            total: AtomicI64::new(total),
+            by_user: Mutex::new(by_user),
+        })
     }
-    Ok(n)
+
+    pub(super) fn total(&self) -> i64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The counts by buyer, locked: held across a write, which the write
+    /// lock already makes the only one.
+    pub(super) fn by_user(&self) -> MutexGuard<'_, HashMap<UserId, u32>> {
+        self.by_user.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a committed transaction's changes.
+    pub(super) fn apply(&self, by_user: &mut HashMap<UserId, u32>, delta: &[(UserId, i32)]) {
+        for &(buyer, d) in delta {
+            self.total.fetch_add(i64::from(d), Ordering::Relaxed);
+            let n = by_user.entry(buyer).or_default();
+            *n = n.saturating_add_signed(d);
+            if *n == 0 {
+                by_user.remove(&buyer);
+            }
+        }
+    }
 }
 
 /// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
@@ -149,6 +208,18 @@ pub(super) fn migrate_pending(db: &sled::Db, reminders: &sled::Tree) -> Result<(
 }
 
 impl Tx<'_> {
+    /// `buyer`'s holds waiting for payment, this transaction's included.
+    pub(crate) fn pending_holds_of(&self, buyer: UserId) -> u32 {
+        let before = self.holds_before.get(&buyer).copied().unwrap_or(0);
+        let delta: i32 = self
+            .holds_delta
+            .iter()
+            .filter(|(b, _)| *b == buyer)
+            .map(|(_, d)| d)
+            .sum();
+        before.saturating_add_signed(delta)
+    }
+
     pub(crate) fn order(&self, id: OrderId) -> TxResult<Option<Order>> {
         tx_get(self.tree(T::Orders), id.as_bytes())
     }
@@ -162,16 +233,19 @@ impl Tx<'_> {
         let reminders = self.tree(T::Reminders);
         if order.is_pending() {
             if reminders
-                .insert(&reminder_key(order.expires_at, order.id), &[])?
+                .insert(
+                    &reminder_key(order.expires_at, order.id),
+                    order.user_id.as_bytes(),
+                )?
                 .is_none()
             {
-                self.reminders_delta += 1;
+                self.holds_delta.push((order.user_id, 1));
             }
         } else if reminders
             .remove(&reminder_key(order.expires_at, order.id))?
             .is_some()
         {
-            self.reminders_delta -= 1;
+            self.holds_delta.push((order.user_id, -1));
         }
         Ok(())
     }
