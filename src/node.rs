@@ -119,6 +119,7 @@ impl Builder {
             None => None,
         };
         let ops = Ops::new(placement, home, cluster, Hasher::new()?, catalog.clone());
+        let coupons = ops.connect_coupons();
         let follower = catalog.follow(ops.clone());
         let state = AppState {
             ops: ops.clone(),
@@ -140,6 +141,7 @@ impl Builder {
             store,
             actors,
             follower,
+            _coupons: coupons,
         })
     }
 }
@@ -153,6 +155,8 @@ pub struct Node {
     store: Arc<Store>,
     actors: Actors,
     follower: Follower,
+    /// Kept for the order actors, which hold it weakly.
+    _coupons: Arc<dyn crate::actors::CouponDesk>,
 }
 
 impl Node {

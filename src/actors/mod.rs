@@ -3,6 +3,7 @@
 //! ```text
 //! Supervisor ──┬── TicketActor  "ticket/<id>"   (one per ticket in use)
 //!              ├── OrderActor   "order/<id>"    (one per order in use)
+//!              ├── CouponActor  "coupon/<CODE>" (one per coupon in use)
 //!              └── Reminders    "reminders"     (one per node: lapses holds at
 //!                                                their deadlines, from the store)
 //! ```
@@ -12,24 +13,33 @@
 //! copy of an entity's actor cannot start while the first is alive: that is
 //! the "one owner" rule on one node. A ticket and its orders are one unit of
 //! consistency: the order actor decides (cancel, expire, pay) and the ticket
-//! actor writes the order and the ticket in one transaction.
+//! actor writes the order and the ticket in one transaction. A coupon
+//! lives on its own home node: an order actor paying with it reaches it
+//! through the [`CouponDesk`] the operations layer provides.
 
+mod coupon;
 mod idle;
 mod order;
 mod reminders;
 mod supervisor;
 mod ticket;
 
-use std::{future::Future, sync::Arc, sync::OnceLock, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock, Weak},
+    time::Duration,
+};
 
+use futures::future::BoxFuture;
 use ractor::{rpc::CallResult, ActorCell, ActorRef, Message, RpcReplyPort, SpawnErr};
 
+pub(crate) use coupon::CouponMsg;
 pub(crate) use order::OrderMsg;
 pub(crate) use supervisor::Supervisor;
 pub(crate) use ticket::TicketMsg;
 
 use crate::{
-    domain::{OrderId, TicketId},
+    domain::{CouponCode, Discount, OrderId, TicketId},
     error::{Error, Result},
     payments::PaymentGateway,
     store::{Durability, Store},
@@ -69,6 +79,10 @@ pub(crate) struct Context {
     /// The reminder service's name: registry names are per process, and a
     /// process may hold several nodes (tests, the benchmark).
     reminders: String,
+    /// Reaches coupons wherever they live; weak, because its owner (the
+    /// operations) holds the actors: a strong one would keep the store
+    /// open forever.
+    coupons: OnceLock<Weak<dyn CouponDesk>>,
 }
 
 impl Context {
@@ -78,6 +92,23 @@ impl Context {
             .cloned()
             .ok_or_else(|| Error::Unavailable("the node is starting up".into()))
     }
+
+    fn coupons(&self) -> Result<Arc<dyn CouponDesk>> {
+        self.coupons
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Unavailable("coupons are not reachable now".into()))
+    }
+}
+
+/// Redeems and gives back coupon uses on the coupon's home node, which may
+/// be another node: implemented above the actors, by the operations, which
+/// know placement and the cluster.
+pub(crate) trait CouponDesk: Send + Sync + 'static {
+    /// Takes a use of `code` for `order` (a retry takes none); what it takes off.
+    fn redeem(&self, code: CouponCode, order: OrderId) -> BoxFuture<'static, Result<Discount>>;
+    /// Gives `order`'s use of `code` back, if it holds one.
+    fn give_back(&self, code: CouponCode, order: OrderId) -> BoxFuture<'static, Result<()>>;
 }
 
 /// An entity with an actor of its own, found or started by name.
@@ -95,6 +126,7 @@ pub(crate) trait Entity: Copy + Send + Sync + 'static {
 pub(crate) enum EntityName {
     Ticket(TicketId),
     Order(OrderId),
+    Coupon(CouponCode),
     /// The node's reminder service.
     Reminders,
 }
@@ -122,6 +154,7 @@ impl EntityName {
             REMINDERS => Some(Self::Reminders),
             "ticket" => id.parse().ok().map(Self::Ticket),
             "order" => id.parse().ok().map(Self::Order),
+            "coupon" => CouponCode::parse(id).ok().map(Self::Coupon),
             _ => None,
         }
     }
@@ -249,6 +282,7 @@ impl Actors {
             settings,
             supervisor: OnceLock::new(),
             reminders: format!("{REMINDERS}/{}", uuid::Uuid::now_v7().simple()),
+            coupons: OnceLock::new(),
         });
         let (supervisor, _) = ractor::Actor::spawn(None, Supervisor, ctx.clone())
             .await
@@ -279,6 +313,19 @@ impl Actors {
         make: impl Fn(RpcReplyPort<R>) -> OrderMsg,
     ) -> Result<R> {
         ask(&self.ctx, id, make).await
+    }
+
+    pub(crate) async fn coupon<R: Send + 'static>(
+        &self,
+        code: CouponCode,
+        make: impl Fn(RpcReplyPort<R>) -> CouponMsg,
+    ) -> Result<R> {
+        ask(&self.ctx, code, make).await
+    }
+
+    /// Gives order actors their way to coupons (once, at start-up).
+    pub(crate) fn connect_coupons(&self, desk: &Arc<dyn CouponDesk>) {
+        let _ = self.ctx.coupons.set(Arc::downgrade(desk));
     }
 
     /// Ticket and order actors alive now, by kind.

@@ -25,8 +25,8 @@ pub(crate) struct FieldError {
     /// `malformed_json`, `too_large`, `body_timeout`, `unauthorized`,
     /// `admin_disabled`, `not_found`, `method_not_allowed`, `price_changed`,
     /// `ticket_reserved`, `ticket_sold`, `order_complete`, `order_cancelled`,
-    /// `order_expired`, `card_declined`, `unavailable`, `peers_unreachable`,
-    /// `internal`.
+    /// `order_expired`, `card_declined`, `coupon_expired`, `coupon_used_up`,
+    /// `forbidden`, `unavailable`, `peers_unreachable`, `internal`.
     #[schema(value_type = String, example = "invalid")]
     pub code: &'static str,
 }
@@ -123,6 +123,25 @@ impl From<Error> for ApiError {
                 }],
                 retry_after: None,
             },
+            // A coupon's refusals name the field it came in (a payment's
+            // `coupon`, or the path of `GET /api/coupons/{code}`).
+            Error::Rule(
+                rule @ (RuleError::UnknownCoupon
+                | RuleError::CouponExpired
+                | RuleError::CouponUsedUp),
+            ) => Self {
+                status: if rule == RuleError::UnknownCoupon {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                errors: vec![FieldError {
+                    message: rule.to_string(),
+                    field: Some("coupon".into()),
+                    code: rule_code(&rule),
+                }],
+                retry_after: None,
+            },
             Error::Rule(rule) => {
                 Self::new(StatusCode::BAD_REQUEST, rule_code(&rule), rule.to_string())
             }
@@ -152,6 +171,9 @@ fn rule_code(rule: &RuleError) -> &'static str {
         RuleError::OrderCompleted | RuleError::AlreadyPaid => "order_complete",
         RuleError::OrderCancelled => "order_cancelled",
         RuleError::OrderExpired => "order_expired",
+        RuleError::UnknownCoupon => "not_found",
+        RuleError::CouponExpired => "coupon_expired",
+        RuleError::CouponUsedUp => "coupon_used_up",
     }
 }
 

@@ -2,6 +2,7 @@
 //! and pass one call to the [`Ops`]; no business rule lives here.
 
 mod admin;
+mod coupons;
 pub(crate) mod error;
 mod json;
 mod openapi;
@@ -61,6 +62,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::show).delete(orders::cancel))
         .route("/api/payments", post(payments::create))
+        .route("/api/coupons", get(coupons::list).post(coupons::create))
+        .route("/api/coupons/{code}", get(coupons::show))
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/stats", get(admin::stats))
         .route("/api/admin/placement", get(admin::placement))
