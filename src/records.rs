@@ -834,6 +834,63 @@ mod tests {
     }
 
     #[test]
+    fn coupons_and_their_events_round_trip() {
+        let code = CouponCode::parse("save-10").unwrap();
+        let coupon = Coupon {
+            code,
+            discount: Discount::Amount(Price::from_cents(250).unwrap()),
+            max_redemptions: 3,
+            redemptions: 1,
+            expires_at: Some(Timestamp::from_millis(AT)),
+            created_at: Timestamp::from_millis(AT),
+            version: 1,
+        };
+        assert_eq!(decode::<Coupon>(&encode(&coupon)).unwrap(), coupon);
+        let order_id = OrderId::from_bytes([3; 16]);
+        for (seq, kind) in [
+            EventKind::CouponCreated {
+                code,
+                discount: Discount::Percent(10),
+                max_redemptions: 5,
+                expires_at: None,
+                version: 0,
+            },
+            EventKind::CouponRedeemed {
+                code,
+                order_id,
+                redemptions: 1,
+                version: 1,
+            },
+            EventKind::CouponReturned {
+                code,
+                order_id,
+                redemptions: 0,
+                version: 2,
+            },
+            EventKind::ChargeCreated {
+                id: ChargeId::from_bytes([4; 16]),
+                order_id,
+                amount: Amount::ZERO,
+                version: 1,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let event = Event {
+                seq: seq as u64 + 20,
+                at: Timestamp::from_millis(AT),
+                kind,
+            };
+            assert_eq!(decode::<Event>(&encode(&event)).unwrap(), event);
+        }
+        // A discount is exactly one of the two, even on disk.
+        let mut record = coupon.to_record();
+        record.discount.percent_off = Some(5);
+        assert!(Coupon::from_record(record).is_err());
+    }
+
+    #[test]
     fn unknown_schemas_and_invalid_values_are_refused() {
         let mut future = hex::decode(TICKET).unwrap();
         future[0] = 2;

@@ -426,6 +426,34 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_coupon_actor_is_restarted_with_its_count() {
+        use crate::domain::{Coupon, CouponCode, Discount, OrderId, Timestamp};
+        let node = node(Duration::from_secs(60)).await;
+        let code = CouponCode::parse("crash-me").unwrap();
+        let coupon = Coupon::new(code, Discount::Percent(50), 2, None, Timestamp::now()).unwrap();
+        node.ops().create_coupon(coupon).await.unwrap();
+        let actors = node.actors();
+        let redeem = |order: OrderId| async move {
+            actors
+                .coupon(code, |reply| CouponMsg::Redeem { order, reply })
+                .await
+                .unwrap()
+        };
+        let (a, b) = (OrderId::new(), OrderId::new());
+        assert_eq!(redeem(a).await.unwrap(), Discount::Percent(50));
+        assert_eq!(redeem(a).await.unwrap(), Discount::Percent(50), "a retry");
+
+        let name = code.actor_name();
+        let before = ActorRef::<CouponMsg>::where_is(name.clone()).unwrap();
+        before.cast(CouponMsg::Crash).unwrap();
+        restarted::<CouponMsg>(&name, before.get_id()).await;
+
+        assert!(redeem(b).await.is_ok(), "the second use");
+        assert!(redeem(OrderId::new()).await.is_err(), "used up");
+        assert_eq!(node.store().coupon(code).unwrap().unwrap().redemptions, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_decision_made_from_a_stale_order_is_refused() {
         use crate::domain::{ChargeId, EventKind};
         let node = node(Duration::from_secs(60)).await;
