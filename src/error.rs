@@ -81,6 +81,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::EmailTaken => Error::invalid("email", "Email in use"),
+            StoreError::CouponCodeTaken => Error::invalid("code", "Coupon code in use"),
             StoreError::Flush(msg) | StoreError::Stale(msg) => Error::Unavailable(msg),
             StoreError::Rule(rule) => Error::Rule(rule),
             other => Error::Internal(other.to_string()),

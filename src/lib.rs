@@ -12,9 +12,9 @@
 //! - `store`: sled, one tree per record kind plus the event log; the only
 //!   module that touches sled. Group commit makes a 2xx mean "on disk", and
 //!   reads and the event log show nothing that is not on disk yet.
-//! - `actors`: the supervision tree: one actor per ticket and per order,
-//!   each owning its state, and a reminder service that lapses holds at
-//!   their deadlines from the store.
+//! - `actors`: the supervision tree: one actor per ticket, per order and
+//!   per coupon, each owning its state, and a reminder service that lapses
+//!   holds at their deadlines from the store.
 //! - [`cluster`]: placement (shard → node), membership, heartbeats and
 //!   forwarding of operations, by name and bytes, over ractor_cluster.
 //! - `follow`: every node reads every node's event log into its read

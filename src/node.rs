@@ -128,6 +128,7 @@ impl Builder {
             None => None,
         };
         let ops = Ops::new(placement, home, cluster, Hasher::new()?, catalog.clone());
+        let coupons = ops.connect_coupons();
         let follower = follow::follow(ops.clone(), models);
         let state = AppState {
             ops: ops.clone(),
@@ -150,6 +151,7 @@ impl Builder {
             store,
             actors,
             follower,
+            _coupons: coupons,
         })
     }
 }
@@ -163,6 +165,8 @@ pub struct Node {
     store: Arc<Store>,
     actors: Actors,
     follower: Follower,
+    /// Kept for the order actors, which hold it weakly.
+    _coupons: Arc<dyn crate::actors::CouponDesk>,
 }
 
 impl Node {

@@ -9,7 +9,8 @@ use crate::domain::Price;
 /// One card charge, for one order.
 #[derive(Debug, Clone)]
 pub struct ChargeRequest {
-    /// In cents: the price the order was placed at.
+    /// In cents: the price the order was placed at, less a coupon's
+    /// discount (never zero: a free order asks no provider).
     pub amount: Price,
     /// ISO 4217, lower case, as Stripe takes it (`"usd"`).
     pub currency: &'static str,

@@ -14,9 +14,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountStatus, Charge, ChargeId, Email, Event, EventKind, Order, OrderId, OrderStatus, Price,
-    SessionId, Ticket, TicketEvent, TicketId, TicketSnapshot, TicketState, Timestamp, Title, User,
-    UserId,
+    AccountStatus, Amount, Charge, ChargeId, Coupon, CouponCode, Discount, Email, Event, EventKind,
+    Order, OrderId, OrderStatus, Price, SessionId, Ticket, TicketEvent, TicketId, TicketSnapshot,
+    TicketState, Timestamp, Title, User, UserId,
 };
 
 /// The schema of records whose layout has not changed since the first.
@@ -66,6 +66,14 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> RecordError {
 
 fn price(cents: u64) -> Result<Price, RecordError> {
     Price::from_cents(cents).map_err(|e| invalid("price", e))
+}
+
+fn amount(cents: u64) -> Result<Amount, RecordError> {
+    Amount::from_cents(cents).map_err(|e| invalid("amount", e))
+}
+
+fn code(raw: &str) -> Result<CouponCode, RecordError> {
+    CouponCode::parse(raw).map_err(|e| invalid("coupon code", e))
 }
 
 fn title(raw: String) -> Result<Title, RecordError> {
@@ -329,7 +337,7 @@ impl Recorded for Charge {
             id: r.id.into(),
             order_id: r.order_id.into(),
             user_id: r.user_id.into(),
-            amount: price(r.amount)?,
+            amount: amount(r.amount)?,
             provider_id: r.provider_id,
             created_at: Timestamp::from_millis(r.created_at),
         })
@@ -430,6 +438,25 @@ pub(crate) enum EventKindRecord {
         session: Uuid,
         until: u64,
     },
+    CouponCreated {
+        code: String,
+        discount: DiscountRecord,
+        max_redemptions: u32,
+        expires_at: Option<u64>,
+        version: u64,
+    },
+    CouponRedeemed {
+        code: String,
+        order_id: Uuid,
+        redemptions: u32,
+        version: u64,
+    },
+    CouponReturned {
+        code: String,
+        order_id: Uuid,
+        redemptions: u32,
+        version: u64,
+    },
 }
 
 /// An event in a node's log (schema 1).
@@ -513,6 +540,41 @@ impl Recorded for Event {
                 id: (*id).into(),
                 order_id: (*order_id).into(),
                 amount: amount.cents(),
+                version: *version,
+            },
+            EventKind::CouponCreated {
+                code,
+                discount,
+                max_redemptions,
+                expires_at,
+                version,
+            } => R::CouponCreated {
+                code: code.to_string(),
+                discount: discount.to_record(),
+                max_redemptions: *max_redemptions,
+                expires_at: expires_at.map(Timestamp::as_millis),
+                version: *version,
+            },
+            EventKind::CouponRedeemed {
+                code,
+                order_id,
+                redemptions,
+                version,
+            } => R::CouponRedeemed {
+                code: code.to_string(),
+                order_id: (*order_id).into(),
+                redemptions: *redemptions,
+                version: *version,
+            },
+            EventKind::CouponReturned {
+                code,
+                order_id,
+                redemptions,
+                version,
+            } => R::CouponReturned {
+                code: code.to_string(),
+                order_id: (*order_id).into(),
+                redemptions: *redemptions,
                 version: *version,
             },
         };
@@ -603,7 +665,42 @@ impl Recorded for Event {
             } => EventKind::ChargeCreated {
                 id: id.into(),
                 order_id: order_id.into(),
-                amount: price(amount)?,
+                amount: self::amount(amount)?,
+                version,
+            },
+            R::CouponCreated {
+                code: c,
+                discount,
+                max_redemptions,
+                expires_at,
+                version,
+            } => EventKind::CouponCreated {
+                code: code(&c)?,
+                discount: Discount::from_record(discount)?,
+                max_redemptions,
+                expires_at: expires_at.map(Timestamp::from_millis),
+                version,
+            },
+            R::CouponRedeemed {
+                code: c,
+                order_id,
+                redemptions,
+                version,
+            } => EventKind::CouponRedeemed {
+                code: code(&c)?,
+                order_id: order_id.into(),
+                redemptions,
+                version,
+            },
+            R::CouponReturned {
+                code: c,
+                order_id,
+                redemptions,
+                version,
+            } => EventKind::CouponReturned {
+                code: code(&c)?,
+                order_id: order_id.into(),
+                redemptions,
                 version,
             },
         };
@@ -611,6 +708,81 @@ impl Recorded for Event {
             seq: r.seq,
             at: Timestamp::from_millis(r.at),
             kind,
+        })
+    }
+}
+
+/// What a coupon takes off: exactly one of the two (schema 1). Also the
+/// JSON of the event log's `discount`, hence the camelCase names.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DiscountRecord {
+    percent_off: Option<u8>,
+    /// In cents.
+    amount_off: Option<u64>,
+}
+
+impl Recorded for Discount {
+    type Record = DiscountRecord;
+
+    fn to_record(&self) -> DiscountRecord {
+        match self {
+            Discount::Percent(p) => DiscountRecord {
+                percent_off: Some(*p),
+                amount_off: None,
+            },
+            Discount::Amount(a) => DiscountRecord {
+                percent_off: None,
+                amount_off: Some(a.cents()),
+            },
+        }
+    }
+
+    fn from_record(r: DiscountRecord) -> Result<Self, RecordError> {
+        match (r.percent_off, r.amount_off) {
+            (Some(p), None) => Discount::percent(u64::from(p)).map_err(|e| invalid("discount", e)),
+            (None, Some(cents)) => Ok(Discount::Amount(price(cents)?)),
+            _ => Err(invalid("discount", "not exactly one of percent and amount")),
+        }
+    }
+}
+
+/// A coupon (schema 1). The orders holding a use are keys of their own.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CouponRecord {
+    code: String,
+    discount: DiscountRecord,
+    max_redemptions: u32,
+    redemptions: u32,
+    expires_at: Option<u64>,
+    created_at: u64,
+    version: u64,
+}
+
+impl Recorded for Coupon {
+    type Record = CouponRecord;
+
+    fn to_record(&self) -> CouponRecord {
+        CouponRecord {
+            code: self.code.to_string(),
+            discount: self.discount.to_record(),
+            max_redemptions: self.max_redemptions,
+            redemptions: self.redemptions,
+            expires_at: self.expires_at.map(Timestamp::as_millis),
+            created_at: self.created_at.as_millis(),
+            version: self.version,
+        }
+    }
+
+    fn from_record(r: CouponRecord) -> Result<Self, RecordError> {
+        Ok(Coupon {
+            code: code(&r.code)?,
+            discount: Discount::from_record(r.discount)?,
+            max_redemptions: r.max_redemptions,
+            redemptions: r.redemptions,
+            expires_at: r.expires_at.map(Timestamp::from_millis),
+            created_at: Timestamp::from_millis(r.created_at),
+            version: r.version,
         })
     }
 }
@@ -787,6 +959,63 @@ mod tests {
         );
         let event: Event = read(EVENTS[4]);
         assert_eq!((event.seq, event.at.as_millis()), (11, AT));
+    }
+
+    #[test]
+    fn coupons_and_their_events_round_trip() {
+        let code = CouponCode::parse("save-10").unwrap();
+        let coupon = Coupon {
+            code,
+            discount: Discount::Amount(Price::from_cents(250).unwrap()),
+            max_redemptions: 3,
+            redemptions: 1,
+            expires_at: Some(Timestamp::from_millis(AT)),
+            created_at: Timestamp::from_millis(AT),
+            version: 1,
+        };
+        assert_eq!(decode::<Coupon>(&encode(&coupon)).unwrap(), coupon);
+        let order_id = OrderId::from_bytes([3; 16]);
+        for (seq, kind) in [
+            EventKind::CouponCreated {
+                code,
+                discount: Discount::Percent(10),
+                max_redemptions: 5,
+                expires_at: None,
+                version: 0,
+            },
+            EventKind::CouponRedeemed {
+                code,
+                order_id,
+                redemptions: 1,
+                version: 1,
+            },
+            EventKind::CouponReturned {
+                code,
+                order_id,
+                redemptions: 0,
+                version: 2,
+            },
+            EventKind::ChargeCreated {
+                id: ChargeId::from_bytes([4; 16]),
+                order_id,
+                amount: Amount::ZERO,
+                version: 1,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let event = Event {
+                seq: seq as u64 + 20,
+                at: Timestamp::from_millis(AT),
+                kind,
+            };
+            assert_eq!(decode::<Event>(&encode(&event)).unwrap(), event);
+        }
+        // A discount is exactly one of the two, even on disk.
+        let mut record = coupon.to_record();
+        record.discount.percent_off = Some(5);
+        assert!(Coupon::from_record(record).is_err());
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Moved {
     pub orders: usize,
     /// Charges, which follow their orders.
     pub charges: usize,
+    /// Coupons, homed by code, with the uses orders hold.
+    pub coupons: usize,
 }
 
 /// Carries out `plan`, returning what each new member (by name) received.
@@ -91,6 +93,17 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
             let (store, moved) = target(&mut targets, &placement.order_home(charge.order_id).name)?;
             put(store, |tx| tx.put_charge(&charge))?;
             moved.charges += 1;
+        }
+        for coupon in old.coupons() {
+            let coupon = coupon?;
+            let (store, moved) = target(&mut targets, &placement.coupon_home(coupon.code).name)?;
+            put(store, |tx| tx.create_coupon(&coupon))?;
+            moved.coupons += 1;
+        }
+        for hold in old.coupon_holds() {
+            let (code, order) = hold?;
+            let (store, _) = target(&mut targets, &placement.coupon_home(code).name)?;
+            put(store, |tx| tx.set_coupon_hold(code, order, true))?;
         }
         old.close().await?;
     }

@@ -3,6 +3,7 @@
 //! ```text
 //! Supervisor ──┬── TicketActor  "ticket/<id>"   (one per ticket in use)
 //!              ├── OrderActor   "order/<id>"    (one per order in use)
+//!              ├── CouponActor  "coupon/<CODE>" (one per coupon in use)
 //!              └── Reminders    "reminders"     (one per node: lapses holds at
 //!                                                their deadlines, from the store)
 //! ```
@@ -12,24 +13,33 @@
 //! copy of an entity's actor cannot start while the first is alive: that is
 //! the "one owner" rule on one node. A ticket and its orders are one unit of
 //! consistency: the order actor decides (cancel, expire, pay) and the ticket
-//! actor writes the order and the ticket in one transaction.
+//! actor writes the order and the ticket in one transaction. A coupon
+//! lives on its own home node: an order actor paying with it reaches it
+//! through the [`CouponDesk`] the operations layer provides.
 
+mod coupon;
 mod idle;
 mod order;
 mod reminders;
 mod supervisor;
 mod ticket;
 
-use std::{future::Future, sync::Arc, sync::OnceLock, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock, Weak},
+    time::Duration,
+};
 
+use futures::future::BoxFuture;
 use ractor::{rpc::CallResult, ActorCell, ActorRef, Message, RpcReplyPort, SpawnErr};
 
+pub(crate) use coupon::CouponMsg;
 pub(crate) use order::OrderMsg;
 pub(crate) use supervisor::Supervisor;
 pub(crate) use ticket::TicketMsg;
 
 use crate::{
-    domain::{OrderId, TicketId},
+    domain::{CouponCode, Discount, OrderId, TicketId},
     error::{Error, Result},
     payments::PaymentGateway,
     store::{Durability, Store},
@@ -72,6 +82,10 @@ pub(crate) struct Context {
     /// The reminder service's name: registry names are per process, and a
     /// process may hold several nodes (tests, the benchmark).
     reminders: String,
+    /// Reaches coupons wherever they live; weak, because its owner (the
+    /// operations) holds the actors: a strong one would keep the store
+    /// open forever.
+    coupons: OnceLock<Weak<dyn CouponDesk>>,
 }
 
 impl Context {
@@ -81,6 +95,23 @@ impl Context {
             .cloned()
             .ok_or_else(|| Error::Unavailable("the node is starting up".into()))
     }
+
+    fn coupons(&self) -> Result<Arc<dyn CouponDesk>> {
+        self.coupons
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Unavailable("coupons are not reachable now".into()))
+    }
+}
+
+/// Redeems and gives back coupon uses on the coupon's home node, which may
+/// be another node: implemented above the actors, by the operations, which
+/// know placement and the cluster.
+pub(crate) trait CouponDesk: Send + Sync + 'static {
+    /// Takes a use of `code` for `order` (a retry takes none); what it takes off.
+    fn redeem(&self, code: CouponCode, order: OrderId) -> BoxFuture<'static, Result<Discount>>;
+    /// Gives `order`'s use of `code` back, if it holds one.
+    fn give_back(&self, code: CouponCode, order: OrderId) -> BoxFuture<'static, Result<()>>;
 }
 
 /// An entity with an actor of its own, found or started by name.
@@ -98,6 +129,7 @@ pub(crate) trait Entity: Copy + Send + Sync + 'static {
 pub(crate) enum EntityName {
     Ticket(TicketId),
     Order(OrderId),
+    Coupon(CouponCode),
     /// The node's reminder service.
     Reminders,
 }
@@ -125,6 +157,7 @@ impl EntityName {
             REMINDERS => Some(Self::Reminders),
             "ticket" => id.parse().ok().map(Self::Ticket),
             "order" => id.parse().ok().map(Self::Order),
+            "coupon" => CouponCode::parse(id).ok().map(Self::Coupon),
             _ => None,
         }
     }
@@ -252,6 +285,7 @@ impl Actors {
             settings,
             supervisor: OnceLock::new(),
             reminders: format!("{REMINDERS}/{}", uuid::Uuid::now_v7().simple()),
+            coupons: OnceLock::new(),
         });
         let (supervisor, _) = ractor::Actor::spawn(None, Supervisor, ctx.clone())
             .await
@@ -282,6 +316,19 @@ impl Actors {
         make: impl Fn(RpcReplyPort<R>) -> OrderMsg,
     ) -> Result<R> {
         ask(&self.ctx, id, make).await
+    }
+
+    pub(crate) async fn coupon<R: Send + 'static>(
+        &self,
+        code: CouponCode,
+        make: impl Fn(RpcReplyPort<R>) -> CouponMsg,
+    ) -> Result<R> {
+        ask(&self.ctx, code, make).await
+    }
+
+    /// Gives order actors their way to coupons (once, at start-up).
+    pub(crate) fn connect_coupons(&self, desk: &Arc<dyn CouponDesk>) {
+        let _ = self.ctx.coupons.set(Arc::downgrade(desk));
     }
 
     /// Ticket and order actors alive now, by kind.
@@ -379,6 +426,34 @@ mod tests {
             .unwrap();
         assert_eq!(again.version, 4, "no acknowledged edit was lost");
         assert_eq!(store.ticket(t.id).unwrap().unwrap().title.as_str(), "B");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_coupon_actor_is_restarted_with_its_count() {
+        use crate::domain::{Coupon, CouponCode, Discount, OrderId, Timestamp};
+        let node = node(Duration::from_secs(60)).await;
+        let code = CouponCode::parse("crash-me").unwrap();
+        let coupon = Coupon::new(code, Discount::Percent(50), 2, None, Timestamp::now()).unwrap();
+        node.ops().create_coupon(coupon).await.unwrap();
+        let actors = node.actors();
+        let redeem = |order: OrderId| async move {
+            actors
+                .coupon(code, |reply| CouponMsg::Redeem { order, reply })
+                .await
+                .unwrap()
+        };
+        let (a, b) = (OrderId::new(), OrderId::new());
+        assert_eq!(redeem(a).await.unwrap(), Discount::Percent(50));
+        assert_eq!(redeem(a).await.unwrap(), Discount::Percent(50), "a retry");
+
+        let name = code.actor_name();
+        let before = ActorRef::<CouponMsg>::where_is(name.clone()).unwrap();
+        before.cast(CouponMsg::Crash).unwrap();
+        restarted::<CouponMsg>(&name, before.get_id()).await;
+
+        assert!(redeem(b).await.is_ok(), "the second use");
+        assert!(redeem(OrderId::new()).await.is_err(), "used up");
+        assert_eq!(node.store().coupon(code).unwrap().unwrap().redemptions, 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

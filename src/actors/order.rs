@@ -14,7 +14,10 @@ use super::{
     Context, Entity, TicketMsg,
 };
 use crate::{
-    domain::{Charge, ChargeId, EventKind, Order, OrderId, RuleError, Timestamp, UserId},
+    domain::{
+        Amount, Charge, ChargeId, CouponCode, Discount, EventKind, Order, OrderId, Price,
+        RuleError, Timestamp, UserId,
+    },
     error::{Error, Result},
     metrics as m,
     payments::{ChargeError, ChargeRequest},
@@ -28,7 +31,9 @@ pub(crate) enum OrderMsg {
     },
     Pay {
         by: UserId,
-        token: String,
+        /// Not needed when a coupon leaves nothing to charge.
+        token: Option<String>,
+        coupon: Option<CouponCode>,
         key: String,
         reply: RpcReplyPort<Result<Charge>>,
     },
@@ -116,10 +121,11 @@ impl Actor for OrderActor {
             OrderMsg::Pay {
                 by,
                 token,
+                coupon,
                 key,
                 reply,
             } => {
-                let answer = state.pay(by, token, key).await;
+                let answer = state.pay(by, token, coupon, key).await;
                 let outcome = match &answer {
                     Ok(_) => "paid",
                     Err(Error::PaymentDeclined(_)) => "declined",
@@ -228,7 +234,31 @@ impl OrderState {
         Ok(self.order.clone())
     }
 
-    async fn pay(&mut self, by: UserId, token: String, key: String) -> Result<Charge> {
+    /// Pays for the order, with a coupon's discount when one is given.
+    ///
+    /// The steps, and why their order is safe:
+    /// 1. A retry with a key already used returns that first charge.
+    /// 2. The order must be payable, so a refused order never takes a use.
+    /// 3. The coupon's use is taken on its home node, keyed by this order,
+    ///    *before* any money moves: nobody is charged a discounted price the
+    ///    coupon did not grant, and a retry for this order takes no second use.
+    /// 4. The card is charged the reduced amount (nothing when that is zero).
+    /// 5. The ticket actor completes the order and sells the ticket.
+    ///
+    /// A failure at 4 or 5 that leaves the order unpaid gives the use back.
+    /// That is safe because this actor handles one message at a time: no
+    /// other payment of this order runs between the take and the give-back,
+    /// so the use given back is never one a completed payment relies on, and
+    /// a later attempt takes it again. Only when the completion's outcome is
+    /// unknown (a disk that did not confirm) is the use kept: the write may
+    /// yet land, and a retry finds the very same use.
+    async fn pay(
+        &mut self,
+        by: UserId,
+        token: Option<String>,
+        coupon: Option<CouponCode>,
+        key: String,
+    ) -> Result<Charge> {
         let store = self.ctx.store.clone();
         let idem = IdemKey {
             scope: Scope::Pay,
@@ -246,32 +276,56 @@ impl OrderState {
             return Ok(first);
         }
         self.order.check_payable(by, Timestamp::now())?;
-        let request = ChargeRequest {
-            amount: self.order.ticket.price,
-            currency: "usd",
-            token,
-            // One charge per order, whoever retries and however often.
-            idempotency_key: format!("order-{}", self.order.id),
+        let Some(code) = coupon else {
+            return self
+                .charge_and_complete(by, token, None, key)
+                .await
+                .map_err(|failed| failed.error);
         };
-        let receipt = match tokio::time::timeout(
-            self.ctx.settings.payment_timeout,
-            self.ctx.payments.charge(request),
-        )
-        .await
+        let desk = self.ctx.coupons()?;
+        let discount = desk.redeem(code, self.order.id).await?;
+        match self
+            .charge_and_complete(by, token, Some(discount), key)
+            .await
         {
-            Ok(Ok(receipt)) => receipt,
-            Ok(Err(ChargeError::Declined(msg))) => return Err(Error::PaymentDeclined(msg)),
-            Ok(Err(ChargeError::Unavailable(msg))) => return Err(Error::Unavailable(msg)),
-            // The charge may still go through: a retry uses the same
-            // provider key, so it finds that charge instead of making another.
-            Err(_) => return Err(Error::Unavailable("the payment provider timed out".into())),
+            Ok(charge) => Ok(charge),
+            Err(Failed {
+                error,
+                may_complete: true,
+            }) => Err(error),
+            Err(Failed { error, .. }) => {
+                if let Err(e) = desk.give_back(code, self.order.id).await {
+                    tracing::error!(order = %self.order.id, coupon = %code, error = %e,
+                        "the payment failed but its coupon use could not be given back");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Steps 4 and 5 of [`OrderState::pay`].
+    async fn charge_and_complete(
+        &mut self,
+        by: UserId,
+        token: Option<String>,
+        discount: Option<Discount>,
+        key: String,
+    ) -> Result<Charge, Failed> {
+        let price = self.order.ticket.price;
+        let amount = discount.map_or(Amount::from(price), |d| d.apply(price));
+        let provider_id = match amount.to_price() {
+            None => Charge::BY_COUPON.to_owned(),
+            Some(amount) => {
+                let token = token.ok_or_else(|| Error::invalid("token", "token is required"))?;
+                self.charge_card(amount, token).await?
+            }
         };
         let charge = Charge {
             id: ChargeId::new(),
             order_id: self.order.id,
             user_id: by,
-            amount: self.order.ticket.price,
-            provider_id: receipt.provider_id,
+            amount,
+            provider_id,
             created_at: Timestamp::now(),
         };
         let mut next = self.order.clone();
@@ -295,16 +349,49 @@ impl OrderState {
             Some(id) if id == charge.id => Ok(charge),
             // Decided otherwise, on disk, while the card was charged: it can
             // never be paid now, so the money goes back.
-            _ if !self.order.is_pending() => Err(self.refund(&charge, e).await),
+            _ if !self.order.is_pending() => Err(self.refund(&charge, e).await.into()),
             // Not known to be refused (a disk that did not confirm, a
             // shutdown): the write may yet land, and a retry with the same
             // keys finds this very charge instead of making another.
-            _ => Err(e),
+            _ => Err(Failed {
+                error: e,
+                may_complete: true,
+            }),
+        }
+    }
+
+    /// Charges the card; the provider's id for the charge.
+    async fn charge_card(&self, amount: Price, token: String) -> Result<String> {
+        let request = ChargeRequest {
+            amount,
+            currency: "usd",
+            token,
+            // One charge per order, whoever retries and however often.
+            idempotency_key: format!("order-{}", self.order.id),
+        };
+        match tokio::time::timeout(
+            self.ctx.settings.payment_timeout,
+            self.ctx.payments.charge(request),
+        )
+        .await
+        {
+            Ok(Ok(receipt)) => Ok(receipt.provider_id),
+            Ok(Err(ChargeError::Declined(msg))) => Err(Error::PaymentDeclined(msg)),
+            Ok(Err(ChargeError::Unavailable(msg))) => Err(Error::Unavailable(msg)),
+            // The charge may still go through: a retry uses the same
+            // provider key, so it finds that charge instead of making another.
+            // The order is not completed by this attempt either way.
+            Err(_) => Err(Error::Unavailable("the payment provider timed out".into())),
         }
     }
 
     /// Gives back a charge whose order could not be completed.
     async fn refund(&self, charge: &Charge, cause: Error) -> Error {
+        if charge.amount == Amount::ZERO {
+            tracing::warn!(order = %self.order.id, error = %cause,
+                "order changed while its coupon payment ran; nothing was charged");
+            return Error::bad_request("The order was closed while the payment ran");
+        }
         let refunded = tokio::time::timeout(
             self.ctx.settings.payment_timeout,
             self.ctx.payments.refund(&charge.provider_id),
@@ -347,5 +434,21 @@ impl OrderState {
         self.settle(next, event, None).await?;
         tracing::debug!(order = %self.order.id, "order expired");
         Ok(())
+    }
+}
+
+/// A payment that did not complete the order.
+struct Failed {
+    error: Error,
+    /// The completion was written but not confirmed: it may yet land.
+    may_complete: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            may_complete: false,
+        }
     }
 }

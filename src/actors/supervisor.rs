@@ -1,4 +1,4 @@
-//! Parent of every ticket and order actor. It restarts a crashed child at
+//! Parent of every ticket, order and coupon actor. It restarts a crashed child at
 //! once, up to a limit, so the entity is back in memory with its state
 //! reloaded from disk (deadlines need no actor: the reminder service has them).
 
@@ -95,6 +95,7 @@ fn spawn_detached(ctx: Arc<Context>, entity: EntityName) {
         let result = match entity {
             EntityName::Ticket(id) => find_or_start(&ctx, id).await.map(drop),
             EntityName::Order(id) => find_or_start(&ctx, id).await.map(drop),
+            EntityName::Coupon(code) => find_or_start(&ctx, code).await.map(drop),
             EntityName::Reminders => super::start_reminders(&ctx).await,
         };
         if let Err(e) = result {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::domain::{Email, OrderId, TicketId};
+use crate::domain::{CouponCode, Email, OrderId, TicketId};
 
 /// A configured cluster member: its name and its cluster (ractor) address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,12 @@ impl Placement {
     /// Accounts live on the shard of their normalized email.
     pub fn account_home(&self, email: &Email) -> &Member {
         let h = fnv1a(&[email.as_str().as_bytes()]);
+        self.home_of_shard((h % u64::from(self.shards)) as u16)
+    }
+
+    /// Coupons live on the shard of their normalized (upper-case) code.
+    pub fn coupon_home(&self, code: CouponCode) -> &Member {
+        let h = fnv1a(&[b"coupon:", code.as_str().as_bytes()]);
         self.home_of_shard((h % u64::from(self.shards)) as u16)
     }
 

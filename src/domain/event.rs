@@ -1,6 +1,6 @@
 use super::{
-    AccountStatus, ChargeId, Email, OrderId, Price, SessionId, TicketId, TicketState, Timestamp,
-    UserId,
+    AccountStatus, Amount, ChargeId, CouponCode, Discount, Email, OrderId, Price, SessionId,
+    TicketId, TicketState, Timestamp, UserId,
 };
 
 /// What happened, appended to the event log in the same transaction as the
@@ -79,9 +79,44 @@ pub enum EventKind {
         id: ChargeId,
         /// The order it paid for.
         order_id: OrderId,
-        /// What the buyer paid, in cents.
-        amount: Price,
+        /// What the buyer paid, in cents (zero when a coupon paid it all).
+        amount: Amount,
         /// The paid order's version after the change.
+        version: u64,
+    },
+    /// An admin created a coupon.
+    CouponCreated {
+        /// Its canonical code.
+        code: CouponCode,
+        /// What it takes off.
+        discount: Discount,
+        /// How many orders may hold a use at once.
+        max_redemptions: u32,
+        /// When it stops being accepted, if ever.
+        expires_at: Option<Timestamp>,
+        /// The coupon's version: 0.
+        version: u64,
+    },
+    /// An order took a use of a coupon (before its payment was charged).
+    CouponRedeemed {
+        /// The coupon.
+        code: CouponCode,
+        /// The order holding the use: redemptions are keyed by it.
+        order_id: OrderId,
+        /// Uses held after this one.
+        redemptions: u32,
+        /// The coupon's version after the change.
+        version: u64,
+    },
+    /// An order's use of a coupon was given back (its payment failed).
+    CouponReturned {
+        /// The coupon.
+        code: CouponCode,
+        /// The order that held the use.
+        order_id: OrderId,
+        /// Uses held after this one went back.
+        redemptions: u32,
+        /// The coupon's version after the change.
         version: u64,
     },
 }
@@ -130,6 +165,9 @@ impl EventKind {
             Self::OrderCancelled { .. } => "OrderCancelled",
             Self::OrderExpired { .. } => "OrderExpired",
             Self::ChargeCreated { .. } => "ChargeCreated",
+            Self::CouponCreated { .. } => "CouponCreated",
+            Self::CouponRedeemed { .. } => "CouponRedeemed",
+            Self::CouponReturned { .. } => "CouponReturned",
         }
     }
 
@@ -145,7 +183,10 @@ impl EventKind {
             | Self::OrderCreated { version, .. }
             | Self::OrderCancelled { version, .. }
             | Self::OrderExpired { version, .. }
-            | Self::ChargeCreated { version, .. } => *version,
+            | Self::ChargeCreated { version, .. }
+            | Self::CouponCreated { version, .. }
+            | Self::CouponRedeemed { version, .. }
+            | Self::CouponReturned { version, .. } => *version,
         }
     }
 
@@ -159,6 +200,9 @@ impl EventKind {
             | Self::OrderCancelled { id, .. }
             | Self::OrderExpired { id, .. } => id.to_string(),
             Self::ChargeCreated { id, .. } => id.to_string(),
+            Self::CouponCreated { code, .. }
+            | Self::CouponRedeemed { code, .. }
+            | Self::CouponReturned { code, .. } => code.to_string(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Values here are checked once, when they are made (`Email::parse`,
 //! `Price::parse`, ...), so code that holds one can trust it.
 
+mod coupon;
 mod email;
 mod event;
 mod ids;
@@ -13,6 +14,7 @@ mod ticket;
 mod time;
 mod user;
 
+pub use coupon::{Amount, Coupon, CouponCode, Discount};
 pub use email::Email;
 pub use event::{Event, EventKind, TicketEvent};
 pub use ids::{ChargeId, OrderId, SessionId, TicketId, UserId};
@@ -73,4 +75,13 @@ pub enum RuleError {
     /// A banned account cannot sign in.
     #[error("Account suspended")]
     AccountSuspended,
+    /// No coupon has this code (404, field `coupon`).
+    #[error("Coupon not found")]
+    UnknownCoupon,
+    /// The coupon's `expiresAt` has passed.
+    #[error("Coupon has expired")]
+    CouponExpired,
+    /// Every use of the coupon is held by an order.
+    #[error("Coupon has been used up")]
+    CouponUsedUp,
 }

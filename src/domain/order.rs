@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::{ChargeId, OrderId, Price, RuleError, Ticket, TicketId, Timestamp, UserId};
+use super::{Amount, ChargeId, OrderId, Price, RuleError, Ticket, TicketId, Timestamp, UserId};
 
 /// Allowed transitions: `Created → Cancelled` (by the buyer or at the
 /// deadline) and `Created → Complete` (paid). Both ends are final.
@@ -158,12 +158,20 @@ pub struct Charge {
     pub order_id: OrderId,
     /// The buyer who paid.
     pub user_id: UserId,
-    /// What was charged, in cents: the ticket's price when ordered.
-    pub amount: Price,
-    /// The gateway's id, needed to refund the charge.
+    /// What was charged, in cents: the ticket's price when ordered, less
+    /// a coupon's discount; zero when a coupon paid it all.
+    pub amount: Amount,
+    /// The gateway's id, needed to refund the charge; [`Charge::BY_COUPON`]
+    /// when nothing was charged at the provider.
     pub provider_id: String,
     /// When the card was charged.
     pub created_at: Timestamp,
+}
+
+impl Charge {
+    /// The `provider_id` of a charge of zero: a coupon paid it all and
+    /// no provider was asked.
+    pub const BY_COUPON: &'static str = "coupon";
 }
 
 #[cfg(test)]

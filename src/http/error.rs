@@ -25,8 +25,8 @@ pub(crate) struct FieldError {
     /// `malformed_json`, `too_large`, `body_timeout`, `unauthorized`,
     /// `admin_disabled`, `not_found`, `method_not_allowed`, `price_changed`,
     /// `ticket_reserved`, `ticket_sold`, `order_complete`, `order_cancelled`,
-    /// `order_expired`, `card_declined`, `unavailable`, `peers_unreachable`,
-    /// `internal`.
+    /// `order_expired`, `card_declined`, `coupon_expired`, `coupon_used_up`,
+    /// `forbidden`, `unavailable`, `peers_unreachable`, `internal`.
     #[schema(value_type = String, example = "invalid")]
     pub code: &'static str,
 }
@@ -126,6 +126,25 @@ impl From<Error> for ApiError {
                 }],
                 retry_after: None,
             },
+            // A coupon's refusals name the field it came in (a payment's
+            // `coupon`, or the path of `GET /api/coupons/{code}`).
+            Error::Rule(
+                rule @ (RuleError::UnknownCoupon
+                | RuleError::CouponExpired
+                | RuleError::CouponUsedUp),
+            ) => Self {
+                status: if rule == RuleError::UnknownCoupon {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                errors: vec![FieldError {
+                    message: rule.to_string(),
+                    field: Some("coupon".into()),
+                    code: rule_code(&rule),
+                }],
+                retry_after: None,
+            },
             Error::Rule(rule) => {
                 Self::new(StatusCode::BAD_REQUEST, rule_code(&rule), rule.to_string())
             }
@@ -157,6 +176,9 @@ fn rule_code(rule: &RuleError) -> &'static str {
         RuleError::OrderExpired => "order_expired",
         RuleError::HoldLimitReached => "hold_limit",
         RuleError::AccountSuspended => "account_suspended",
+        RuleError::UnknownCoupon => "not_found",
+        RuleError::CouponExpired => "coupon_expired",
+        RuleError::CouponUsedUp => "coupon_used_up",
     }
 }
 

@@ -131,6 +131,61 @@ impl Fields {
         }
     }
 
+    /// [`Fields::parse`] for a field that may be left out (or null):
+    /// `Some(None)` when it is, `None` when it is there but wrong.
+    pub(super) fn optional<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<Option<T>> {
+        if matches!(self.map.get(field), None | Some(Value::Null)) {
+            self.map.remove(field);
+            return Some(None);
+        }
+        self.parse(field, parse).map(Some)
+    }
+
+    /// A whole JSON number from `min` to `max`, when given: `Some(None)`
+    /// when left out, `None` when wrong (a fraction, a string, out of range).
+    pub(super) fn optional_whole(
+        &mut self,
+        field: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<Option<u64>> {
+        let n = match self.map.remove(field) {
+            None | Some(Value::Null) => return Some(None),
+            // Read from the literal text (`arbitrary_precision`): `1.0` is
+            // not whole, and no float rounding makes it so.
+            Some(Value::Number(n)) => n.to_string().parse::<u64>().ok(),
+            Some(_) => None,
+        };
+        match n.filter(|n| (min..=max).contains(n)) {
+            Some(n) => Some(Some(n)),
+            None => {
+                self.fail(
+                    field,
+                    format!("{field} must be a whole number from {min} to {max}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A required whole JSON number from `min` to `max`.
+    pub(super) fn whole(&mut self, field: &str, min: u64, max: u64) -> Option<u64> {
+        if matches!(self.map.get(field), None | Some(Value::Null)) {
+            self.fail(field, format!("{field} is required"));
+            return None;
+        }
+        self.optional_whole(field, min, max)?
+    }
+
+    /// Adds an error about `field` found by a check across fields.
+    pub(super) fn refuse(&mut self, field: &str, message: impl Into<String>) {
+        self.fail(field, message);
+    }
+
     /// A price given as a JSON number or a numeric string. A number is read
     /// from its literal text (serde_json's `arbitrary_precision`), so
     /// `19.999999999999999999` is refused exactly as the string would be,
@@ -188,9 +243,19 @@ impl<A> AllSome for (Option<A>,) {
     }
 }
 
-impl<A, B> AllSome for (Option<A>, Option<B>) {
-    type Values = (A, B);
-    fn all_some(self) -> Option<(A, B)> {
-        Some((self.0?, self.1?))
-    }
+/// [`AllSome`] for tuples of more than one field.
+macro_rules! all_some {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t),+> AllSome for ($(Option<$t>,)+) {
+            type Values = ($($t,)+);
+            fn all_some(self) -> Option<Self::Values> {
+                Some(($(self.$i?,)+))
+            }
+        }
+    };
 }
+
+all_some!(A 0, B 1);
+all_some!(A 0, B 1, C 2);
+all_some!(A 0, B 1, C 2, D 3);
+all_some!(A 0, B 1, C 2, D 3, E 4);

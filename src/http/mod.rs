@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod coupons;
 pub(crate) mod error;
 mod json;
 mod openapi;
@@ -66,6 +67,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::show).delete(orders::cancel))
         .route("/api/payments", post(payments::create))
+        .route("/api/coupons", get(coupons::list).post(coupons::create))
+        .route("/api/coupons/{code}", get(coupons::show))
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/stats", get(admin::stats))
         .route("/api/admin/placement", get(admin::placement))

@@ -27,7 +27,7 @@ use utoipa::{
     Modify, OpenApi, ToSchema,
 };
 
-use super::{admin, error::ErrorBody, orders, payments, tickets, users};
+use super::{admin, coupons, error::ErrorBody, orders, payments, tickets, users};
 
 /// The document, built once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
@@ -87,6 +87,9 @@ pub(super) async fn serve() -> Response {
         orders::show,
         orders::cancel,
         payments::create,
+        coupons::create,
+        coupons::list,
+        coupons::show,
         admin::events,
         admin::stats,
         admin::placement,
@@ -102,6 +105,8 @@ pub(super) async fn serve() -> Response {
         (name = "tickets", description = "Tickets for sale"),
         (name = "orders", description = "BUY (a hold), list, show, cancel"),
         (name = "payments", description = "Paying for a held order"),
+        (name = "coupons", description = "Discounts: admins (the accounts in \
+            `BOXOFFICE_ADMINS`) create them; buyers pay with them"),
         (name = "admin", description = "For operators: `/api/admin/*` takes \
             `Authorization: Bearer $ADMIN_TOKEN`; bans take the session of an admin (an \
             account listed in `BOXOFFICE_ADMINS`)"),
@@ -359,8 +364,38 @@ pub(super) mod bodies {
         order_id: String,
         /// A card token, as Stripe test mode names them: `tok_visa`,
         /// `tok_mastercard`, ... succeed; `tok_chargeDeclined` is declined.
-        #[schema(min_length = 1, example = "tok_visa")]
-        token: String,
+        /// Required unless a coupon leaves nothing to charge.
+        #[schema(min_length = 1, example = "tok_visa", required = false)]
+        token: Option<String>,
+        /// A coupon's code, in any case.
+        #[schema(
+            pattern = "^\\s*[A-Za-z0-9_-]{3,32}\\s*$",
+            example = "SUMMER-10",
+            required = false
+        )]
+        coupon: Option<String>,
+    }
+
+    /// A new coupon: exactly one of `percentOff` and `amountOff`.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct CouponInput {
+        /// 3 to 32 letters, digits, `-` or `_`; case-insensitive (kept
+        /// upper-case) and unique.
+        #[schema(pattern = "^\\s*[A-Za-z0-9_-]{3,32}\\s*$", example = "SUMMER-10")]
+        code: String,
+        /// A whole percentage, 1 to 100.
+        #[schema(minimum = 1, maximum = 100, required = false)]
+        percent_off: Option<u8>,
+        /// A sum off the price, in the format of prices.
+        #[schema(required = false)]
+        amount_off: Option<PriceInput>,
+        /// At least 1.
+        #[schema(minimum = 1, maximum = 4294967295_u64)]
+        max_redemptions: u32,
+        /// RFC 3339, in the future; absent: the coupon never expires.
+        #[schema(format = DateTime, required = false)]
+        expires_at: Option<String>,
     }
 
     /// `GET /healthz`.

@@ -15,11 +15,14 @@ use super::{
     views::ChargeView,
     AppState,
 };
-use crate::domain::{Invalid, OrderId};
+use crate::domain::{CouponCode, Invalid, OrderId};
 
-/// Pays for one of the caller's held orders.
+/// Pays for one of the caller's held orders, with a coupon if given.
 ///
-/// The order is then complete and the ticket sold.
+/// The charge is the ticket's price less the coupon's discount, never below
+/// 0; a coupon that leaves nothing to charge needs no `token`. The order is
+/// then complete and the ticket sold. A payment that fails gives the
+/// coupon's use back.
 #[utoipa::path(
     post,
     path = "/api/payments",
@@ -34,12 +37,15 @@ use crate::domain::{Invalid, OrderId};
     ),
     security(("sessionCookie" = []), ("bearerJwt" = [])),
     responses(
-        (status = 201, description = "Charged: the order is complete", body = ChargeView),
+        (status = 201, description = "Charged (`amount`, 0 when a coupon paid it all): the \
+            order is complete", body = ChargeView),
         (status = 400, description = "A field is invalid, the card is declined (code \
-            `card_declined`), the order is cancelled, expired or already paid, a bad \
-            `Idempotency-Key`, or the body is not a JSON object", body = ErrorBody),
+            `card_declined`), the order is cancelled, expired or already paid, the coupon \
+            has expired or is used up (field `coupon`), a bad `Idempotency-Key`, or the body \
+            is not a JSON object", body = ErrorBody),
         (status = 401, description = "Not signed in, or not the buyer", body = ErrorBody),
-        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 404, description = "No such order, or no such coupon (field `coupon`)",
+            body = ErrorBody),
         (status = 503, description = "The order's home node is not reached, or the payment \
             provider did not answer in time (the order stays payable; retry)", body = ErrorBody),
     ),
@@ -53,7 +59,8 @@ pub(super) async fn create(
     let key = idempotency_key(&headers)?;
     let mut f = Fields::new(body);
     let order = f.parse("orderId", |s| s.parse::<OrderId>());
-    let token = f.parse("token", |s| {
+    let coupon = f.optional("coupon", CouponCode::parse);
+    let token = f.optional("token", |s| {
         let t = s.trim();
         if t.is_empty() {
             Err(Invalid::new("token is required"))
@@ -61,7 +68,12 @@ pub(super) async fn create(
             Ok(t.to_owned())
         }
     });
-    let (order, token) = f.done((order, token))?;
-    let charge = state.ops.pay(me.id, order, token, key).await?;
-    Ok((StatusCode::CREATED, Json(ChargeView { id: charge.id })))
+    // Without a coupon there is always something to charge. With one, the
+    // order's actor asks for the token only if the coupon leaves something.
+    if matches!((&coupon, &token), (Some(None), Some(None))) {
+        f.refuse("token", "token is required");
+    }
+    let (order, coupon, token) = f.done((order, coupon, token))?;
+    let charge = state.ops.pay_with(me.id, order, token, coupon, key).await?;
+    Ok((StatusCode::CREATED, Json(ChargeView::from(&charge))))
 }

@@ -10,21 +10,26 @@ use utoipa::{
 use crate::records::Recorded;
 
 use crate::domain::{
-    ChargeId, Event, Order, OrderId, Price, Ticket, TicketEvent, TicketId, TicketState, UserId,
+    Amount, Charge, ChargeId, Coupon, Discount, Event, Order, OrderId, Price, Ticket, TicketEvent,
+    TicketId, TicketState, UserId,
 };
 
 /// A price as a JSON number: `20` for whole amounts, `19.99` otherwise.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Money(pub(crate) Price);
 
+/// Cents as a JSON number: `20` for whole amounts, `19.99` otherwise.
+fn serialize_cents<S: Serializer>(cents: u64, s: S) -> Result<S::Ok, S::Error> {
+    if cents.is_multiple_of(100) {
+        s.serialize_u64(cents / 100)
+    } else {
+        s.serialize_f64(cents as f64 / 100.0)
+    }
+}
+
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let cents = self.0.cents();
-        if cents.is_multiple_of(100) {
-            s.serialize_u64(cents / 100)
-        } else {
-            s.serialize_f64(cents as f64 / 100.0)
-        }
+        serialize_cents(self.0.cents(), s)
     }
 }
 
@@ -44,6 +49,34 @@ impl utoipa::PartialSchema for Money {
 }
 
 impl ToSchema for Money {}
+
+/// A sum charged, in the money format of prices, but possibly `0` (a
+/// coupon paid it all).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Charged(pub(crate) Amount);
+
+impl Serialize for Charged {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_cents(self.0.cents(), s)
+    }
+}
+
+impl utoipa::PartialSchema for Charged {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .description(Some(
+                "A sum charged: a JSON number with at most two decimals, from 0 (a coupon \
+                 paid it all) to 1000000",
+            ))
+            .minimum(Some(0))
+            .maximum(Some(1_000_000))
+            .examples([serde_json::json!(44.91)])
+            .into()
+    }
+}
+
+impl ToSchema for Charged {}
 
 /// A ticket: `orderId` is null while it is free.
 #[derive(Debug, Serialize, ToSchema)]
@@ -166,11 +199,12 @@ pub(crate) struct EventView {
     #[schema(format = DateTime)]
     at: String,
     /// `UserCreated`, `UserUpdated`, `SessionEnded`, `TicketCreated`,
-    /// `TicketUpdated`, `OrderCreated`, `OrderCancelled`, `OrderExpired` or
-    /// `ChargeCreated`.
+    /// `TicketUpdated`, `OrderCreated`, `OrderCancelled`, `OrderExpired`,
+    /// `ChargeCreated`, `CouponCreated`, `CouponRedeemed` or `CouponReturned`.
     #[serde(rename = "type")]
     kind: &'static str,
-    /// The id of the user, ticket, order or charge it is about.
+    /// The id of the user, ticket, order or charge it is about (a
+    /// coupon's code for coupon events).
     entity_id: String,
     /// The entity's version after the change.
     version: u64,
@@ -251,6 +285,61 @@ pub(crate) struct Empty {}
 pub(crate) struct ChargeView {
     #[schema(value_type = uuid::Uuid)]
     pub(crate) id: ChargeId,
+    /// What was charged: the ticket's price less the coupon's discount;
+    /// 0 when a coupon paid it all (no card was charged).
+    pub(crate) amount: Charged,
+}
+
+impl From<&Charge> for ChargeView {
+    fn from(c: &Charge) -> Self {
+        Self {
+            id: c.id,
+            amount: Charged(c.amount),
+        }
+    }
+}
+
+/// A coupon: exactly one of `percentOff` and `amountOff` is set.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Coupon)]
+pub(crate) struct CouponView {
+    /// Canonical: upper case.
+    #[schema(pattern = "^[A-Z0-9_-]{3,32}$", example = "SUMMER-10")]
+    code: String,
+    /// A whole percentage taken off the price, 1 to 100; null for an
+    /// amount coupon.
+    #[schema(minimum = 1, maximum = 100, required = true)]
+    percent_off: Option<u8>,
+    /// A sum taken off the price (never below 0); null for a percentage
+    /// coupon.
+    #[schema(required = true)]
+    amount_off: Option<Money>,
+    /// How many orders may use it, at least 1.
+    #[schema(minimum = 1)]
+    max_redemptions: u32,
+    /// Uses held now (a failed payment gives its use back).
+    redemptions: u32,
+    /// When it stops being accepted (RFC 3339, UTC); null: never.
+    #[schema(format = DateTime, required = true)]
+    expires_at: Option<String>,
+}
+
+impl From<&Coupon> for CouponView {
+    fn from(c: &Coupon) -> Self {
+        let (percent_off, amount_off) = match c.discount {
+            Discount::Percent(p) => (Some(p), None),
+            Discount::Amount(a) => (None, Some(Money(a))),
+        };
+        Self {
+            code: c.code.to_string(),
+            percent_off,
+            amount_off,
+            max_redemptions: c.max_redemptions,
+            redemptions: c.redemptions,
+            expires_at: c.expires_at.map(|t| t.to_rfc3339()),
+        }
+    }
 }
 
 /// A page of the event log.

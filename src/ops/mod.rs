@@ -12,15 +12,19 @@
 mod buy;
 mod cancel_order;
 mod change_password;
+mod create_coupon;
 mod create_ticket;
 mod edit_ticket;
 mod events_after;
 mod find_account;
+mod list_coupons;
 mod list_orders;
 mod list_tickets;
 mod pay;
+mod redeem_coupon;
 mod sessions;
 mod set_status;
+mod show_coupon;
 mod show_order;
 mod show_ticket;
 mod sign_in;
@@ -32,6 +36,7 @@ use futures::{future::BoxFuture, FutureExt};
 use serde::{de::DeserializeOwned, Serialize};
 use tracing::Instrument as _;
 
+pub use list_coupons::CouponList;
 pub use list_orders::OrderList;
 pub use sessions::Session;
 
@@ -118,6 +123,11 @@ impl Home {
             cancel_order::CancelOrder,
             pay::Pay,
             events_after::EventsAfter,
+            create_coupon::CreateCoupon,
+            show_coupon::ShowCoupon,
+            list_coupons::CouponsAfter,
+            redeem_coupon::RedeemCoupon,
+            redeem_coupon::ReturnCoupon,
         )
     }
 }

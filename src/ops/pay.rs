@@ -1,5 +1,8 @@
-//! Pay for a held order: its actor charges the card, then has the ticket
-//! actor complete the order and sell the ticket in one transaction.
+//! Pay for a held order: its actor takes a coupon's use (on the coupon's
+//! home) when one is given, charges the card what is left, then has the
+//! ticket actor complete the order and sell the ticket in one transaction.
+//! A payment that fails after taking a use gives it back; see the order
+//! actor's `pay` for why the order of those steps is safe.
 
 use std::time::Duration;
 
@@ -8,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Home, Operation, Ops};
 use crate::{
     actors::OrderMsg,
-    domain::{Charge, OrderId, UserId},
+    domain::{Charge, CouponCode, OrderId, UserId},
     error::Result,
 };
 
@@ -16,8 +19,11 @@ use crate::{
 pub(crate) struct Pay {
     pub(crate) user: UserId,
     pub(crate) id: OrderId,
-    /// The card token from the payment provider.
-    pub(crate) token: String,
+    /// The card token from the payment provider; not needed when a coupon
+    /// leaves nothing to charge.
+    pub(crate) token: Option<String>,
+    /// A coupon to take off the price.
+    pub(crate) coupon: Option<CouponCode>,
     /// Retrying with the same key returns the first charge.
     pub(crate) key: String,
 }
@@ -35,6 +41,7 @@ impl Operation for Pay {
             user,
             id,
             token,
+            coupon,
             key,
         } = self;
         home.order_of(user, id).await?;
@@ -42,6 +49,7 @@ impl Operation for Pay {
             .order(id, |reply| OrderMsg::Pay {
                 by: user,
                 token: token.clone(),
+                coupon,
                 key: key.clone(),
                 reply,
             })
@@ -60,10 +68,26 @@ impl Ops {
         token: String,
         key: String,
     ) -> Result<Charge> {
+        self.pay_with(user, id, Some(token), None, key).await
+    }
+
+    /// [`Ops::pay`] with a coupon: the charge is the price less its
+    /// discount, never below zero; a `token` is needed only when something
+    /// is left to charge. The coupon's use is given back if the payment
+    /// fails.
+    pub async fn pay_with(
+        &self,
+        user: UserId,
+        id: OrderId,
+        token: Option<String>,
+        coupon: Option<CouponCode>,
+        key: String,
+    ) -> Result<Charge> {
         let op = Pay {
             user,
             id,
             token,
+            coupon,
             key,
         };
         self.run(self.placement.order_home(id), op).await

@@ -7,6 +7,7 @@
 
 mod charges;
 mod codec;
+mod coupons;
 mod events;
 mod group_commit;
 mod idempotency;
@@ -34,6 +35,8 @@ use crate::{
 pub enum StoreError {
     #[error("Email in use")]
     EmailTaken,
+    #[error("Coupon code in use")]
+    CouponCodeTaken,
     /// A conditional write found the record changed underneath it.
     #[error("{0}")]
     Stale(String),
@@ -76,9 +79,11 @@ enum T {
     Idempotency,
     Events,
     Meta,
+    Coupons,
+    CouponHolds,
 }
 
-const TREE_NAMES: [&str; 10] = [
+const TREE_NAMES: [&str; 12] = [
     "users",
     "emails",
     "tickets",
@@ -89,6 +94,8 @@ const TREE_NAMES: [&str; 10] = [
     "idempotency",
     "events",
     "meta",
+    "coupons",
+    "coupon_holds",
 ];
 
 pub(crate) struct Store {
