@@ -169,6 +169,9 @@ fn ways() -> Ways {
             actor_dir.path().to_str().unwrap(),
             "--jwt-key",
             "bench-only-key",
+            // Buyers here hold many tickets at once.
+            "--max-holds-per-user",
+            "0",
         ]);
         let node = Node::builder(cli.serve).start().await.unwrap();
         let ops = node.ops().clone();

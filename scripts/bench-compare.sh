@@ -31,7 +31,7 @@ trap cleanup EXIT
 url=$(scripts/pg-peer.sh start)
 DATABASE_URL=$url target/release/examples/pg_peer 127.0.0.1:3290 >"$data/pg.log" 2>&1 &
 pids+=($!)
-target/release/boxoffice --http-addr 127.0.0.1:3291 --data-dir "$data/boxoffice" >"$data/bo.log" 2>&1 &
+target/release/boxoffice --http-addr 127.0.0.1:3291 --data-dir "$data/boxoffice" --max-holds-per-user 0 >"$data/bo.log" 2>&1 &
 pids+=($!)
 for port in 3290 3291; do
   for _ in $(seq 1 100); do

@@ -21,6 +21,7 @@ trap cleanup EXIT
 start() {
   JWT_KEY=bench-jwt-key ADMIN_TOKEN=$admin ORDER_TTL_SECS=$ttl \
     target/release/boxoffice --http-addr 127.0.0.1:$port --data-dir "$data" --idle-secs 5 \
+    --max-holds-per-user 0 \
     >>"$data/log" 2>&1 &
   pid=$!
   local t0=$(date +%s.%N)

@@ -4,6 +4,8 @@
 #   scripts/local-cluster.sh start   # http://127.0.0.1:3300, :3301, :3302
 #   scripts/local-cluster.sh stop
 # Data lives in ${CLUSTER_DIR:-/tmp/boxoffice-cluster}; secrets are generated per run.
+# No cap on holds per buyer unless BOXOFFICE_MAX_HOLDS_PER_USER is set (load runs
+# make many holds per buyer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-/tmp/boxoffice-cluster}
@@ -20,7 +22,8 @@ case "${1:-start}" in
     set -a; . "$dir/secrets"; set +a
     for i in 0 1 2; do
       BOXOFFICE_NODE_NAME=n$i BOXOFFICE_CLUSTER_ADDR=127.0.0.1:440$i BOXOFFICE_PEERS=$peers \
-      BOXOFFICE_HTTP_ADDR=127.0.0.1:330$i BOXOFFICE_DATA_DIR="$dir/n$i" ${EXTRA_ENV:-} \
+      BOXOFFICE_HTTP_ADDR=127.0.0.1:330$i BOXOFFICE_DATA_DIR="$dir/n$i" \
+      BOXOFFICE_MAX_HOLDS_PER_USER=${BOXOFFICE_MAX_HOLDS_PER_USER:-0} ${EXTRA_ENV:-} \
         nohup target/release/boxoffice >"$dir/n$i.log" 2>&1 &
       echo $! > "$dir/n$i.pid"
     done
