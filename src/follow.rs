@@ -6,7 +6,11 @@
 //! flush and before the writer's 2xx; events carry versions, so reading
 //! one twice is harmless.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::future::BoxFuture;
 
@@ -41,28 +45,64 @@ pub(crate) const PULL_EVERY: Duration = Duration::from_millis(200);
 /// The read models one node keeps.
 pub(crate) type Models = Arc<[Arc<dyn ReadModel>]>;
 
+/// The logs not yet read to their end since this node started: until
+/// they are, its read models may lack what they say (a session ended
+/// elsewhere, say), so the node does not call itself ready.
+#[derive(Clone)]
+pub(crate) struct Progress(Arc<Mutex<BTreeSet<String>>>);
+
+impl Progress {
+    pub(crate) fn new(members: impl IntoIterator<Item = String>) -> Self {
+        Self(Arc::new(Mutex::new(members.into_iter().collect())))
+    }
+
+    /// The members whose log has not been read to its end yet.
+    pub(crate) fn unread(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn read_to_end(&self, member: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(member);
+    }
+}
+
 /// Follows every node's event log until the returned [`Follower`] is
 /// stopped or dropped.
-pub(crate) fn follow(source: impl EventSource, models: Models) -> Follower {
+pub(crate) fn follow(source: impl EventSource, models: Models, progress: Progress) -> Follower {
     Follower(tokio::spawn(async move {
         let mut cursors: HashMap<String, Cursor> = HashMap::new();
         loop {
             for member in source.members() {
                 let cursor = cursors.entry(member.clone()).or_default();
-                catch_up(&source, &models, &member, cursor).await;
+                if catch_up(&source, &models, &member, cursor).await {
+                    progress.read_to_end(&member);
+                }
             }
             tokio::time::sleep(PULL_EVERY).await;
         }
     }))
 }
 
-/// Reads `member`'s log from `cursor` to its end (or until it fails).
-async fn catch_up(source: &impl EventSource, models: &Models, member: &str, cursor: &mut Cursor) {
+/// Reads `member`'s log from `cursor` to its end (true) or until it fails.
+async fn catch_up(
+    source: &impl EventSource,
+    models: &Models,
+    member: &str,
+    cursor: &mut Cursor,
+) -> bool {
     loop {
         let page = match source.events_after(member, cursor.seq, PAGE).await {
             Ok(page) => page,
             // Unreachable for now: catch up after it is back.
-            Err(_) => return,
+            Err(_) => return false,
         };
         if cursor.log_id != Some(page.log_id) || page.head < cursor.seq {
             let read_from_start = cursor.seq == 0;
@@ -91,7 +131,7 @@ async fn catch_up(source: &impl EventSource, models: &Models, member: &str, curs
         let lag = page.head.saturating_sub(cursor.seq);
         metrics::gauge!(crate::metrics::FOLLOWER_LAG, "node" => member.to_owned()).set(lag as f64);
         if page.events.len() < PAGE {
-            return;
+            return true;
         }
     }
 }

@@ -129,13 +129,16 @@ impl Builder {
         };
         let ops = Ops::new(placement, home, cluster, Hasher::new()?, catalog.clone());
         let coupons = ops.connect_coupons();
-        let follower = follow::follow(ops.clone(), models);
+        let progress =
+            follow::Progress::new(ops.placement().members().iter().map(|m| m.name.clone()));
+        let follower = follow::follow(ops.clone(), models, progress.clone());
         let state = AppState {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
             admin_token: args.admin_token.as_deref().map(Arc::from),
             body_timeout: Duration::from_secs(args.body_timeout_secs),
             trust_proxy: args.trust_proxy,
+            logs_unread: progress,
         };
         let listener = TcpListener::bind(args.http_addr)
             .await

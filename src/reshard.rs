@@ -13,6 +13,7 @@ use anyhow::Context as _;
 
 use crate::{
     cluster::{placement::Member, Placement},
+    domain::AccountStatus,
     store::{Store, Tx, TxResult},
 };
 
@@ -73,7 +74,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
         for user in old.users() {
             let user = user?;
             let (store, moved) = target(&mut targets, &placement.account_home(&user.email).name)?;
-            put(store, |tx| tx.create_user(&user))?;
+            put(store, |tx| {
+                tx.create_user(&user)?;
+                // Every node of the new cluster learns which sessions this
+                // account ended (a ban, a password change) from its log.
+                // Sign-outs are not carried: rotate JWT_KEY to end them all.
+                if user.sessions_from > 0 || user.status != AccountStatus::Active {
+                    tx.emit(user.updated())?;
+                }
+                Ok(())
+            })?;
             moved.users += 1;
         }
         for ticket in old.tickets() {

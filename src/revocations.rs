@@ -64,6 +64,12 @@ impl Revocations {
 
     /// Applies an account change or a sign-out; anything else is ignored.
     pub(crate) fn apply_kind(&self, at: Timestamp, kind: &EventKind) {
+        if !matches!(
+            kind,
+            EventKind::UserUpdated { .. } | EventKind::SessionEnded { .. }
+        ) {
+            return; // the common case: no clock read, no lock
+        }
         let now = Timestamp::now().as_secs();
         let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
         match kind {

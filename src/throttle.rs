@@ -6,6 +6,9 @@
 //! a `Retry-After`; only failures count, so a user who types the password
 //! right is never slowed.
 //!
+//! Guesses sent together are not all let through before their failures
+//! are counted: attempts in flight never outnumber the failures left.
+//!
 //! No lockout an attacker can cause: the per-address limit blocks only that
 //! address, and the account-wide limit spares the addresses the account
 //! signed in from (in the last day, as this node remembers it), so the
@@ -32,6 +35,11 @@ const PER_ACCOUNT: NonZeroU32 = NonZeroU32::new(100).expect("not zero");
 const TRUSTED_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 /// Tables are swept of stale entries after this many recorded attempts.
 const SWEEP_EVERY: u64 = 4096;
+/// An attempt whose outcome never came back (its node died) stops counting
+/// as in flight after this long.
+const IN_FLIGHT_FOR: Duration = Duration::from_secs(30);
+/// What a refusal for an attempt in flight asks the client to wait.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
 
 /// Where attempts come from, as a limit sees it: IPv6 clients by their
 /// /64, which one subscriber usually holds whole.
@@ -55,12 +63,21 @@ impl From<IpAddr> for Client {
 
 type Limiter<K> = DefaultKeyedRateLimiter<K, StateInformationMiddleware>;
 
-/// One failure budget: governor counts, `blocked` holds the keys whose
-/// budget ran out, until when.
+/// One failure budget. governor counts the failures; `blocked` holds the
+/// keys whose budget ran out, until when; `in_flight` the attempts let
+/// through whose outcome is not known yet. An attempt is let through only
+/// while those in flight are fewer than the failures left, so however many
+/// arrive together, no more can fail than the budget allows.
 struct Budget<K: Hash + Eq + Clone> {
     limiter: Limiter<K>,
+    burst: u32,
     window: Duration,
     blocked: HashMap<K, Instant>,
+    /// Failures left after the last one counted, and when: older than the
+    /// window, the budget is whole again. (Between failures governor
+    /// refills it; this lags behind, on the strict side.)
+    left: HashMap<K, (u32, Instant)>,
+    in_flight: HashMap<K, Vec<Instant>>,
 }
 
 impl<K: Hash + Eq + Clone> Budget<K> {
@@ -68,29 +85,63 @@ impl<K: Hash + Eq + Clone> Budget<K> {
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute))
                 .with_middleware::<StateInformationMiddleware>(),
+            burst: per_minute.get(),
             window: Duration::from_secs(60),
             blocked: HashMap::new(),
+            left: HashMap::new(),
+            in_flight: HashMap::new(),
         }
     }
 
-    /// Until when `key` is refused, if it is.
-    fn blocked_until(&self, key: &K, now: Instant) -> Option<Instant> {
-        self.blocked.get(key).copied().filter(|&until| until > now)
-    }
-
-    /// Counts a failure; the one that uses up the budget starts a block.
-    fn fail(&mut self, key: K, now: Instant) {
-        let spent = match self.limiter.check_key(&key) {
-            Ok(state) => state.remaining_burst_capacity() == 0,
-            Err(_) => true,
+    /// Until when an attempt on `key` would be refused, if it would.
+    fn refused_until(&mut self, key: &K, now: Instant) -> Option<Instant> {
+        if let Some(until) = self.blocked.get(key).copied().filter(|&u| u > now) {
+            return Some(until);
+        }
+        let left = match self.left.get(key) {
+            Some(&(left, at)) if at + self.window > now => left,
+            _ => self.burst,
         };
-        if spent {
-            self.blocked.insert(key, now + self.window);
+        let flying = self.in_flight.get_mut(key).map_or(0, |f| {
+            f.retain(|&since| since + IN_FLIGHT_FOR > now);
+            f.len()
+        });
+        (flying >= left as usize).then_some(now + IN_FLIGHT_WAIT)
+    }
+
+    fn enter(&mut self, key: K, now: Instant) {
+        self.in_flight.entry(key).or_default().push(now);
+    }
+
+    /// An attempt's outcome is in; a failure is counted, and the one that
+    /// uses up the budget starts a block.
+    fn settle(&mut self, key: K, failed: bool, now: Instant) {
+        if let Some(flying) = self.in_flight.get_mut(&key) {
+            flying.pop();
+            if flying.is_empty() {
+                self.in_flight.remove(&key);
+            }
         }
+        if !failed {
+            return;
+        }
+        let left = match self.limiter.check_key(&key) {
+            Ok(state) => state.remaining_burst_capacity(),
+            Err(_) => 0,
+        };
+        if left == 0 {
+            self.blocked.insert(key.clone(), now + self.window);
+        }
+        self.left.insert(key, (left, now));
     }
 
     fn sweep(&mut self, now: Instant) {
         self.blocked.retain(|_, until| *until > now);
+        self.left.retain(|_, (_, at)| *at + self.window > now);
+        self.in_flight.retain(|_, flying| {
+            flying.retain(|&since| since + IN_FLIGHT_FOR > now);
+            !flying.is_empty()
+        });
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
@@ -132,44 +183,63 @@ impl Default for Throttle {
     }
 }
 
-impl Throttle {
-    /// Whether `client` may try `account` now.
-    pub(crate) fn check(&self, account: &Email, client: Client) -> Result<(), Refused> {
-        let now = Instant::now();
-        let t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (account.clone(), client);
-        if let Some(until) = t.by_address.blocked_until(&key, now) {
-            return Err(Refused {
-                wait: until - now,
-                limit: "address",
-            });
-        }
-        let vouched = t.trusted.get(&key).is_some_and(|&u| u > now);
-        match t.by_account.blocked_until(account, now) {
-            Some(until) if !vouched => Err(Refused {
-                wait: until - now,
-                limit: "account",
-            }),
-            _ => Ok(()),
-        }
+impl Tables {
+    /// Whether the account-wide budget applies: not to the addresses the
+    /// account signed in from.
+    fn vouched(&self, key: &(Email, Client), now: Instant) -> bool {
+        self.trusted.get(key).is_some_and(|&until| until > now)
     }
+}
 
-    /// Records the outcome of an attempt `check` let through.
-    pub(crate) fn record(&self, account: &Email, client: Client, ok: bool) {
+impl Throttle {
+    /// Whether `client` may try `account` now; if so, the attempt is in
+    /// flight until [`Throttle::record`] hears how it went.
+    pub(crate) fn check(&self, account: &Email, client: Client) -> Result<(), Refused> {
         let now = Instant::now();
         let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let key = (account.clone(), client);
+        let refused = |until: Instant, limit| {
+            Err(Refused {
+                wait: until - now,
+                limit,
+            })
+        };
+        if let Some(until) = t.by_address.refused_until(&key, now) {
+            return refused(until, "address");
+        }
+        let vouched = t.vouched(&key, now);
+        if !vouched {
+            if let Some(until) = t.by_account.refused_until(account, now) {
+                return refused(until, "account");
+            }
+            t.by_account.enter(account.clone(), now);
+        }
+        t.by_address.enter(key, now);
+        Ok(())
+    }
+
+    /// Records how an attempt `check` let through went: `Some(true)` the
+    /// password was right, `Some(false)` it was not, `None` no answer
+    /// (an error on the way): it no longer counts as in flight.
+    pub(crate) fn record(&self, account: &Email, client: Client, outcome: Option<bool>) {
+        let now = Instant::now();
+        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (account.clone(), client);
+        let failed = outcome == Some(false);
+        // Settled against the account-wide budget only if it was entered
+        // there: a vouched address never was.
+        if !t.vouched(&key, now) {
+            t.by_account.settle(account.clone(), failed, now);
+        }
+        t.by_address.settle(key.clone(), failed, now);
+        if outcome == Some(true) {
+            t.trusted.insert(key, now + TRUSTED_FOR);
+        }
         t.attempts += 1;
         if t.attempts.is_multiple_of(SWEEP_EVERY) {
             t.by_address.sweep(now);
             t.by_account.sweep(now);
             t.trusted.retain(|_, until| *until > now);
-        }
-        if ok {
-            t.trusted.insert(key, now + TRUSTED_FOR);
-        } else {
-            t.by_address.fail(key, now);
-            t.by_account.fail(account.clone(), now);
         }
     }
 }
@@ -188,10 +258,10 @@ mod tests {
         let a = Email::parse("a@b.co").unwrap();
         for _ in 0..9 {
             assert!(t.check(&a, ip("10.0.0.1")).is_ok());
-            t.record(&a, ip("10.0.0.1"), false);
+            t.record(&a, ip("10.0.0.1"), Some(false));
         }
         assert!(t.check(&a, ip("10.0.0.1")).is_ok());
-        t.record(&a, ip("10.0.0.1"), false);
+        t.record(&a, ip("10.0.0.1"), Some(false));
         let Refused { wait, limit } = t.check(&a, ip("10.0.0.1")).unwrap_err();
         assert_eq!(limit, "address");
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
@@ -204,12 +274,40 @@ mod tests {
     fn the_account_limit_spares_addresses_it_signed_in_from() {
         let t = Throttle::default();
         let a = Email::parse("a@b.co").unwrap();
-        t.record(&a, ip("192.168.1.1"), true);
+        t.check(&a, ip("192.168.1.1")).unwrap();
+        t.record(&a, ip("192.168.1.1"), Some(true));
         for i in 0..100u32 {
-            t.record(&a, ip(&format!("10.0.{}.{}", i / 5, i % 5)), false);
+            let from = ip(&format!("10.0.{}.{}", i / 5, i % 5));
+            t.check(&a, from).unwrap();
+            t.record(&a, from, Some(false));
         }
         assert!(t.check(&a, ip("10.9.9.9")).is_err(), "an unknown address");
         assert!(t.check(&a, ip("192.168.1.1")).is_ok(), "the owner's");
+    }
+
+    #[test]
+    fn guesses_sent_together_never_outnumber_the_failures_left() {
+        let t = Throttle::default();
+        let a = Email::parse("a@b.co").unwrap();
+        let from = ip("10.0.0.1");
+        for _ in 0..4 {
+            t.check(&a, from).unwrap();
+            t.record(&a, from, Some(false));
+        }
+        // Six failures left: six attempts at once, not a seventh.
+        for _ in 0..6 {
+            t.check(&a, from).unwrap();
+        }
+        let refused = t.check(&a, from).unwrap_err();
+        assert_eq!((refused.limit, refused.wait), ("address", IN_FLIGHT_WAIT));
+        // One comes back without an answer: room for one more.
+        t.record(&a, from, None);
+        t.check(&a, from).unwrap();
+        for _ in 0..6 {
+            t.record(&a, from, Some(false));
+        }
+        assert!(t.check(&a, from).unwrap_err().wait > Duration::from_secs(50));
+        assert!(t.check(&a, ip("10.0.0.2")).is_ok(), "another address");
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub(crate) struct AppState {
     /// Whether `X-Forwarded-For` names the client (behind a proxy that
     /// sets it), rather than the socket's peer.
     pub trust_proxy: bool,
+    /// The event logs this node has not yet read to their end since it
+    /// started: not ready until none is left.
+    pub logs_unread: crate::follow::Progress,
 }
 
 /// The routes and the layers every request passes.
@@ -283,9 +286,12 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: 200 when every peer answers.
+/// Readiness: 200 when every peer answers and this node has read every
+/// node's event log to its end since it started.
 ///
-/// A node alone is ready once started.
+/// Until then its view of ended sessions (and of the catalog) may be
+/// behind what the other nodes say. A node alone is ready once it has
+/// read its own log.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -293,8 +299,8 @@ async fn healthz() -> Json<serde_json::Value> {
     tag = "health",
     responses(
         (status = 200, description = "Every peer answers", body = openapi::bodies::Ready),
-        (status = 503, description = "Some peers are not reached; the message names them",
-            body = error::ErrorBody),
+        (status = 503, description = "Some peers are not reached, or some nodes' event logs \
+            are not read yet; the message names them", body = error::ErrorBody),
     ),
 )]
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -304,20 +310,29 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         .filter(|p| !p.up)
         .map(|p| p.name.as_str())
         .collect();
-    if down.is_empty() {
-        Json(serde_json::json!({ "status": "ready", "peers": peers })).into_response()
-    } else {
-        let mut err = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+    let unread = state.logs_unread.unread();
+    let refusal = if !down.is_empty() {
+        Some((
             "peers_unreachable",
             format!("Peers not reached: {}", down.join(", ")),
-        )
-        .into_response();
+        ))
+    } else if !unread.is_empty() {
+        Some((
+            "catching_up",
+            format!("Event logs not read yet: {}", unread.join(", ")),
+        ))
+    } else {
+        None
+    };
+    if let Some((code, message)) = refusal {
+        let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).into_response();
         err.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
             axum::http::HeaderValue::from(1),
         );
         err
+    } else {
+        Json(serde_json::json!({ "status": "ready", "peers": peers })).into_response()
     }
 }
 

@@ -174,12 +174,16 @@ pub(super) async fn current_user(CurrentUser(claims): CurrentUser) -> Json<Curre
         (status = 400, description = "The current password is wrong, the new one is invalid, \
             or the body is not a JSON object", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Too many wrong current passwords (as for sign-in): try \
+            again after `Retry-After` seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds until an attempt may succeed"))),
         (status = 503, description = "The account's home node is not reached", body = ErrorBody),
     ),
 )]
 pub(super) async fn change_password(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
+    ClientIp(client): ClientIp,
     body: JsonObject,
 ) -> ApiResult<Response> {
     let mut f = Fields::new(body);
@@ -188,7 +192,7 @@ pub(super) async fn change_password(
     let (current, new) = f.done((current, new))?;
     let user = state
         .ops
-        .change_password(me.id, &me.email, &current, new)
+        .change_password(me.id, &me.email, &current, new, client)
         .await?;
     let mut res = Json(Empty {}).into_response();
     res.headers_mut()

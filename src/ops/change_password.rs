@@ -1,5 +1,8 @@
 //! Change a password: checked against the current one on the node that took
-//! the request, stored on the account's home node.
+//! the request (within the account's failure budget, as sign-in), stored on
+//! the account's home node.
+
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,16 +65,15 @@ impl Ops {
         email: &str,
         current: &str,
         new: Password,
+        client: IpAddr,
     ) -> Result<User> {
         let not_you = || Error::Unauthorized("Not authorized".into());
         let email = Email::parse(email).map_err(|_| not_you())?;
-        let user = self.find_account(&email).await?;
+        // Throttled like sign-in: a stolen session must not become a way to
+        // guess the password it would then change.
+        let (user, ok) = self.check_password(&email, current, client.into()).await?;
         let user = user.filter(|u| u.id == id).ok_or_else(not_you)?;
-        if !self
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await?
-        {
+        if !ok {
             return Err(Error::invalid(
                 "currentPassword",
                 "Current password is incorrect",

@@ -40,12 +40,13 @@ impl Operation for FindAccount {
     }
 }
 
-/// How an attempt `FindAccount` let through went.
+/// How an attempt `FindAccount` let through went: the password right or
+/// wrong, or no answer (an error on the way).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Attempted {
     pub(crate) email: Email,
     pub(crate) client: Client,
-    pub(crate) ok: bool,
+    pub(crate) outcome: Option<bool>,
 }
 
 impl Operation for Attempted {
@@ -53,17 +54,35 @@ impl Operation for Attempted {
     type Reply = ();
 
     async fn apply(self, home: &Home) -> Result<()> {
-        home.throttle.record(&self.email, self.client, self.ok);
+        home.throttle.record(&self.email, self.client, self.outcome);
         Ok(())
     }
 }
 
 impl Ops {
-    pub(crate) async fn find_account(&self, email: &Email) -> Result<Option<User>> {
-        self.find_account_for(email, None).await
+    /// Checks `password` for `email`, tried from `client`, within the
+    /// account's failure budget: the one way sign-in and password changes
+    /// test a password. An unknown email and a wrong password fail alike,
+    /// after the same amount of work. The account and whether it matched.
+    pub(crate) async fn check_password(
+        &self,
+        email: &Email,
+        password: &str,
+        client: Client,
+    ) -> Result<(Option<User>, bool)> {
+        let user = self.find_account_for(email, Some(client)).await?;
+        let verified = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await;
+        let outcome = verified.as_ref().ok().map(|&ok| ok && user.is_some());
+        self.attempted(email, client, outcome).await;
+        Ok((user, verified?))
     }
 
-    /// The account, unless `client` has failed on it too often.
+    /// The account, unless `client` has failed on it too often; the
+    /// caller must then report how the attempt went with
+    /// [`Ops::attempted`].
     pub(crate) async fn find_account_for(
         &self,
         email: &Email,
@@ -76,10 +95,20 @@ impl Ops {
 
     /// Tells the account's home how an attempt went. Best effort: a home
     /// that cannot be told now loses one count, never an answer.
-    pub(crate) async fn attempted(&self, email: &Email, client: Client, ok: bool) {
+    pub(crate) async fn attempted(&self, email: &Email, client: Client, outcome: Option<bool>) {
         let home = self.placement.account_home(email);
         let email = email.clone();
-        if let Err(e) = self.run(home, Attempted { email, client, ok }).await {
+        if let Err(e) = self
+            .run(
+                home,
+                Attempted {
+                    email,
+                    client,
+                    outcome,
+                },
+            )
+            .await
+        {
             tracing::debug!(error = %e, "attempt not counted");
         }
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Home, Operation, Ops};
 use crate::{
-    domain::{Email, EventKind, SessionId, Timestamp, User, UserId},
+    domain::{Email, EventKind, SessionId, Timestamp, User, UserId, SESSION_TTL_SECS},
     error::Result,
 };
 
@@ -65,11 +65,15 @@ impl Operation for EndSession {
     }
 }
 
+/// The session's end. It is remembered until every token of the session
+/// has expired: the one shown, and any renewal granted before the end
+/// landed (a renewal is at most one token life from now).
 fn ended(s: &Session) -> EventKind {
+    let renewed = Timestamp::now().as_millis() + SESSION_TTL_SECS * 1000;
     EventKind::SessionEnded {
         user_id: s.user,
         session: s.id,
-        until: s.expires,
+        until: Timestamp::from_millis(s.expires.as_millis().max(renewed)),
     }
 }
 

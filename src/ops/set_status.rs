@@ -25,6 +25,10 @@ impl Operation for SetStatus {
 
     async fn apply(self, home: &Home) -> Result<Option<User>> {
         let status = self.status;
+        // Every node is asked; only the account's home writes anything.
+        if home.store.user(self.id)?.is_none() {
+            return Ok(None);
+        }
         let written = home.store.write(|tx| {
             let Some(mut user) = tx.user(self.id)? else {
                 return Ok(None);

@@ -7,7 +7,6 @@ use super::Ops;
 use crate::{
     domain::{AccountStatus, Email, RuleError, User},
     error::{Error, Result},
-    throttle::Client,
 };
 
 impl Ops {
@@ -15,13 +14,7 @@ impl Ops {
     /// unknown email and a wrong password fail alike, after the same amount
     /// of work, and count alike against the client's failure budget.
     pub async fn sign_in(&self, email: &Email, password: &str, client: IpAddr) -> Result<User> {
-        let client = Client::from(client);
-        let user = self.find_account_for(email, Some(client)).await?;
-        let ok = self
-            .hasher
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
-        self.attempted(email, client, ok && user.is_some()).await;
+        let (user, ok) = self.check_password(email, password, client.into()).await?;
         match user {
             // Said only to whoever knows the password.
             Some(user) if ok && user.status == AccountStatus::Banned => {

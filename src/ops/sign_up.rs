@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use super::{Home, Operation, Ops};
 use crate::{
     domain::{Email, Password, User},
-    error::{Error, Result},
+    error::Result,
     records::{Recorded, UserRecord},
     store::StoreError,
     throttle::Client,
@@ -47,16 +47,15 @@ impl Ops {
         let client = Client::from(client);
         // Cheap early answer, before the slow hash.
         let taken = self.find_account_for(&email, Some(client)).await?.is_some();
-        let created = if taken {
-            Err(StoreError::EmailTaken.into())
-        } else {
-            self.create_account(email.clone(), password).await
-        };
-        let refused =
-            matches!(&created, Err(Error::Invalid { field: Some(f), .. }) if f == "email");
-        if created.is_ok() || refused {
-            self.attempted(&email, client, created.is_ok()).await;
+        if taken {
+            self.attempted(&email, client, Some(false)).await;
+            return Err(StoreError::EmailTaken.into());
         }
+        let created = self.create_account(email.clone(), password).await;
+        // A sign-up that lost a race for the email is not counted: only
+        // probing for taken emails is.
+        let outcome = created.as_ref().ok().map(|_| true);
+        self.attempted(&email, client, outcome).await;
         created
     }
 
