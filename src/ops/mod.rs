@@ -22,6 +22,7 @@ mod list_orders;
 mod list_tickets;
 mod pay;
 mod redeem_coupon;
+mod return_coupon;
 mod sessions;
 mod set_status;
 mod show_coupon;
@@ -127,7 +128,7 @@ impl Home {
             show_coupon::ShowCoupon,
             list_coupons::CouponsAfter,
             redeem_coupon::RedeemCoupon,
-            redeem_coupon::ReturnCoupon,
+            return_coupon::ReturnCoupon,
         )
     }
 }

@@ -31,9 +31,10 @@ pub(crate) struct Pay {
 impl Operation for Pay {
     const NAME: &'static str = "pay";
     type Reply = Charge;
-    /// The home node waits for the card (`Settings::payment_timeout`) and
-    /// then for the disk: the entry node must outwait both, or it would
-    /// report a failure while the charge goes through.
+    /// The home node waits for the coupon, the card
+    /// (`Settings::payment_timeout`) and the disk: the entry node must
+    /// outwait them all (`Actors::order_paying`: 18 s by default), or it
+    /// would report a failure while the charge goes through.
     const TIMEOUT: Duration = Duration::from_secs(20);
 
     async fn apply(self, home: &Home) -> Result<Charge> {
@@ -46,7 +47,7 @@ impl Operation for Pay {
         } = self;
         home.order_of(user, id).await?;
         home.actors
-            .order(id, |reply| OrderMsg::Pay {
+            .order_paying(id, |reply| OrderMsg::Pay {
                 by: user,
                 token: token.clone(),
                 coupon,

@@ -32,25 +32,6 @@ impl Operation for RedeemCoupon {
     }
 }
 
-/// Give an order's use of a coupon back (its payment failed).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ReturnCoupon {
-    pub(crate) code: CouponCode,
-    pub(crate) order: OrderId,
-}
-
-impl Operation for ReturnCoupon {
-    const NAME: &'static str = "return_coupon";
-    type Reply = ();
-
-    async fn apply(self, home: &Home) -> Result<()> {
-        let Self { code, order } = self;
-        home.actors
-            .coupon(code, |reply| CouponMsg::GiveBack { order, reply })
-            .await?
-    }
-}
-
 /// Order actors reach coupons through this: the coupon's home may be any node.
 struct Desk(Ops);
 
@@ -79,7 +60,8 @@ impl CouponDesk for Desk {
         let ops = self.0.clone();
         async move {
             let home = ops.placement.coupon_home(code);
-            ops.run(home, ReturnCoupon { code, order }).await
+            ops.run(home, super::return_coupon::ReturnCoupon { code, order })
+                .await
         }
         .boxed()
     }
