@@ -83,8 +83,13 @@ fuzz() {
 status=0
 # Signing out and changing the password end the session the run signs in
 # with: they go last, so every other operation is fuzzed signed in.
+# streamTickets (GET /api/tickets/stream) answers 200 with a stream that
+# never ends, which schemathesis would wait on until its request timeout,
+# every example: it is left out here and tested in Rust instead
+# (tests/stream.rs; tests/openapi.rs checks its entry in the document).
 fuzz --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
-  --exclude-operation-id signOut --exclude-operation-id changePassword || status=$?
+  --exclude-operation-id signOut --exclude-operation-id changePassword \
+  --exclude-operation-id streamTickets || status=$?
 fuzz --max-examples 20 \
   --include-operation-id signOut --include-operation-id changePassword || status=$?
 if ((status != 0)); then

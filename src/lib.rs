@@ -19,10 +19,12 @@
 //!   forwarding of operations, by name and bytes, over ractor_cluster.
 //! - `follow`: every node reads every node's event log into its read
 //!   models: `catalog`, the ticket listing, paged and searched through
-//!   ordered indexes; and `revocations`, the sessions that have ended.
+//!   ordered indexes, with a feed of its changes for live streams; and
+//!   `revocations`, the sessions that have ended.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
 //! - `http`: axum routes, JSON validation, sessions, the uniform error body,
+//!   the live ticket stream (Server-Sent Events),
 //!   the OpenAPI 3.1 document served at `/api/openapi.json`, and the
 //!   hyper server loop with its timeouts and connection cap.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.

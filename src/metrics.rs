@@ -37,6 +37,8 @@ pub(crate) const REVOKED_ACCOUNTS: &str = "boxoffice_sessions_revoked_accounts";
 /// Sign-in and sign-up attempts refused for too many failures, by `limit`
 /// (`address`: one account from one address; `account`: from all).
 pub(crate) const THROTTLED: &str = "boxoffice_auth_throttled_total";
+/// Live ticket streams (`GET /api/tickets/stream`) open now.
+pub(crate) const SSE_SUBSCRIBERS: &str = "boxoffice_sse_subscribers";
 /// Events of a node's log not yet in this node's catalog, by node.
 pub(crate) const FOLLOWER_LAG: &str = "boxoffice_catalog_follower_lag_events";
 

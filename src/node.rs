@@ -132,6 +132,7 @@ impl Builder {
         let progress =
             follow::Progress::new(ops.placement().members().iter().map(|m| m.name.clone()));
         let follower = follow::follow(ops.clone(), models, progress.clone());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let state = AppState {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
@@ -139,6 +140,7 @@ impl Builder {
             body_timeout: Duration::from_secs(args.body_timeout_secs),
             trust_proxy: args.trust_proxy,
             logs_unread: progress,
+            stopping,
         };
         let listener = TcpListener::bind(args.http_addr)
             .await
@@ -154,6 +156,7 @@ impl Builder {
             store,
             actors,
             follower,
+            stop,
             _coupons: coupons,
         })
     }
@@ -168,6 +171,8 @@ pub struct Node {
     store: Arc<Store>,
     actors: Actors,
     follower: Follower,
+    /// Set when shutdown starts, ending long-lived responses (live streams).
+    stop: tokio::sync::watch::Sender<bool>,
     /// Kept for the order actors, which hold it weakly.
     _coupons: Arc<dyn crate::actors::CouponDesk>,
 }
@@ -198,12 +203,17 @@ impl Node {
         &self.ops
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests,
-    /// stops the follower and the actors, and flushes the store.
+    /// Serves until `shutdown` resolves, then ends live streams, drains
+    /// in-flight requests, stops the follower and the actors, and flushes the store.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let stop = self.stop;
+        let shutdown = async move {
+            shutdown.await;
+            stop.send_replace(true);
+        };
         http::server::serve(self.listener, self.app, self.limits, shutdown).await;
         tracing::info!("HTTP drained; stopping actors and flushing");
         self.follower.stop().await;

@@ -2,11 +2,15 @@
 //! TicketCreated/TicketUpdated events of every node (read by `follow`), so
 //! listing tickets needs no fan-out; [`index`] pages and searches it.
 //! Events are applied in version order; stale and repeated ones are ignored.
+//! Each change applied also goes to the [`changes`] feed that live streams
+//! follow.
 
+mod changes;
 mod index;
 
 use std::sync::{Arc, RwLock};
 
+pub(crate) use changes::{Changes, Next, Subscription};
 pub(crate) use index::{words, Page, Query};
 
 use crate::domain::{Event, EventKind};
@@ -14,6 +18,7 @@ use crate::domain::{Event, EventKind};
 #[derive(Clone, Default)]
 pub(crate) struct Catalog {
     index: Arc<RwLock<index::Index>>,
+    changes: Changes,
 }
 
 impl Catalog {
@@ -22,10 +27,19 @@ impl Catalog {
         let (EventKind::TicketCreated(t) | EventKind::TicketUpdated(t)) = event else {
             return false;
         };
-        self.index
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .apply(t)
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let changed = index.apply(t);
+        if changed {
+            // Still under the index's lock: the feed has the changes in
+            // the order they were applied.
+            self.changes.push(t.clone());
+        }
+        changed
+    }
+
+    /// The feed of the changes applied, for live streams.
+    pub(crate) fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// A page of the tickets for sale, oldest first.

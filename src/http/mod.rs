@@ -12,6 +12,7 @@ mod paging;
 mod payments;
 pub(crate) mod server;
 pub(crate) mod session;
+mod stream;
 mod tickets;
 mod users;
 mod views;
@@ -54,6 +55,9 @@ pub(crate) struct AppState {
     /// The event logs this node has not yet read to their end since it
     /// started: not ready until none is left.
     pub logs_unread: crate::follow::Progress,
+    /// True once the node starts shutting down: live streams end then, so
+    /// the graceful drain need not wait for them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The routes and the layers every request passes.
@@ -66,6 +70,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/users/password", put(users::change_password))
         .route("/api/users/{id}/ban", put(users::ban).delete(users::unban))
         .route("/api/tickets", get(tickets::list).post(tickets::create))
+        .route("/api/tickets/stream", get(stream::tickets))
         .route("/api/tickets/{id}", get(tickets::show).put(tickets::update))
         .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::show).delete(orders::cancel))

@@ -27,7 +27,10 @@ use utoipa::{
     Modify, OpenApi, ToSchema,
 };
 
-use super::{admin, coupons, error::ErrorBody, orders, payments, tickets, users};
+use super::{
+    admin, coupons, error::ErrorBody, orders, payments, stream, tickets, users,
+    views::TicketChangeView,
+};
 
 /// The document, built once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
@@ -82,6 +85,7 @@ pub(super) async fn serve() -> Response {
         tickets::create,
         tickets::show,
         tickets::update,
+        stream::tickets,
         orders::list,
         orders::create,
         orders::show,
@@ -98,7 +102,7 @@ pub(super) async fn serve() -> Response {
         super::readyz,
         serve,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, TicketChangeView)),
     modifiers(&Shared),
     tags(
         (name = "users", description = "Accounts and sessions"),

@@ -1,7 +1,7 @@
 //! Lists a page at a time: the `limit`, `after` and `q` parameters, and the
 //! `Link: <…>; rel="next"` header that carries the cursor to the next page.
 
-use std::{collections::HashMap, str::FromStr};
+use std::str::FromStr;
 
 use axum::{
     extract::{FromRequestParts, Query},
@@ -15,8 +15,8 @@ use crate::error::Error;
 /// The most a page holds, and what a list without `limit` returns at most.
 pub(crate) const MAX_PAGE: usize = 1000;
 
-/// A list's query parameters.
-pub(super) struct Params(HashMap<String, String>);
+/// A list's query parameters, in the order given.
+pub(super) struct Params(Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
@@ -25,14 +25,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::bad_request("The query string could not be read"))?;
-        Ok(Self(pairs.into_iter().collect()))
+        Ok(Self(pairs))
     }
 }
 
 impl Params {
+    /// The value of `name`; the last one when it is given more than once.
+    fn get(&self, name: &str) -> Option<&String> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Every value of `name` (a repeatable parameter), in order.
+    pub(super) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `limit`: 1 to [`MAX_PAGE`], [`MAX_PAGE`] when absent.
     pub(super) fn limit(&self) -> ApiResult<usize> {
-        match self.0.get("limit") {
+        match self.get("limit") {
             None => Ok(MAX_PAGE),
             Some(raw) => raw
                 .parse::<usize>()
@@ -50,8 +63,7 @@ impl Params {
 
     /// `after`: the cursor a previous page's `Link` header gave.
     pub(super) fn after<T: FromStr>(&self) -> ApiResult<Option<T>> {
-        self.0
-            .get("after")
+        self.get("after")
             .map(|raw| {
                 raw.parse().map_err(|_| {
                     Error::invalid("after", "after must be a cursor from a Link header").into()
@@ -62,7 +74,7 @@ impl Params {
 
     /// A free-text parameter of at most `max` characters.
     pub(super) fn text(&self, name: &str, max: usize) -> ApiResult<Option<&str>> {
-        match self.0.get(name).map(|s| s.trim()) {
+        match self.get(name).map(|s| s.trim()) {
             Some(s) if s.chars().count() > max => {
                 Err(Error::invalid(name, format!("{name} must be at most {max} characters")).into())
             }

@@ -131,6 +131,27 @@ impl From<&TicketEvent> for TicketView {
     }
 }
 
+/// A ticket as a live stream sends it: the ticket, and whether it can be
+/// bought now (neither held nor sold), so a page need not work it out.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TicketChange)]
+pub(crate) struct TicketChangeView {
+    #[serde(flatten)]
+    ticket: TicketView,
+    /// Neither held nor sold: open to the next BUY.
+    for_sale: bool,
+}
+
+impl From<&TicketEvent> for TicketChangeView {
+    fn from(t: &TicketEvent) -> Self {
+        Self {
+            ticket: TicketView::from(t),
+            for_sale: t.state == TicketState::Available,
+        }
+    }
+}
+
 /// An order, with the ticket as it was when it was placed.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
