@@ -16,7 +16,7 @@ use crate::error::Error;
 pub(crate) const MAX_PAGE: usize = 1000;
 
 /// A list's query parameters.
-pub(super) struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
@@ -49,7 +49,7 @@ impl Params {
     }
 
     /// `after`: the cursor a previous page's `Link` header gave.
-    pub(super) fn after<T: FromStr>(&self) -> ApiResult<Option<T>> {
+    pub(crate) fn after<T: FromStr>(&self) -> ApiResult<Option<T>> {
         self.0
             .get("after")
             .map(|raw| {
@@ -61,7 +61,7 @@ impl Params {
     }
 
     /// A free-text parameter of at most `max` characters.
-    pub(super) fn text(&self, name: &str, max: usize) -> ApiResult<Option<&str>> {
+    pub(crate) fn text(&self, name: &str, max: usize) -> ApiResult<Option<&str>> {
         match self.0.get(name).map(|s| s.trim()) {
             Some(s) if s.chars().count() > max => {
                 Err(Error::invalid(name, format!("{name} must be at most {max} characters")).into())

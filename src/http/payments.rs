@@ -17,6 +17,30 @@ use super::{
 };
 use crate::domain::{CouponCode, Invalid, OrderId};
 
+/// A payment's `orderId`, `coupon` and card `token`, checked (the order
+/// page's pay form too).
+pub(crate) fn payment_fields(
+    body: JsonObject,
+) -> ApiResult<(OrderId, Option<CouponCode>, Option<String>)> {
+    let mut f = Fields::new(body);
+    let order = f.parse("orderId", |s| s.parse::<OrderId>());
+    let coupon = f.optional("coupon", CouponCode::parse);
+    let token = f.optional("token", |s| {
+        let t = s.trim();
+        if t.is_empty() {
+            Err(Invalid::new("token is required"))
+        } else {
+            Ok(t.to_owned())
+        }
+    });
+    // Without a coupon there is always something to charge. With one, the
+    // order's actor asks for the token only if the coupon leaves something.
+    if matches!((&coupon, &token), (Some(None), Some(None))) {
+        f.refuse("token", "token is required");
+    }
+    f.done((order, coupon, token))
+}
+
 /// Pays for one of the caller's held orders, with a coupon if given.
 ///
 /// The charge is the ticket's price less the coupon's discount, never below
@@ -57,23 +81,7 @@ pub(super) async fn create(
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<ChargeView>)> {
     let key = idempotency_key(&headers)?;
-    let mut f = Fields::new(body);
-    let order = f.parse("orderId", |s| s.parse::<OrderId>());
-    let coupon = f.optional("coupon", CouponCode::parse);
-    let token = f.optional("token", |s| {
-        let t = s.trim();
-        if t.is_empty() {
-            Err(Invalid::new("token is required"))
-        } else {
-            Ok(t.to_owned())
-        }
-    });
-    // Without a coupon there is always something to charge. With one, the
-    // order's actor asks for the token only if the coupon leaves something.
-    if matches!((&coupon, &token), (Some(None), Some(None))) {
-        f.refuse("token", "token is required");
-    }
-    let (order, coupon, token) = f.done((order, coupon, token))?;
+    let (order, coupon, token) = payment_fields(body)?;
     let charge = state.ops.pay_with(me.id, order, token, coupon, key).await?;
     Ok((StatusCode::CREATED, Json(ChargeView::from(&charge))))
 }
