@@ -24,7 +24,11 @@ impl JsonObject {
     /// Every field is a string, except that a blank field named in
     /// `optional` is left out, and one named in `numbers` that reads as a
     /// number becomes a JSON number (from its text, never rounded).
-    pub(crate) fn from_form(pairs: &[(String, String)], optional: &[&str], numbers: &[&str]) -> Self {
+    pub(crate) fn from_form(
+        pairs: &[(String, String)],
+        optional: &[&str],
+        numbers: &[&str],
+    ) -> Self {
         let mut map = Map::new();
         for (name, value) in pairs {
             let blank = value.trim().is_empty();

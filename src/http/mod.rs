@@ -346,7 +346,8 @@ async fn not_found(
 ) -> Response {
     let path = request.uri().path();
     if path == "/api" || path.starts_with("/api/") {
-        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "Route not found").into_response();
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "Route not found")
+            .into_response();
     }
     let (parts, _) = request.into_parts();
     crate::web::not_found_page(&state, &parts)

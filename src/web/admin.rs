@@ -23,7 +23,13 @@ use crate::{
 const PAGE_SIZE: usize = 100;
 
 /// The coupon form's fields, named as in `POST /api/coupons`.
-const COUPON_FIELDS: &[&str] = &["code", "percentOff", "amountOff", "maxRedemptions", "expiresAt"];
+const COUPON_FIELDS: &[&str] = &[
+    "code",
+    "percentOff",
+    "amountOff",
+    "maxRedemptions",
+    "expiresAt",
+];
 
 struct CouponRow {
     code: String,
@@ -202,8 +208,8 @@ async fn set_status(
         .map(|(_, v)| v.clone());
     match state.ops.set_status(admin.id, id, status).await {
         Ok(user) => {
-            let query = serde_urlencoded::to_string([("email", user.email.as_str())])
-                .unwrap_or_default();
+            let query =
+                serde_urlencoded::to_string([("email", user.email.as_str())]).unwrap_or_default();
             Ok(Redirect::to(&format!("/admin/users?{query}")).into_response())
         }
         Err(e) => users_page(&state, &viewer, email.as_deref(), Some(e.into())).await,

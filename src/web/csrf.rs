@@ -51,7 +51,11 @@ fn mac(state: &AppState, bound: &Bound<'_>) -> Hmac<Sha256> {
 
 /// The token for forms shown to `user`, or to the anonymous visitor with
 /// cookie `anonymous`; empty when there is neither (no form can be sent).
-pub(super) fn token_for(state: &AppState, user: Option<&Claims>, anonymous: Option<&str>) -> String {
+pub(super) fn token_for(
+    state: &AppState,
+    user: Option<&Claims>,
+    anonymous: Option<&str>,
+) -> String {
     let bound = match (user, anonymous) {
         (Some(claims), _) => Bound::Session(claims),
         (None, Some(cookie)) => Bound::Anonymous(cookie),
@@ -145,8 +149,9 @@ impl FromRequest<AppState> for Posted {
             }
             Ok(Ok(bytes)) => bytes,
         };
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| PageError::status(StatusCode::BAD_REQUEST, "The form could not be read"))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            PageError::status(StatusCode::BAD_REQUEST, "The form could not be read")
+        })?;
         let token = pairs
             .iter()
             .find(|(name, _)| name == FIELD)

@@ -52,7 +52,10 @@ pub(super) async fn list(
         if let Some(q) = q {
             pairs.push(("q", q.to_owned()));
         }
-        format!("/?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+        format!(
+            "/?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
     });
     let body = Home {
         tickets: found

@@ -65,7 +65,10 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/pay", post(orders::pay))
         .route("/orders/{id}/cancel", post(orders::cancel))
-        .route("/admin/coupons", get(admin::coupons).post(admin::create_coupon))
+        .route(
+            "/admin/coupons",
+            get(admin::coupons).post(admin::create_coupon),
+        )
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}/ban", post(admin::ban))
         .route("/admin/users/{id}/unban", post(admin::unban))
@@ -314,18 +317,8 @@ impl Form {
 
     /// The page showing this form: 200, or the status (and `Retry-After`)
     /// the API would answer this input with.
-    pub(crate) fn respond(
-        &self,
-        viewer: &Viewer,
-        title: &str,
-        body: &impl Template,
-    ) -> Response {
-        let mut response = page(
-            self.status.unwrap_or(StatusCode::OK),
-            viewer,
-            title,
-            body,
-        );
+    pub(crate) fn respond(&self, viewer: &Viewer, title: &str, body: &impl Template) -> Response {
+        let mut response = page(self.status.unwrap_or(StatusCode::OK), viewer, title, body);
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -14,13 +14,8 @@ use super::{csrf::Posted, form_key, new_key, page, Form, PageResult, Viewer};
 use crate::{
     domain::{Order, OrderId, OrderStatus, Timestamp},
     http::{
-        error::ApiError,
-        json::JsonObject,
-        orders::order_id,
-        paging::Params,
-        payments::payment_fields,
-        views::Money,
-        AppState, PathId,
+        error::ApiError, json::JsonObject, orders::order_id, paging::Params,
+        payments::payment_fields, views::Money, AppState, PathId,
     },
 };
 

@@ -143,13 +143,23 @@ pub(super) async fn purchase(
     body.0.insert("ticketId".into(), id.clone().into());
     let bought = async {
         let (ticket, seen) = buy_fields(body)?;
-        Ok::<_, ApiError>(state.ops.buy(me.id, ticket, form_key(&values), seen).await?)
+        Ok::<_, ApiError>(
+            state
+                .ops
+                .buy(me.id, ticket, form_key(&values), seen)
+                .await?,
+        )
     };
     match bought.await {
         Ok(order) => Ok(Redirect::to(&format!("/orders/{}", order.id)).into_response()),
         Err(e) => {
             let shown = state.ops.ticket(ticket).await?;
-            Ok(ticket_page(&viewer, &shown, &Form::failed(values, e, &[]), None))
+            Ok(ticket_page(
+                &viewer,
+                &shown,
+                &Form::failed(values, e, &[]),
+                None,
+            ))
         }
     }
 }
