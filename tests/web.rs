@@ -297,6 +297,36 @@ async fn sign_up_in_and_out_through_the_forms() {
         .get("/orders")
         .await
         .shows(StatusCode::OK, "My orders");
+
+    // Too many failures: the API's 429 and its words, with Retry-After.
+    let guesser = Browser::new(&server);
+    let target = email("target");
+    let mut page = guesser.get("/auth/signin").await;
+    for _ in 0..10 {
+        page = guesser
+            .submit(
+                &page,
+                "/auth/signin",
+                &[("email", &target), ("password", "guess-guess")],
+            )
+            .await;
+        page.shows(StatusCode::BAD_REQUEST, "Invalid credentials");
+    }
+    let res = guesser
+        .http
+        .post(format!("{}/auth/signin", guesser.base))
+        .form(&[
+            ("csrf", page.hidden("csrf").as_str()),
+            ("email", &target),
+            ("password", "guess-guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    Browser::read(res)
+        .await
+        .shows(StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts");
 }
 
 /// The order id an order page's address names.
@@ -393,6 +423,10 @@ async fn sell_buy_and_pay_through_the_pages() {
         "This ticket is being checked out by someone else, come back later",
     );
     assert!(held.body.contains("id=\"purchase-form\"") && held.body.contains(" hidden>"));
+    buyer.get(&ticket_path).await.shows(
+        StatusCode::OK,
+        &format!("Held for you: <a href=\"{order_path}\">"),
+    );
     other
         .get(&order_path)
         .await

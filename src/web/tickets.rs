@@ -75,6 +75,8 @@ struct TicketPage<'a> {
     can_buy: bool,
     signed_out: bool,
     owner: bool,
+    /// The viewer's own order holding the ticket, if it is theirs.
+    your_order: Option<String>,
     csrf: &'a str,
     /// The idempotency key of the Purchase form.
     key: String,
@@ -82,9 +84,27 @@ struct TicketPage<'a> {
     edit: &'a Form,
 }
 
+/// The viewer's own order holding `ticket`, if there is one: only then
+/// is "someone else" not checking it out.
+async fn own_hold(state: &AppState, viewer: &Viewer, ticket: &Ticket) -> Option<String> {
+    let (Some(me), TicketState::Held(order)) = (viewer.user.as_ref(), ticket.state) else {
+        return None;
+    };
+    // Anyone else's order is refused: then it is someone else's hold.
+    let order = state.ops.order(me.id, order).await.ok()?;
+    Some(order.id.to_string())
+}
+
 /// The ticket's page, with the Purchase and edit forms as given (`None`:
 /// the edit form filled with the ticket as it is).
-fn ticket_page(viewer: &Viewer, ticket: &Ticket, purchase: &Form, edit: Option<&Form>) -> Response {
+async fn ticket_page(
+    state: &AppState,
+    viewer: &Viewer,
+    ticket: &Ticket,
+    purchase: &Form,
+    edit: Option<&Form>,
+) -> Response {
+    let your_order = own_hold(state, viewer, ticket).await;
     let me = viewer.user.as_ref();
     let owner = me.is_some_and(|u| u.id == ticket.user_id);
     let current = Form::filled(vec![
@@ -105,6 +125,7 @@ fn ticket_page(viewer: &Viewer, ticket: &Ticket, purchase: &Form, edit: Option<&
         can_buy: me.is_some() && !owner,
         signed_out: me.is_none(),
         owner,
+        your_order,
         csrf: &viewer.csrf,
         key: new_key(),
         purchase,
@@ -126,7 +147,7 @@ pub(super) async fn show(
     PathId(id): PathId,
 ) -> PageResult {
     let ticket = state.ops.ticket(ticket_id(&id)?).await?;
-    Ok(ticket_page(&viewer, &ticket, &Form::blank(), None))
+    Ok(ticket_page(&state, &viewer, &ticket, &Form::blank(), None).await)
 }
 
 /// `POST /tickets/{id}/purchase`: BUY at the price the page showed (a
@@ -154,12 +175,7 @@ pub(super) async fn purchase(
         Ok(order) => Ok(Redirect::to(&format!("/orders/{}", order.id)).into_response()),
         Err(e) => {
             let shown = state.ops.ticket(ticket).await?;
-            Ok(ticket_page(
-                &viewer,
-                &shown,
-                &Form::failed(values, e, &[]),
-                None,
-            ))
+            Ok(ticket_page(&state, &viewer, &shown, &Form::failed(values, e, &[]), None).await)
         }
     }
 }
@@ -183,7 +199,7 @@ pub(super) async fn edit(
         Err(e) => {
             let shown = state.ops.ticket(ticket).await?;
             let form = Form::failed(values, e, SHOWN);
-            Ok(ticket_page(&viewer, &shown, &Form::blank(), Some(&form)))
+            Ok(ticket_page(&state, &viewer, &shown, &Form::blank(), Some(&form)).await)
         }
     }
 }
