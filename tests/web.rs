@@ -178,12 +178,23 @@ async fn the_list_is_rendered_on_the_server_and_forms_refuse_forged_posts() {
         .await
         .shows(StatusCode::NOT_FOUND, "Ticket not found");
 
-    // The stylesheet and the script, from the binary, cached for long.
+    Browser::new(&server)
+        .get("/tickets/%FF")
+        .await
+        .shows(StatusCode::NOT_FOUND, "Not found");
+
+    // The stylesheet and the script, from the binary, cached for long
+    // (and so never with a cookie).
     for (path, kind) in [
         ("/static/app.css", "text/css"),
         ("/static/app.js", "text/javascript"),
     ] {
-        let res = anon.get(path).await;
+        let res = anon.http.get(format!("{}{path}", anon.base)).send().await;
+        let res = res.unwrap();
+        assert!(res.headers().get(header::SET_COOKIE).is_none(), "{path}");
+        let cache = res.headers()[header::CACHE_CONTROL].to_str().unwrap();
+        assert!(cache.contains("max-age=31536000"), "{path}: {cache}");
+        let res = Browser::read(res).await;
         assert_eq!(res.status, StatusCode::OK);
         assert!(res.content_type.starts_with(kind), "{path}");
         assert!(home.body.contains(&format!("{path}?v=")), "{path} linked");

@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Redirect},
 };
 
-use super::{csrf::Posted, Form, PageError, PageResult, Viewer};
+use super::{csrf::Posted, Checked, Form, PageError, PageResult, Viewer};
 use crate::{
     domain::{AccountStatus, Coupon, CouponCode, Discount, Email, Invalid, User, UserId},
     error::Error,
@@ -83,8 +83,9 @@ async fn coupons_page(
 pub(super) async fn coupons(
     State(state): State<AppState>,
     viewer: Viewer,
-    params: Params,
+    params: Checked<Params>,
 ) -> PageResult {
+    let params = params?;
     viewer.admin()?;
     let after = params.after::<CouponCode>()?;
     coupons_page(&state, &viewer, after, &Form::blank()).await
@@ -183,8 +184,9 @@ async fn users_page(
 pub(super) async fn users(
     State(state): State<AppState>,
     viewer: Viewer,
-    params: Params,
+    params: Checked<Params>,
 ) -> PageResult {
+    let params = params?;
     viewer.admin()?;
     let email = params.text("email", 320)?;
     users_page(&state, &viewer, email, None).await
@@ -220,9 +222,10 @@ async fn set_status(
 pub(super) async fn ban(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
     Posted(values): Posted,
 ) -> PageResult {
+    let PathId(id) = id?;
     set_status(state, viewer, &id, values, AccountStatus::Banned).await
 }
 
@@ -230,8 +233,9 @@ pub(super) async fn ban(
 pub(super) async fn unban(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
     Posted(values): Posted,
 ) -> PageResult {
+    let PathId(id) = id?;
     set_status(state, viewer, &id, values, AccountStatus::Active).await
 }

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::{extract::State, http::StatusCode};
 
-use super::{page, PageResult, Viewer};
+use super::{page, Checked, PageResult, Viewer};
 use crate::{
     catalog::{words, Query},
     domain::{TicketId, Title},
@@ -37,8 +37,9 @@ struct Home {
 pub(super) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
-    params: Params,
+    params: Checked<Params>,
 ) -> PageResult {
+    let params = params?;
     let after = params.after::<TicketId>()?;
     let q = params.text("q", Title::MAX)?;
     let query = Query {

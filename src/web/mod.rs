@@ -72,12 +72,13 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}/ban", post(admin::ban))
         .route("/admin/users/{id}/unban", post(admin::unban))
-        .route("/static/app.css", get(assets::css))
-        .route("/static/app.js", get(assets::js))
         .layer(CatchPanicLayer::custom(|_| {
             PageError::from(Error::Internal("a page handler panicked".into())).into_response()
         }))
         .layer(middleware::from_fn_with_state(state, pages))
+        // Outside the pages' layer: cached for a year, so never a cookie.
+        .route("/static/app.css", get(assets::css))
+        .route("/static/app.js", get(assets::js))
 }
 
 /// Who is looking at a page, and the CSRF token their forms carry.
@@ -427,6 +428,10 @@ impl From<Error> for PageError {
         }
     }
 }
+
+/// An extractor of the API's (query, path) whose refusal is shown as an
+/// error page rather than the API's JSON.
+pub(crate) type Checked<T> = Result<T, ApiError>;
 
 /// What page handlers return.
 pub(crate) type PageResult = Result<Response, PageError>;

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{csrf::Posted, form_key, new_key, page, Form, PageResult, Viewer};
+use super::{csrf::Posted, form_key, new_key, page, Checked, Form, PageResult, Viewer};
 use crate::{
     domain::{Order, OrderId, OrderStatus, Timestamp},
     http::{
@@ -53,8 +53,9 @@ struct OrdersPage {
 pub(super) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
-    params: Params,
+    params: Checked<Params>,
 ) -> PageResult {
+    let params = params?;
     let me = viewer.signed_in()?;
     let after = params.after::<OrderId>()?;
     let list = state.ops.orders_of(me.id, after, PAGE_SIZE).await?;
@@ -111,8 +112,9 @@ fn order_page(viewer: &Viewer, order: &Order, pay: &Form) -> Response {
 pub(super) async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
 ) -> PageResult {
+    let PathId(id) = id?;
     let me = viewer.signed_in()?;
     let order = state.ops.order(me.id, order_id(&id)?).await?;
     Ok(order_page(&viewer, &order, &Form::blank()))
@@ -123,9 +125,10 @@ pub(super) async fn show(
 pub(super) async fn pay(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
     Posted(values): Posted,
 ) -> PageResult {
+    let PathId(id) = id?;
     let me = viewer.signed_in()?;
     let order = order_id(&id)?;
     let mut body = JsonObject::from_form(&values, &["token", "coupon"], &[]);
@@ -150,9 +153,10 @@ pub(super) async fn pay(
 pub(super) async fn cancel(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
     Posted(values): Posted,
 ) -> PageResult {
+    let PathId(id) = id?;
     let me = viewer.signed_in()?;
     let order = order_id(&id)?;
     match state.ops.cancel(me.id, order).await {

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{csrf::Posted, form_key, new_key, Form, PageResult, Viewer};
+use super::{csrf::Posted, form_key, new_key, Checked, Form, PageResult, Viewer};
 use crate::{
     domain::{Ticket, TicketState},
     http::{
@@ -144,8 +144,9 @@ async fn ticket_page(
 pub(super) async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
 ) -> PageResult {
+    let PathId(id) = id?;
     let ticket = state.ops.ticket(ticket_id(&id)?).await?;
     Ok(ticket_page(&state, &viewer, &ticket, &Form::blank(), None).await)
 }
@@ -155,9 +156,10 @@ pub(super) async fn show(
 pub(super) async fn purchase(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
     Posted(values): Posted,
 ) -> PageResult {
+    let PathId(id) = id?;
     let me = viewer.signed_in()?;
     let ticket = ticket_id(&id)?;
     let mut body = JsonObject::from_form(&values, &["price"], &[]);
@@ -185,9 +187,10 @@ pub(super) async fn purchase(
 pub(super) async fn edit(
     State(state): State<AppState>,
     viewer: Viewer,
-    PathId(id): PathId,
+    id: Checked<PathId>,
     Posted(values): Posted,
 ) -> PageResult {
+    let PathId(id) = id?;
     let me = viewer.signed_in()?;
     let ticket = ticket_id(&id)?;
     let edited = async {
