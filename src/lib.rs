@@ -27,6 +27,9 @@
 //!   the live ticket stream (Server-Sent Events),
 //!   the OpenAPI 3.1 document served at `/api/openapi.json`, and the
 //!   hyper server loop with its timeouts and connection cap.
+//! - `web`: the server-rendered pages (askama templates in `templates/`),
+//!   calling the same operations as the API; CSRF-checked forms that work
+//!   without scripting.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - `passwords`: argon2id hashing off the async workers.
 //! - [`config`], [`node`]: flags and environment; starting and stopping a node.
@@ -53,3 +56,4 @@ pub(crate) mod revocations;
 pub(crate) mod store;
 pub(crate) mod throttle;
 pub(crate) mod trace;
+pub(crate) mod web;

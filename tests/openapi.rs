@@ -18,6 +18,21 @@ const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 fn router_routes() -> BTreeSet<(String, String)> {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs");
     let src = std::fs::read_to_string(file).expect("read src/http/mod.rs");
+    // The one merge is the pages' router (src/web/mod.rs): pages, not API
+    // routes, so not documented; none of them may be under /api.
+    let pages = ".merge(crate::web::router(";
+    assert_eq!(
+        src.matches(pages).count(),
+        1,
+        "the pages' router, merged once"
+    );
+    let src = src.replace(pages, "");
+    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/mod.rs");
+    let web = std::fs::read_to_string(web).expect("read src/web/mod.rs");
+    for chunk in web.split(".route(\"").skip(1) {
+        let (path, _) = chunk.split_once('"').expect("a route's path");
+        assert!(!path.starts_with("/api"), "page route {path} is under /api");
+    }
     for other in [".nest(", ".merge(", ".route_service(", ".nest_service("] {
         assert!(
             !src.contains(other),

@@ -22,6 +22,34 @@ use crate::{
     error::Error,
 };
 
+/// A new coupon from its fields, checked (the admin's coupon page too).
+pub(crate) fn coupon_fields(body: JsonObject) -> ApiResult<Coupon> {
+    let mut f = Fields::new(body);
+    let code = f.parse("code", CouponCode::parse);
+    let percent = f.optional_whole("percentOff", 1, 100);
+    let amount = f.optional_price("amountOff");
+    let max = f.whole("maxRedemptions", 1, u64::from(u32::MAX));
+    let expires = f.optional("expiresAt", Timestamp::parse_rfc3339);
+    let discount = match (percent, amount) {
+        (Some(Some(_)), Some(Some(_))) => {
+            f.refuse("amountOff", "Give percentOff or amountOff, not both");
+            None
+        }
+        (Some(None), Some(None)) => {
+            f.refuse("percentOff", "percentOff or amountOff is required");
+            None
+        }
+        (Some(Some(p)), Some(None)) => Discount::percent(p).ok(),
+        (Some(None), Some(Some(a))) => Some(Discount::Amount(a)),
+        // A field error is already noted.
+        _ => None,
+    };
+    let (code, discount, max, expires) = f.done((code, discount, max, expires))?;
+    let max = u32::try_from(max).map_err(|_| Error::invalid("maxRedemptions", "Too large"))?;
+    Coupon::new(code, discount, max, expires, Timestamp::now())
+        .map_err(|(field, Invalid(message))| Error::invalid(field, message).into())
+}
+
 /// Creates a coupon (admins).
 ///
 /// Codes are case-insensitive: they are kept, shown and matched upper-case.
@@ -47,30 +75,7 @@ pub(super) async fn create(
     Admin(admin): Admin,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<CouponView>)> {
-    let mut f = Fields::new(body);
-    let code = f.parse("code", CouponCode::parse);
-    let percent = f.optional_whole("percentOff", 1, 100);
-    let amount = f.optional_price("amountOff");
-    let max = f.whole("maxRedemptions", 1, u64::from(u32::MAX));
-    let expires = f.optional("expiresAt", Timestamp::parse_rfc3339);
-    let discount = match (percent, amount) {
-        (Some(Some(_)), Some(Some(_))) => {
-            f.refuse("amountOff", "Give percentOff or amountOff, not both");
-            None
-        }
-        (Some(None), Some(None)) => {
-            f.refuse("percentOff", "percentOff or amountOff is required");
-            None
-        }
-        (Some(Some(p)), Some(None)) => Discount::percent(p).ok(),
-        (Some(None), Some(Some(a))) => Some(Discount::Amount(a)),
-        // A field error is already noted.
-        _ => None,
-    };
-    let (code, discount, max, expires) = f.done((code, discount, max, expires))?;
-    let max = u32::try_from(max).map_err(|_| Error::invalid("maxRedemptions", "Too large"))?;
-    let coupon = Coupon::new(code, discount, max, expires, Timestamp::now())
-        .map_err(|(field, Invalid(message))| Error::invalid(field, message))?;
+    let coupon = coupon_fields(body)?;
     let coupon = state.ops.create_coupon(coupon).await?;
     tracing::info!(admin = %admin.email, code = %coupon.code, "coupon created");
     Ok((StatusCode::CREATED, Json(CouponView::from(&coupon))))

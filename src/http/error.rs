@@ -82,6 +82,21 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Admins only")
     }
 
+    /// The status it answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong, one or more things.
+    pub(crate) fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// Seconds until a retry may succeed, for a 429 or 503.
+    pub(crate) fn retry_after(&self) -> Option<u32> {
+        self.retry_after
+    }
+
     pub(crate) fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -16,7 +16,36 @@ use crate::domain::{Invalid, Price};
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// A request body that is a JSON object.
-pub(super) struct JsonObject(pub Map<String, Value>);
+pub(crate) struct JsonObject(pub Map<String, Value>);
+
+impl JsonObject {
+    /// A submitted HTML form as the object the API would take, so that a
+    /// page checks its fields with the API's code, in the API's words.
+    /// Every field is a string, except that a blank field named in
+    /// `optional` is left out, and one named in `numbers` that reads as a
+    /// number becomes a JSON number (from its text, never rounded).
+    pub(crate) fn from_form(
+        pairs: &[(String, String)],
+        optional: &[&str],
+        numbers: &[&str],
+    ) -> Self {
+        let mut map = Map::new();
+        for (name, value) in pairs {
+            let blank = value.trim().is_empty();
+            if blank && optional.contains(&name.as_str()) {
+                map.remove(name);
+                continue;
+            }
+            let number = numbers
+                .contains(&name.as_str())
+                .then(|| value.trim().parse::<serde_json::Number>().ok())
+                .flatten();
+            let value = number.map_or_else(|| Value::String(value.clone()), Value::Number);
+            map.insert(name.clone(), value);
+        }
+        Self(map)
+    }
+}
 
 impl FromRequest<super::AppState> for JsonObject {
     type Rejection = ApiError;

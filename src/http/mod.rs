@@ -2,20 +2,20 @@
 //! and pass one call to the [`Ops`]; no business rule lives here.
 
 mod admin;
-mod client;
-mod coupons;
+pub(crate) mod client;
+pub(crate) mod coupons;
 pub(crate) mod error;
-mod json;
+pub(crate) mod json;
 mod openapi;
-mod orders;
-mod paging;
-mod payments;
+pub(crate) mod orders;
+pub(crate) mod paging;
+pub(crate) mod payments;
 pub(crate) mod server;
 pub(crate) mod session;
 mod stream;
-mod tickets;
-mod users;
-mod views;
+pub(crate) mod tickets;
+pub(crate) mod users;
+pub(crate) mod views;
 
 use std::sync::Arc;
 
@@ -84,6 +84,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi::serve))
+        // The pages: not API routes, so not in the OpenAPI document.
+        .merge(crate::web::router(state.clone()))
         .route_layer(middleware::from_fn(mark_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -341,8 +343,19 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "Route not found")
+/// An unknown path: the uniform JSON error under `/api`, an HTML page
+/// (the pages' 404) elsewhere.
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "Route not found")
+            .into_response();
+    }
+    let (parts, _) = request.into_parts();
+    crate::web::not_found_page(&state, &parts)
 }
 
 async fn method_not_allowed() -> Response {

@@ -17,10 +17,20 @@ use super::{
     views::OrderView,
     AppState, PathId,
 };
-use crate::domain::{OrderId, TicketId};
+use crate::domain::{OrderId, Price, TicketId};
 
-fn order_id(raw: &str) -> ApiResult<OrderId> {
+/// An order id from the path; one that cannot exist is simply not found.
+pub(crate) fn order_id(raw: &str) -> ApiResult<OrderId> {
     raw.parse().map_err(|_| ApiError::not_found("Order"))
+}
+
+/// A BUY's `ticketId` and the `price` the buyer saw, if given (the
+/// ticket page's Purchase button too).
+pub(crate) fn buy_fields(body: JsonObject) -> ApiResult<(TicketId, Option<Price>)> {
+    let mut f = Fields::new(body);
+    let ticket = f.parse("ticketId", |s| s.parse::<TicketId>());
+    let seen = f.optional_price("price");
+    f.done((ticket, seen))
 }
 
 /// BUY: holds a ticket for the caller.
@@ -59,10 +69,7 @@ pub(super) async fn create(
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let key = idempotency_key(&headers)?;
-    let mut f = Fields::new(body);
-    let ticket = f.parse("ticketId", |s| s.parse::<TicketId>());
-    let seen = f.optional_price("price");
-    let (ticket, seen) = f.done((ticket, seen))?;
+    let (ticket, seen) = buy_fields(body)?;
     let order = state.ops.buy(me.id, ticket, key, seen).await?;
     Ok((StatusCode::CREATED, Json(OrderView::from(&order))))
 }

@@ -16,7 +16,7 @@ use crate::error::Error;
 pub(crate) const MAX_PAGE: usize = 1000;
 
 /// A list's query parameters, in the order given.
-pub(super) struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
@@ -62,7 +62,7 @@ impl Params {
     }
 
     /// `after`: the cursor a previous page's `Link` header gave.
-    pub(super) fn after<T: FromStr>(&self) -> ApiResult<Option<T>> {
+    pub(crate) fn after<T: FromStr>(&self) -> ApiResult<Option<T>> {
         self.get("after")
             .map(|raw| {
                 raw.parse().map_err(|_| {
@@ -73,7 +73,7 @@ impl Params {
     }
 
     /// A free-text parameter of at most `max` characters.
-    pub(super) fn text(&self, name: &str, max: usize) -> ApiResult<Option<&str>> {
+    pub(crate) fn text(&self, name: &str, max: usize) -> ApiResult<Option<&str>> {
         match self.get(name).map(|s| s.trim()) {
             Some(s) if s.chars().count() > max => {
                 Err(Error::invalid(name, format!("{name} must be at most {max} characters")).into())

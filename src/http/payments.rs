@@ -17,6 +17,33 @@ use super::{
 };
 use crate::domain::{CouponCode, Invalid, OrderId, RuleError};
 
+/// A payment's `orderId`, `coupon` and card `token`, checked (the order
+/// page's pay form too).
+pub(crate) fn payment_fields(
+    body: JsonObject,
+) -> ApiResult<(OrderId, Option<CouponCode>, Option<String>)> {
+    let mut f = Fields::new(body);
+    let order = f.parse("orderId", |s| s.parse::<OrderId>());
+    // Any text: a code that cannot be valid names no coupon (404 below).
+    let coupon = f.optional("coupon", |s| Ok(s.to_owned()));
+    let token = f.optional("token", |s| {
+        let t = s.trim();
+        if t.is_empty() {
+            Err(Invalid::new("token is required"))
+        } else {
+            Ok(t.to_owned())
+        }
+    });
+    let (order, coupon, token) = f.done((order, coupon, token))?;
+    // Whether a token is needed is the order actor's to say: only when the
+    // coupon (if any) leaves something to charge.
+    let coupon = coupon
+        .map(|raw| CouponCode::parse(&raw).map_err(|_| RuleError::UnknownCoupon))
+        .transpose()
+        .map_err(crate::error::Error::from)?;
+    Ok((order, coupon, token))
+}
+
 /// Pays for one of the caller's held orders, with a coupon if given.
 ///
 /// The charge is the ticket's price less the coupon's discount, never below
@@ -57,23 +84,7 @@ pub(super) async fn create(
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<ChargeView>)> {
     let key = idempotency_key(&headers)?;
-    let mut f = Fields::new(body);
-    let order = f.parse("orderId", |s| s.parse::<OrderId>());
-    // Any text: a code that cannot be valid names no coupon (404 below).
-    let coupon = f.optional("coupon", |s| Ok(s.to_owned()));
-    let token = f.optional("token", |s| {
-        let t = s.trim();
-        if t.is_empty() {
-            Err(Invalid::new("token is required"))
-        } else {
-            Ok(t.to_owned())
-        }
-    });
-    let (order, coupon, token) = f.done((order, coupon, token))?;
-    let coupon = coupon
-        .map(|raw| CouponCode::parse(&raw).map_err(|_| RuleError::UnknownCoupon))
-        .transpose()
-        .map_err(crate::error::Error::from)?;
+    let (order, coupon, token) = payment_fields(body)?;
     let charge = state.ops.pay_with(me.id, order, token, coupon, key).await?;
     Ok((StatusCode::CREATED, Json(ChargeView::from(&charge))))
 }

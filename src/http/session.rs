@@ -76,6 +76,9 @@ pub(crate) struct Sessions {
     secure_cookies: bool,
     /// The admins' emails, normalized.
     admins: Arc<std::collections::HashSet<Email>>,
+    /// Signs the pages' CSRF tokens: derived from the JWT key, so every
+    /// node of a cluster agrees on it, and a token is never a JWT signature.
+    csrf_key: Arc<[u8; 32]>,
 }
 
 struct Keys {
@@ -97,7 +100,18 @@ impl Sessions {
             }),
             secure_cookies,
             admins: Arc::new(admins.into_iter().collect()),
+            csrf_key: Arc::new(derive_key(jwt_key, b"boxoffice page csrf v1")),
         }
+    }
+
+    /// The key the pages' CSRF tokens are signed with.
+    pub(crate) fn csrf_key(&self) -> &[u8; 32] {
+        &self.csrf_key
+    }
+
+    /// Whether cookies are marked `Secure` (served over HTTPS).
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.secure_cookies
     }
 
     /// Claims for `session` of `user`: a new session at sign-in, the same
@@ -149,6 +163,15 @@ impl Sessions {
         ))
         .expect("a JWT is a valid header value")
     }
+}
+
+/// HMAC-SHA256(`key`, `purpose`): a key of its own for each use of one secret.
+fn derive_key(key: &[u8], purpose: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
 }
 
 /// Where the caller's token came from.

@@ -22,11 +22,13 @@ use crate::{
 };
 
 /// A ticket id from the path; one that cannot exist is simply not found.
-fn ticket_id(raw: &str) -> ApiResult<TicketId> {
+pub(crate) fn ticket_id(raw: &str) -> ApiResult<TicketId> {
     raw.parse().map_err(|_| ApiError::not_found("Ticket"))
 }
 
-fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)> {
+/// A ticket's `title` and `price`, checked (creating and editing, the
+/// pages too).
+pub(crate) fn title_and_price(body: JsonObject) -> ApiResult<(Title, crate::domain::Price)> {
     let mut f = Fields::new(body);
     let title = f.parse("title", Title::parse);
     let price = f.price("price");

@@ -29,6 +29,29 @@ fn signed_in(state: &AppState, status: StatusCode, user: &User) -> Response {
     res
 }
 
+/// A sign-up's `email` and `password`, checked (the sign-up page too).
+pub(crate) fn sign_up_fields(body: JsonObject) -> ApiResult<(Email, Password)> {
+    let mut f = Fields::new(body);
+    let email = f.parse("email", Email::parse);
+    let password = f.parse("password", Password::parse);
+    f.done((email, password))
+}
+
+/// A sign-in's `email` and `password`: any non-blank password may be
+/// tried (the sign-in page too).
+pub(crate) fn sign_in_fields(body: JsonObject) -> ApiResult<(Email, String)> {
+    let mut f = Fields::new(body);
+    let email = f.parse("email", Email::parse);
+    let password = f.parse("password", |p| {
+        if p.trim().is_empty() {
+            Err(Invalid::new("You must supply a password"))
+        } else {
+            Ok(p.to_owned())
+        }
+    });
+    f.done((email, password))
+}
+
 /// Signs up: makes the account and signs it in.
 #[utoipa::path(
     post,
@@ -53,10 +76,7 @@ pub(super) async fn sign_up(
     ClientIp(client): ClientIp,
     body: JsonObject,
 ) -> ApiResult<Response> {
-    let mut f = Fields::new(body);
-    let email = f.parse("email", Email::parse);
-    let password = f.parse("password", Password::parse);
-    let (email, password) = f.done((email, password))?;
+    let (email, password) = sign_up_fields(body)?;
     let user = state.ops.sign_up(email, password, client).await?;
     Ok(signed_in(&state, StatusCode::CREATED, &user))
 }
@@ -89,16 +109,7 @@ pub(super) async fn sign_in(
     ClientIp(client): ClientIp,
     body: JsonObject,
 ) -> ApiResult<Response> {
-    let mut f = Fields::new(body);
-    let email = f.parse("email", Email::parse);
-    let password = f.parse("password", |p| {
-        if p.trim().is_empty() {
-            Err(Invalid::new("You must supply a password"))
-        } else {
-            Ok(p.to_owned())
-        }
-    });
-    let (email, password) = f.done((email, password))?;
+    let (email, password) = sign_in_fields(body)?;
     let user = state.ops.sign_in(&email, &password, client).await?;
     Ok(signed_in(&state, StatusCode::OK, &user))
 }

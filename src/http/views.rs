@@ -33,6 +33,13 @@ impl Serialize for Money {
     }
 }
 
+/// The same text as in JSON (`20`, `19.5`), for pages and forms.
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
+    }
+}
+
 impl utoipa::PartialSchema for Money {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
@@ -58,6 +65,13 @@ pub(crate) struct Charged(pub(crate) Amount);
 impl Serialize for Charged {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         serialize_cents(self.0.cents(), s)
+    }
+}
+
+/// The same text as in JSON, for pages.
+impl std::fmt::Display for Charged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
     }
 }
 

@@ -93,6 +93,12 @@ impl Ops {
         self.run(home, FindAccount { email, client }).await
     }
 
+    /// The account for `email`, for an admin looking it up: no password is
+    /// tried, so no failure budget is spent or checked.
+    pub(crate) async fn account(&self, email: &Email) -> Result<Option<User>> {
+        self.find_account_for(email, None).await
+    }
+
     /// Tells the account's home how an attempt went. Best effort: a home
     /// that cannot be told now loses one count, never an answer.
     pub(crate) async fn attempted(&self, email: &Email, client: Client, outcome: Option<bool>) {
