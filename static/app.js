@@ -47,6 +47,12 @@
     tick();
   }
 
+  // Prices as the pages show them: two decimals (the stream sends the
+  // API's number, which drops trailing zeros).
+  function money(price) {
+    return Number(price).toFixed(2);
+  }
+
   function findRow(body, id) {
     for (var i = 0; i < body.rows.length; i++) {
       if (body.rows[i].getAttribute('data-ticket-id') === id) return body.rows[i];
@@ -72,14 +78,14 @@
     }
     if (row) {
       row.querySelector('.title').textContent = t.title;
-      row.querySelector('.price').textContent = String(t.price);
+      row.querySelector('.price').textContent = money(t.price);
       return;
     }
     if (table.getAttribute('data-add') !== 'true') return;
     row = document.createElement('tr');
     row.setAttribute('data-ticket-id', t.id);
     cell(row, 'title', t.title);
-    cell(row, 'price', String(t.price));
+    cell(row, 'price', money(t.price));
     var td = document.createElement('td');
     var a = document.createElement('a');
     a.href = '/tickets/' + encodeURIComponent(t.id);
@@ -99,7 +105,7 @@
     if (!(t.version > version)) return;
     article.setAttribute('data-version', String(t.version));
     byId('ticket-title').textContent = t.title;
-    byId('ticket-price').textContent = String(t.price);
+    byId('ticket-price').textContent = money(t.price);
     var price = document.querySelector('#purchase-form input[name="price"]');
     if (price) price.value = String(t.price);
     var state = byId('ticket-state');

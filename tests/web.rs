@@ -146,7 +146,7 @@ async fn the_list_is_rendered_on_the_server_and_forms_refuse_forged_posts() {
     // API's format, a link to each, and a next page.
     let home = anon.get("/").await;
     home.shows(StatusCode::OK, "Gig number 0");
-    assert!(home.body.contains("<td class=\"price\">10.5</td>"));
+    assert!(home.body.contains("<td class=\"price\">10.50</td>"));
     assert!(home.body.contains("href=\"/tickets/"));
     assert!(home.body.contains("data-ticket-id=\""));
     let csp = home.csp.as_deref().expect("a Content-Security-Policy");
@@ -395,7 +395,7 @@ async fn sell_buy_and_pay_through_the_pages() {
     assert!(shown.body.contains("id=\"purchase-form\""));
     assert!(shown
         .body
-        .contains("Price: <span id=\"ticket-price\">25</span>"));
+        .contains("Price: <span id=\"ticket-price\">25.00</span>"));
 
     // The seller changes the price meanwhile: the buyer is told, nothing held.
     seller

@@ -7,8 +7,9 @@ use axum::{extract::State, http::StatusCode};
 use super::{page, Checked, PageResult, Viewer};
 use crate::{
     catalog::{words, Query},
+    domain::Price,
     domain::{TicketId, Title},
-    http::{paging::Params, views::Money, AppState},
+    http::{paging::Params, AppState},
 };
 
 /// Tickets on one page of the list.
@@ -18,7 +19,7 @@ const PAGE_SIZE: usize = 25;
 struct Row {
     id: TicketId,
     title: String,
-    price: Money,
+    price: Price,
 }
 
 #[derive(Template)]
@@ -65,7 +66,7 @@ pub(super) async fn list(
             .map(|t| Row {
                 id: t.id,
                 title: t.title.clone(),
-                price: Money(t.price),
+                price: t.price,
             })
             .collect(),
         q: q.unwrap_or_default().to_owned(),

@@ -12,10 +12,10 @@ use axum::{
 
 use super::{csrf::Posted, form_key, new_key, page, Checked, Form, PageResult, Viewer};
 use crate::{
-    domain::{Order, OrderId, OrderStatus, Timestamp},
+    domain::{Order, OrderId, OrderStatus, Price, Timestamp},
     http::{
         error::ApiError, json::JsonObject, orders::order_id, paging::Params,
-        payments::payment_fields, views::Money, AppState, PathId,
+        payments::payment_fields, AppState, PathId,
     },
 };
 
@@ -36,7 +36,7 @@ fn shown_status(order: &Order, now: Timestamp) -> &'static str {
 struct Row {
     id: OrderId,
     title: String,
-    price: Money,
+    price: Price,
     status: &'static str,
 }
 
@@ -67,7 +67,7 @@ pub(super) async fn list(
             .map(|o| Row {
                 id: o.id,
                 title: o.ticket.title.clone(),
-                price: Money(o.ticket.price),
+                price: o.ticket.price,
                 status: shown_status(o, now),
             })
             .collect(),
@@ -83,7 +83,7 @@ struct OrderPage<'a> {
     id: String,
     ticket_id: String,
     title: &'a str,
-    price: Money,
+    price: Price,
     status: &'static str,
     seconds_left: u64,
     csrf: &'a str,
@@ -98,7 +98,7 @@ fn order_page(viewer: &Viewer, order: &Order, pay: &Form) -> Response {
         id: order.id.to_string(),
         ticket_id: order.ticket.id.to_string(),
         title: &order.ticket.title,
-        price: Money(order.ticket.price),
+        price: order.ticket.price,
         status: shown_status(order, now),
         seconds_left: order.expires_at.remaining_from(now).as_secs(),
         csrf: &viewer.csrf,

@@ -10,13 +10,12 @@ use axum::{
 
 use super::{csrf::Posted, form_key, new_key, Checked, Form, PageResult, Viewer};
 use crate::{
-    domain::{Ticket, TicketState},
+    domain::{Price, Ticket, TicketState},
     http::{
         error::ApiError,
         json::JsonObject,
         orders::buy_fields,
         tickets::{ticket_id, title_and_price},
-        views::Money,
         AppState, PathId,
     },
 };
@@ -67,7 +66,7 @@ struct TicketPage<'a> {
     id: String,
     version: u64,
     title: &'a str,
-    price: Money,
+    price: Price,
     /// `available`, `held` or `sold`.
     state: &'static str,
     /// Signed in and not the seller: the Purchase form is on the page
@@ -109,14 +108,14 @@ async fn ticket_page(
     let owner = me.is_some_and(|u| u.id == ticket.user_id);
     let current = Form::filled(vec![
         ("title".into(), ticket.title.as_str().to_owned()),
-        ("price".into(), Money(ticket.price).to_string()),
+        ("price".into(), ticket.price.to_string()),
     ]);
     let edit = edit.unwrap_or(&current);
     let body = TicketPage {
         id: ticket.id.to_string(),
         version: ticket.version,
         title: ticket.title.as_str(),
-        price: Money(ticket.price),
+        price: ticket.price,
         state: match ticket.state {
             TicketState::Available => "available",
             TicketState::Held(_) => "held",
