@@ -350,10 +350,42 @@ async fn sell_watch_buy_and_pay_in_chromium() {
     assert_eq!(buyer.order_status().await, "complete");
     buyer.shot("paid-with-coupon").await;
 
-    // Signed out, the nav offers sign up and sign in.
     buyer.go("/").await;
     buyer.shot("home").await;
     for page in [seller, buyer, admin] {
+        page.c.close().await.unwrap();
+    }
+
+    // On a node whose holds last 6 seconds, the countdown reaches its end
+    // and says so, and the pay form goes away.
+    let brief = Server::with(Opts {
+        order_ttl_secs: 6,
+        ..Opts::default()
+    });
+    let seller = Page {
+        c: driver.browser().await,
+        base: &brief.url,
+    };
+    let buyer = Page {
+        c: driver.browser().await,
+        base: &brief.url,
+    };
+    seller.sign_up(&email("brief-seller")).await;
+    buyer.sign_up(&email("brief-buyer")).await;
+    let ticket = seller.sell("Last call", "5").await;
+    buyer.buy(&ticket).await;
+    buyer
+        .until("the countdown reaches the deadline", async |p| {
+            p.text("#countdown").await == "Order expired"
+        })
+        .await;
+    let pay = buyer.find("#pay-form").await;
+    assert!(
+        !pay.is_displayed().await.unwrap(),
+        "no paying after the deadline"
+    );
+    buyer.shot("expired").await;
+    for page in [seller, buyer] {
         page.c.close().await.unwrap();
     }
 }
