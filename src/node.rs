@@ -133,6 +133,10 @@ impl Builder {
             follow::Progress::new(ops.placement().members().iter().map(|m| m.name.clone()));
         let follower = follow::follow(ops.clone(), models, progress.clone());
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let limits = Limits {
+            header_timeout: Duration::from_secs(args.header_timeout_secs),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        };
         let state = AppState {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
@@ -141,6 +145,7 @@ impl Builder {
             trust_proxy: args.trust_proxy,
             logs_unread: progress,
             stopping,
+            streams: Arc::new(http::stream::Streams::new(limits.connection_cap())),
         };
         let listener = TcpListener::bind(args.http_addr)
             .await
@@ -148,10 +153,7 @@ impl Builder {
         Ok(Node {
             listener,
             app: http::router(state),
-            limits: Limits {
-                header_timeout: Duration::from_secs(args.header_timeout_secs),
-                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
-            },
+            limits,
             ops,
             store,
             actors,

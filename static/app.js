@@ -121,7 +121,11 @@
     var list = document.querySelector('table[data-live-list]');
     var ticket = byId('ticket');
     if ((!list && !ticket) || !window.EventSource) return;
-    var source = new EventSource('/api/tickets/stream');
+    // From the feed's id as the page was rendered: nothing that changed
+    // between rendering and connecting is missed.
+    var from = document.body.getAttribute('data-stream-from');
+    var source = new EventSource('/api/tickets/stream' +
+      (from ? '?from=' + encodeURIComponent(from) : ''));
     source.addEventListener('reset', function () {
       window.location.reload();
     });

@@ -356,10 +356,10 @@ async fn sell_watch_buy_and_pay_in_chromium() {
         page.c.close().await.unwrap();
     }
 
-    // On a node whose holds last 6 seconds, the countdown reaches its end
+    // On a node whose holds last 10 seconds, the countdown reaches its end
     // and says so, and the pay form goes away.
     let brief = Server::with(Opts {
-        order_ttl_secs: 6,
+        order_ttl_secs: 10,
         ..Opts::default()
     });
     let seller = Page {

@@ -190,6 +190,37 @@ async fn signing_out_ends_that_session_only_and_it_is_never_renewed() {
 }
 
 #[tokio::test]
+async fn a_session_is_never_renewed_onto_a_response_any_cache_may_keep() {
+    let server = Server::start();
+    let who = email("cached");
+    server.client().sign_up(&who).await;
+    let old = aged(&sign_in(&server.url, &who).await);
+    let get = async |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{}{path}", server.url))
+            .header("cookie", format!("session={old}"))
+            .send()
+            .await
+            .unwrap()
+    };
+    let css = get("/static/app.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(css.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("public"));
+    assert!(
+        css.headers().get("set-cookie").is_none(),
+        "a year-cached file"
+    );
+    assert!(get("/api/users/currentuser")
+        .await
+        .headers()
+        .get("set-cookie")
+        .is_some());
+}
+
+#[tokio::test]
 async fn a_password_change_ends_every_other_session_and_renews_the_changers() {
     let server = Server::start();
     let who = email("pwchange");

@@ -301,3 +301,58 @@ async fn an_open_stream_does_not_hold_up_shutdown() {
     );
     assert!(stream.message().await.is_none(), "the stream ended");
 }
+
+#[tokio::test]
+async fn a_page_hands_its_script_where_to_resume_and_streams_are_capped_per_client() {
+    let server = Server::start();
+    let seller = server.client();
+    seller.sign_up(&email("from-seller")).await;
+    // The page is rendered; a ticket is sold before its script connects.
+    let page = reqwest::get(format!("{}/", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let from = page
+        .split("data-stream-from=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page says where its stream resumes")
+        .to_owned();
+    let t = seller
+        .create_ticket("Between render and connect", json!(8))
+        .await;
+    let mut stream = Stream::open(
+        &server.url,
+        &format!("/api/tickets/stream?from={from}"),
+        None,
+    )
+    .await;
+    stream.start().await;
+    let m = stream.event().await;
+    assert_eq!(m.data()["id"], t["id"], "not missed: {m:?}");
+
+    // Sixteen streams from one address; the seventeenth is refused.
+    let mut open = Vec::new();
+    for _ in 0..15 {
+        open.push(Stream::open(&server.url, "/api/tickets/stream", None).await);
+    }
+    let res = reqwest::get(format!("{}/api/tickets/stream", server.url))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "too_many_streams", "{body}");
+    drop(open);
+    drop(stream);
+    // Closed streams give their places back.
+    common::eventually(WAIT, "a stream again once the others closed", || async {
+        let res = reqwest::get(format!("{}/api/tickets/stream", server.url))
+            .await
+            .unwrap();
+        (res.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}

@@ -618,3 +618,47 @@ async fn admins_make_coupons_and_ban_through_the_pages() {
     .await
     .redirects_to("/");
 }
+
+#[tokio::test]
+async fn pages_refused_by_the_router_get_html_and_the_api_keeps_json() {
+    let server = Server::start();
+    let http = reqwest::Client::new();
+    let html = |res: &reqwest::Response| {
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    };
+    let res = http.put(format!("{}/", server.url)).send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+    assert!(html(&res));
+    // A form announced over the limit: refused before its body is read.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let head = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.write_all(
+            b"POST /auth/signin HTTP/1.1\r\nhost: x\r\n\
+              content-type: application/x-www-form-urlencoded\r\n\
+              content-length: 1000000\r\n\r\n",
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = tcp.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(
+        head.to_lowercase().contains("content-type: text/html"),
+        "{head}"
+    );
+    let res = http
+        .put(format!("{}/api/tickets", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!html(&res));
+}

@@ -107,6 +107,13 @@ impl Changes {
         format!("{:016x}-{seq}", self.0.incarnation)
     }
 
+    /// The id of the latest change: a page rendered now hands it to its
+    /// script, which resumes from it and so misses nothing in between.
+    pub(crate) fn current_id(&self) -> String {
+        let last = self.0.ring.read().unwrap_or_else(|p| p.into_inner()).last;
+        self.id(last)
+    }
+
     /// The seq `id` names, if it is one of this feed's.
     fn seq_of(&self, id: &str) -> Option<u64> {
         let (incarnation, seq) = id.trim().split_once('-')?;

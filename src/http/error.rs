@@ -78,6 +78,12 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized")
     }
 
+    /// Asks the client to wait this many seconds before trying again.
+    pub(crate) fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub(crate) fn forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Admins only")
     }

@@ -12,7 +12,7 @@ pub(crate) mod paging;
 pub(crate) mod payments;
 pub(crate) mod server;
 pub(crate) mod session;
-mod stream;
+pub(crate) mod stream;
 pub(crate) mod tickets;
 pub(crate) mod users;
 pub(crate) mod views;
@@ -58,6 +58,8 @@ pub(crate) struct AppState {
     /// True once the node starts shutting down: live streams end then, so
     /// the graceful drain need not wait for them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The live streams open on this node, within their limits.
+    pub streams: Arc<stream::Streams>,
 }
 
 /// The routes and the layers every request passes.
@@ -94,7 +96,10 @@ pub(crate) fn router(state: AppState) -> Router {
             session::resolve,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(refuse_announced_oversize))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_announced_oversize,
+        ))
         // 5xx are logged where they arise; 503s for an unreachable node are routine.
         .layer(
             TraceLayer::new_for_http()
@@ -114,6 +119,7 @@ pub(crate) fn router(state: AppState) -> Router {
 /// A body announced larger than the limit is refused before a byte of it
 /// is read (or waited for), and the connection is not kept.
 async fn refuse_announced_oversize(
+    axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
@@ -123,12 +129,13 @@ async fn refuse_announced_oversize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
-        let mut res = ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("Request body must be at most {} KiB", BODY_LIMIT / 1024),
-        )
-        .into_response();
+        let message = format!("Request body must be at most {} KiB", BODY_LIMIT / 1024);
+        let mut res = if is_page(request.uri().path()) {
+            let (parts, _) = request.into_parts();
+            crate::web::error_page(&state, &parts, StatusCode::PAYLOAD_TOO_LARGE, &message)
+        } else {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).into_response()
+        };
         res.headers_mut().insert(
             axum::http::header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
@@ -345,24 +352,47 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 
 /// An unknown path: the uniform JSON error under `/api`, an HTML page
 /// (the pages' 404) elsewhere.
+/// Whether `path` is a page's, whose errors are HTML pages, rather than
+/// the API's or an operator's, whose errors are the JSON body.
+fn is_page(path: &str) -> bool {
+    let api = path == "/api" || path.starts_with("/api/");
+    !api && !matches!(path, "/metrics" | "/healthz" | "/readyz")
+}
+
 async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
 ) -> Response {
-    let path = request.uri().path();
-    if path == "/api" || path.starts_with("/api/") {
+    if !is_page(request.uri().path()) {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", "Route not found")
             .into_response();
     }
     let (parts, _) = request.into_parts();
-    crate::web::not_found_page(&state, &parts)
+    crate::web::error_page(
+        &state,
+        &parts,
+        StatusCode::NOT_FOUND,
+        "There is no page here.",
+    )
 }
 
-async fn method_not_allowed() -> Response {
-    ApiError::new(
+async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    if !is_page(request.uri().path()) {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        )
+        .into_response();
+    }
+    let (parts, _) = request.into_parts();
+    crate::web::error_page(
+        &state,
+        &parts,
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "Method not allowed",
+        "This page cannot be reached that way.",
     )
-    .into_response()
 }

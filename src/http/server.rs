@@ -30,7 +30,7 @@ const SPARE_FILES: u64 = 256;
 
 impl Limits {
     /// The connection cap, lowered to fit the open-file limit if need be.
-    fn connection_cap(&self) -> usize {
+    pub(crate) fn connection_cap(&self) -> usize {
         match open_file_limit() {
             Some(files) if (files.saturating_sub(SPARE_FILES) as usize) < self.max_connections => {
                 let cap = files.saturating_sub(SPARE_FILES).max(16) as usize;

@@ -232,7 +232,16 @@ pub(crate) async fn resolve(
     let mut res = next.run(req).await;
     // A handler that set its own session cookie (sign in/out, a password
     // change) wins.
-    if let Some(session) = renew.filter(|_| !res.headers().contains_key(header::SET_COOKIE)) {
+    // Nor is a session put on a response any cache may keep and hand to
+    // others (the year-cached stylesheet and script).
+    let shared = res
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("public"));
+    if let Some(session) =
+        renew.filter(|_| !shared && !res.headers().contains_key(header::SET_COOKIE))
+    {
         let id = session.id;
         match state.ops.renew_session(session).await {
             Ok(Some(user)) => {

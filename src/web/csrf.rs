@@ -64,14 +64,17 @@ pub(super) fn token_for(
     hex::encode(mac(state, &bound).finalize().into_bytes())
 }
 
-/// Whether `token` is right for the caller: for their session, or for
-/// their anonymous cookie (a sign-in form shown before signing in
-/// elsewhere in another tab still works).
-fn verify(state: &AppState, viewer: &Viewer, headers: &HeaderMap, token: &str) -> bool {
+/// Whether `token` is right for the caller: for their session; or, on the
+/// sign-in and sign-up forms only, for their anonymous cookie (a form shown
+/// before signing in elsewhere in another tab still works). A cookie
+/// planted by someone else (a sibling subdomain can set one) so opens no
+/// other form of a signed-in user.
+fn verify(state: &AppState, viewer: &Viewer, headers: &HeaderMap, path: &str, token: &str) -> bool {
     let Ok(token) = hex::decode(token) else {
         return false;
     };
-    let cookie = cookie_of(headers);
+    let before_sign_in = matches!(path, "/auth/signin" | "/auth/signup") || viewer.user.is_none();
+    let cookie = cookie_of(headers).filter(|_| before_sign_in);
     let bounds = [
         viewer.user.as_ref().map(Bound::Session),
         cookie.as_deref().map(Bound::Anonymous),
@@ -127,6 +130,7 @@ impl FromRequest<AppState> for Posted {
             .ok_or_else(|| PageError::status(StatusCode::INTERNAL_SERVER_ERROR, "No viewer"))?;
         let request = Request::from_parts(parts, body);
         let headers = request.headers().clone();
+        let path = request.uri().path().to_owned();
         let read = tokio::time::timeout(state.body_timeout, Bytes::from_request(request, state));
         let bytes = match read.await {
             Err(_) => {
@@ -157,7 +161,7 @@ impl FromRequest<AppState> for Posted {
             .find(|(name, _)| name == FIELD)
             .map(|(_, v)| v.as_str());
         match token {
-            Some(token) if verify(state, &viewer, &headers, token) => Ok(Self(pairs)),
+            Some(token) if verify(state, &viewer, &headers, &path, token) => Ok(Self(pairs)),
             _ => Err(PageError::status(
                 StatusCode::FORBIDDEN,
                 "This form has expired or was not sent from this site. \

@@ -88,6 +88,9 @@ pub(crate) struct Viewer {
     pub(crate) user: Option<Claims>,
     /// The hidden `csrf` field of this viewer's forms.
     pub(crate) csrf: String,
+    /// Where the page's live stream resumes: the feed's latest change as
+    /// the request began, before the page read anything it shows.
+    stream_from: String,
 }
 
 impl Viewer {
@@ -112,7 +115,12 @@ impl Viewer {
             .get::<CurrentUser>()
             .and_then(|c| c.0.clone());
         let csrf = csrf::token_for(state, user.as_ref(), anonymous);
-        Self { user, csrf }
+        let stream_from = state.ops.catalog().changes().current_id();
+        Self {
+            user,
+            csrf,
+            stream_from,
+        }
     }
 }
 
@@ -152,13 +160,19 @@ async fn pages(State(state): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-/// The HTML 404 for a path that is neither a page nor an API route.
-pub(crate) fn not_found_page(state: &AppState, parts: &Parts) -> Response {
+/// An HTML error page for a page path the router itself refused (no such
+/// page, a method it does not take, a body announced too large).
+pub(crate) fn error_page(
+    state: &AppState,
+    parts: &Parts,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let cookie = csrf::cookie_of(&parts.headers);
     let viewer = Viewer::of(state, parts, cookie.as_deref());
     Failure {
-        status: StatusCode::NOT_FOUND,
-        message: "There is no page here.".into(),
+        status,
+        message: message.into(),
         retry_after: None,
     }
     .page(&viewer)
@@ -176,6 +190,7 @@ struct Nav<'a> {
 #[template(path = "layout.html")]
 struct Layout<'a> {
     title: &'a str,
+    stream_from: &'a str,
     nav: Nav<'a>,
     body: &'a str,
     css: &'a str,
@@ -204,6 +219,7 @@ pub(crate) fn page(
     let rendered = body.render().and_then(|body| {
         Layout {
             title,
+            stream_from: &viewer.stream_from,
             nav,
             body: &body,
             css: assets::css_url(),

@@ -139,7 +139,7 @@ pub(super) async fn pay(
         Ok::<_, ApiError>(state.ops.pay_with(me.id, order, token, coupon, key).await?)
     };
     match paid.await {
-        Ok(_) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        Ok(charge) => Ok(Redirect::to(&format!("/orders/{}", charge.order_id)).into_response()),
         Err(e) => {
             let shown = state.ops.order(me.id, order).await?;
             let form = Form::failed(values, e, &["token", "coupon"]);
@@ -160,7 +160,7 @@ pub(super) async fn cancel(
     let me = viewer.signed_in()?;
     let order = order_id(&id)?;
     match state.ops.cancel(me.id, order).await {
-        Ok(_) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        Ok(_) => Ok(Redirect::to(&format!("/orders/{order}")).into_response()),
         Err(e) => {
             let shown = state.ops.order(me.id, order).await?;
             let form = Form::failed(values, e.into(), &[]);

@@ -197,7 +197,7 @@ pub(super) async fn edit(
         Ok::<_, ApiError>(state.ops.edit_ticket(me.id, ticket, title, price).await?)
     };
     match edited.await {
-        Ok(_) => Ok(Redirect::to(&format!("/tickets/{id}")).into_response()),
+        Ok(_) => Ok(Redirect::to(&format!("/tickets/{ticket}")).into_response()),
         Err(e) => {
             let shown = state.ops.ticket(ticket).await?;
             let form = Form::failed(values, e, SHOWN);
