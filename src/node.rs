@@ -146,13 +146,14 @@ impl Builder {
             logs_unread: progress,
             stopping,
             streams: Arc::new(http::stream::Streams::new(limits.connection_cap())),
+            error_page: crate::web::error_page,
         };
         let listener = TcpListener::bind(args.http_addr)
             .await
             .with_context(|| format!("binding {}", args.http_addr))?;
         Ok(Node {
             listener,
-            app: http::router(state),
+            app: http::router(state.clone(), crate::web::router(state)),
             limits,
             ops,
             store,

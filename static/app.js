@@ -109,8 +109,7 @@
     var price = document.querySelector('#purchase-form input[name="price"]');
     if (price) price.value = String(t.price);
     var state = byId('ticket-state');
-    var was = state.getAttribute('data-state');
-    var now = t.forSale ? 'available' : (was === 'available' ? 'held' : 'sold');
+    var now = STATE_TEXT[t.state] ? t.state : (t.forSale ? 'available' : 'held');
     state.setAttribute('data-state', now);
     state.textContent = STATE_TEXT[now];
     var form = byId('purchase-form');

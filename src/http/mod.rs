@@ -52,6 +52,9 @@ pub(crate) struct AppState {
     /// Whether `X-Forwarded-For` names the client (behind a proxy that
     /// sets it), rather than the socket's peer.
     pub trust_proxy: bool,
+    /// Renders an HTML error page for a page path the router itself
+    /// refused (the pages' own renderer, given by whoever starts the node).
+    pub error_page: ErrorPage,
     /// The event logs this node has not yet read to their end since it
     /// started: not ready until none is left.
     pub logs_unread: crate::follow::Progress,
@@ -62,8 +65,14 @@ pub(crate) struct AppState {
     pub streams: Arc<stream::Streams>,
 }
 
-/// The routes and the layers every request passes.
-pub(crate) fn router(state: AppState) -> Router {
+/// An HTML error page: status and message, for the request's viewer.
+pub(crate) type ErrorPage =
+    fn(&AppState, &axum::http::request::Parts, StatusCode, &str) -> Response;
+
+/// The API's routes and `pages` (given by whoever starts the node, so this
+/// layer never names the one above it), under the layers every request
+/// passes.
+pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
     Router::new()
         .route("/api/users/signup", post(users::sign_up))
         .route("/api/users/signin", post(users::sign_in))
@@ -87,7 +96,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi::serve))
         // The pages: not API routes, so not in the OpenAPI document.
-        .merge(crate::web::router(state.clone()))
+        .merge(pages)
         .route_layer(middleware::from_fn(mark_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -132,7 +141,7 @@ async fn refuse_announced_oversize(
         let message = format!("Request body must be at most {} KiB", BODY_LIMIT / 1024);
         let mut res = if is_page(request.uri().path()) {
             let (parts, _) = request.into_parts();
-            crate::web::error_page(&state, &parts, StatusCode::PAYLOAD_TOO_LARGE, &message)
+            (state.error_page)(&state, &parts, StatusCode::PAYLOAD_TOO_LARGE, &message)
         } else {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).into_response()
         };
@@ -368,7 +377,7 @@ async fn not_found(
             .into_response();
     }
     let (parts, _) = request.into_parts();
-    crate::web::error_page(
+    (state.error_page)(
         &state,
         &parts,
         StatusCode::NOT_FOUND,
@@ -389,7 +398,7 @@ async fn method_not_allowed(
         .into_response();
     }
     let (parts, _) = request.into_parts();
-    crate::web::error_page(
+    (state.error_page)(
         &state,
         &parts,
         StatusCode::METHOD_NOT_ALLOWED,

@@ -155,6 +155,10 @@ pub(crate) struct TicketChangeView {
     ticket: TicketView,
     /// Neither held nor sold: open to the next BUY.
     for_sale: bool,
+    /// `available`, `held` or `sold`, so a page can say which without
+    /// guessing from what it saw before.
+    #[schema(pattern = "^(available|held|sold)$")]
+    state: &'static str,
 }
 
 impl From<&TicketEvent> for TicketChangeView {
@@ -162,6 +166,11 @@ impl From<&TicketEvent> for TicketChangeView {
         Self {
             ticket: TicketView::from(t),
             for_sale: t.state == TicketState::Available,
+            state: match t.state {
+                TicketState::Available => "available",
+                TicketState::Held(_) => "held",
+                TicketState::Sold(_) => "sold",
+            },
         }
     }
 }
