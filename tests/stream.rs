@@ -126,11 +126,10 @@ fn parse(block: &str) -> Message {
 /// The event's ticket, as `GET /api/tickets/:id` shows it, and its `forSale`.
 async fn matches_the_api(client: &Client, m: &Message) -> bool {
     let mut data = m.data();
-    let for_sale = data
-        .as_object_mut()
-        .unwrap()
-        .remove("forSale")
-        .expect("forSale");
+    let fields = data.as_object_mut().unwrap();
+    let for_sale = fields.remove("forSale").expect("forSale");
+    let state = fields.remove("state").expect("state");
+    assert_eq!(for_sale.as_bool(), Some(state == "available"), "{m:?}");
     let (status, shown) = client
         .get(&format!("/api/tickets/{}", data["id"].as_str().unwrap()))
         .await;
