@@ -29,9 +29,12 @@
 //!   hyper server loop with its timeouts and connection cap.
 //! - `web`: the server-rendered pages (askama templates in `templates/`),
 //!   calling the same operations as the API; CSRF-checked forms that work
-//!   without scripting.
+//!   without scripting. It builds on `http`, never the other way round:
+//!   `node` hands its router to `http`.
 //! - [`payments`]: the `PaymentGateway` seam and Stripe test-mode default.
 //! - `passwords`: argon2id hashing off the async workers.
+//! - `throttle`: failure budgets for sign-in and sign-up (governor), kept
+//!   on each account's home node.
 //! - [`config`], [`node`]: flags and environment; starting and stopping a node.
 //! - [`reshard`]: the offline step that moves entities to a new set of nodes.
 //! - `trace`: the request id that follows a request across nodes.
