@@ -10,8 +10,22 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn reshard_moves_every_entity_to_its_new_home() {
-    // Before: one node with accounts, tickets, and orders in every state.
-    let mut before = Server::start();
+    // Before: one node with accounts, tickets, and orders in every state,
+    // and a banned account whose earlier session must stay ended.
+    let boss = email("boss");
+    let mut before = Server::with(Opts {
+        extra_env: vec![("BOXOFFICE_ADMINS".into(), boss.clone())],
+        ..Opts::default()
+    });
+    let admin = before.client();
+    admin.sign_up(&boss).await;
+    let banned_addr = email("banned");
+    let banned_id = before.client().sign_up(&banned_addr).await;
+    let banned_token = token_of(&before.url, &banned_addr).await;
+    let (status, _) = admin
+        .put(&format!("/api/users/{banned_id}/ban"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let seller_addr = email("seller");
     let buyer_addr = email("buyer");
     let seller = before.client();
@@ -105,6 +119,28 @@ async fn reshard_moves_every_entity_to_its_new_home() {
         assert_eq!(status, StatusCode::OK, "accounts moved");
         let (_, orders) = buyer.get("/api/orders").await;
         assert_eq!(orders, orders_before, "every order, same state and version");
+        let (status, _) = n
+            .client()
+            .post(
+                "/api/users/signin",
+                json!({ "email": banned_addr, "password": "password123" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "still banned");
+        let (_, me) = n
+            .client()
+            .send(
+                reqwest::Method::GET,
+                "/api/users/currentuser",
+                None,
+                &[("authorization", &format!("Bearer {banned_token}"))],
+            )
+            .await;
+        assert_eq!(
+            me["currentUser"],
+            Value::Null,
+            "the ban's ended session stays ended"
+        );
         for t in &tickets {
             let (status, now) = buyer.get(&format!("/api/tickets/{}", id(t))).await;
             assert_eq!(status, StatusCode::OK);
@@ -124,4 +160,20 @@ async fn reshard_moves_every_entity_to_its_new_home() {
         let (status, _) = buyer.buy(&id(&tickets[1])).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "still held");
     }
+}
+
+/// A fresh session's token for `who`, from the cookie sign-in sets.
+async fn token_of(base: &str, who: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/users/signin"))
+        .json(&json!({ "email": who, "password": "password123" }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    cookie
+        .strip_prefix("session=")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned()
 }

@@ -488,6 +488,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pending_holds_are_counted_by_buyer_across_a_restart() {
+        use crate::domain::{Order, OrderId, Price, Ticket, Title, UserId};
+        let dir = tempfile::tempdir().unwrap();
+        let buyer = UserId::new();
+        let ticket = Ticket::new(
+            Title::parse("t").unwrap(),
+            Price::from_cents(100).unwrap(),
+            UserId::new(),
+        );
+        let place = || {
+            Order::place(
+                OrderId::for_ticket(ticket.id),
+                buyer,
+                &ticket,
+                Timestamp::now(),
+                std::time::Duration::from_secs(900),
+            )
+        };
+        let (first, second) = (place(), place());
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            let (seen, d) = store
+                .write(|tx| {
+                    tx.put_order(&first)?;
+                    let after_one = tx.pending_holds_of(buyer);
+                    tx.put_order(&second)?;
+                    Ok((after_one, tx.pending_holds_of(buyer)))
+                })
+                .unwrap();
+            d.wait().await.unwrap();
+            assert_eq!(seen, (1, 2), "a transaction sees its own holds");
+            // A reminder as releases before buyers were named wrote it.
+            store
+                .tree(T::Reminders)
+                .insert(orders::reminder_key(second.expires_at, second.id), &[])
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        // sled lets go of its lock from a background thread: retry a while.
+        let mut attempts = 0;
+        let store = loop {
+            match Store::open(dir.path(), true) {
+                Ok(s) => break s,
+                Err(e) if attempts < 50 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("reopening: {e}"),
+            }
+        };
+        assert_eq!(
+            store.holds.by_user().get(&buyer),
+            Some(&2),
+            "counted at open"
+        );
+        assert_eq!(store.pending_holds(), 2);
+        store
+            .drop_stale_reminder(second.expires_at, second.id)
+            .unwrap();
+        assert_eq!(store.holds.by_user().get(&buyer), Some(&1));
+        assert_eq!(store.pending_holds(), 1);
+    }
+
+    #[tokio::test]
     async fn pending_orders_of_an_older_data_dir_become_reminders() {
         use crate::domain::OrderId;
         let dir = tempfile::tempdir().unwrap();

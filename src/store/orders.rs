@@ -160,7 +160,7 @@ impl PendingHolds {
 }
 
 /// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
-fn reminder_key(due: Timestamp, order: OrderId) -> [u8; 24] {
+pub(super) fn reminder_key(due: Timestamp, order: OrderId) -> [u8; 24] {
     let mut key = [0; 24];
     key[..8].copy_from_slice(&due.as_millis().to_be_bytes());
     key[8..].copy_from_slice(order.as_bytes());
