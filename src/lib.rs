@@ -10,8 +10,9 @@
 //! - `records`: what goes to disk or over the wire, versioned types of its
 //!   own, checked when read back.
 //! - `store`: sled, one tree per record kind plus the event log; the only
-//!   module that touches sled. Group commit makes a 2xx mean "on disk", and
-//!   reads and the event log show nothing that is not on disk yet.
+//!   module that touches sled. One writer thread commits whatever writes
+//!   have queued in one transaction; group commit makes a 2xx mean "on
+//!   disk", and reads and the event log show nothing not on disk yet.
 //! - `actors`: the supervision tree: one actor per ticket, per order and
 //!   per coupon, each owning its state, and a reminder service that lapses
 //!   holds at their deadlines from the store.

@@ -74,7 +74,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
         for user in old.users() {
             let user = user?;
             let (store, moved) = target(&mut targets, &placement.account_home(&user.email).name)?;
-            put(store, |tx| {
+            put(store, move |tx| {
                 tx.create_user(&user)?;
                 // Every node of the new cluster learns which sessions this
                 // account ended (a ban, a password change) from its log.
@@ -83,37 +83,38 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
                     tx.emit(user.updated())?;
                 }
                 Ok(())
-            })?;
+            })
+            .await?;
             moved.users += 1;
         }
         for ticket in old.tickets() {
             let ticket = ticket?;
             let (store, moved) = target(&mut targets, &placement.ticket_home(ticket.id).name)?;
-            put(store, |tx| tx.create_ticket(&ticket))?;
+            put(store, move |tx| tx.create_ticket(&ticket)).await?;
             moved.tickets += 1;
         }
         for order in old.orders() {
             let order = order?;
             let (store, moved) = target(&mut targets, &placement.order_home(order.id).name)?;
-            put(store, |tx| tx.put_order(&order))?;
+            put(store, move |tx| tx.put_order(&order)).await?;
             moved.orders += 1;
         }
         for charge in old.charges() {
             let charge = charge?;
             let (store, moved) = target(&mut targets, &placement.order_home(charge.order_id).name)?;
-            put(store, |tx| tx.put_charge(&charge))?;
+            put(store, move |tx| tx.put_charge(&charge)).await?;
             moved.charges += 1;
         }
         for coupon in old.coupons() {
             let coupon = coupon?;
             let (store, moved) = target(&mut targets, &placement.coupon_home(coupon.code).name)?;
-            put(store, |tx| tx.create_coupon(&coupon))?;
+            put(store, move |tx| tx.create_coupon(&coupon)).await?;
             moved.coupons += 1;
         }
         for hold in old.coupon_holds() {
             let (code, order) = hold?;
             let (store, _) = target(&mut targets, &placement.coupon_home(code).name)?;
-            put(store, |tx| tx.set_coupon_hold(code, order, true))?;
+            put(store, move |tx| tx.set_coupon_hold(code, order, true)).await?;
         }
         old.close().await?;
     }
@@ -128,8 +129,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
 
 /// Writes without waiting for each flush: `close()` flushes everything once
 /// at the end, and a failed run is simply started again on empty dirs.
-fn put(store: &Store, body: impl Fn(&mut Tx<'_>) -> TxResult<()>) -> anyhow::Result<()> {
-    let (_, _flushed_by_close) = store.write(body)?;
+async fn put(
+    store: &Store,
+    body: impl FnOnce(&mut Tx<'_>) -> TxResult<()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (_, _flushed_by_close) = store.write(body).await?;
     Ok(())
 }
 

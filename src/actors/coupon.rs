@@ -117,11 +117,11 @@ impl Actor for CouponActor {
         state.idle.saw(&msg);
         match msg {
             CouponMsg::Redeem { order, reply } => {
-                let answer = state.redeem(order);
+                let answer = state.redeem(order).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             CouponMsg::GiveBack { order, reply } => {
-                let answer = state.give_back(order);
+                let answer = state.give_back(order).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             CouponMsg::IdleCheck => {
@@ -136,28 +136,28 @@ impl Actor for CouponActor {
 }
 
 impl CouponState {
-    fn redeem(&mut self, order: OrderId) -> Result<Discount> {
+    async fn redeem(&mut self, order: OrderId) -> Result<Discount> {
         let store = &self.ctx.store;
         let held = store.coupon_held_by(self.coupon.code, order)?;
         let mut next = self.coupon.clone();
         if next.redeem(held, Timestamp::now())? {
-            self.write(next, order, true)?;
+            self.write(next, order, true).await?;
         }
         Ok(self.coupon.discount)
     }
 
-    fn give_back(&mut self, order: OrderId) -> Result<()> {
+    async fn give_back(&mut self, order: OrderId) -> Result<()> {
         let held = self.ctx.store.coupon_held_by(self.coupon.code, order)?;
         let mut next = self.coupon.clone();
         if next.give_back(held) {
-            self.write(next, order, false)?;
+            self.write(next, order, false).await?;
         }
         Ok(())
     }
 
     /// Stores `next` with `order`'s use taken (`held`) or given back, and
     /// the event saying so, in one transaction; adopts it once written.
-    fn write(&mut self, next: Coupon, order: OrderId, held: bool) -> Result<()> {
+    async fn write(&mut self, next: Coupon, order: OrderId, held: bool) -> Result<()> {
         let (code, redemptions, version) = (next.code, next.redemptions, next.version);
         let event = if held {
             EventKind::CouponRedeemed {
@@ -174,11 +174,16 @@ impl CouponState {
                 version,
             }
         };
-        let (_, durable) = self.ctx.store.write(|tx| {
-            tx.put_coupon(&next)?;
-            tx.set_coupon_hold(code, order, held)?;
-            tx.emit(event.clone())
-        })?;
+        let stored = next.clone();
+        let (_, durable) = self
+            .ctx
+            .store
+            .write(move |tx| {
+                tx.put_coupon(&stored)?;
+                tx.set_coupon_hold(code, order, held)?;
+                tx.emit(event)
+            })
+            .await?;
         self.coupon = next;
         self.last_write = durable;
         Ok(())

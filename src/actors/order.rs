@@ -151,6 +151,7 @@ impl Actor for OrderActor {
                         .ctx
                         .store
                         .drop_stale_reminder(stale.expires_at, stale.id)
+                        .await
                     {
                         tracing::error!(order = %stale.id, error = %e, "dropping a stale reminder");
                     }

@@ -113,7 +113,7 @@ impl ReminderState {
                     Ok(()) => {}
                     Err(Error::NotFound(_)) => {
                         tracing::error!(%order, "a reminder for an order that is not stored; dropping it");
-                        if let Err(e) = ctx.store.drop_stale_reminder(due_at, order) {
+                        if let Err(e) = ctx.store.drop_stale_reminder(due_at, order).await {
                             tracing::error!(%order, error = %e, "dropping a stale reminder");
                         }
                     }

@@ -150,7 +150,7 @@ impl Actor for TicketActor {
                 price,
                 reply,
             } => {
-                let answer = state.edit(by, title, price);
+                let answer = state.edit(by, title, price).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::Reserve {
@@ -161,12 +161,12 @@ impl Actor for TicketActor {
             } => {
                 // The order's reminder is in the same transaction: no order
                 // actor is started for a hold.
-                let answer = state.reserve(by, &key, seen);
+                let answer = state.reserve(by, key, seen).await;
                 metrics::counter!(m::BUY_DECISIONS, "outcome" => decision(&answer)).increment(1);
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::Settle { settlement, reply } => {
-                let answer = state.settle(*settlement);
+                let answer = state.settle(*settlement).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
             TicketMsg::IdleCheck => state.idle.check(&myself, !state.ticket.is_available()),
@@ -189,24 +189,31 @@ fn decision(answer: &Result<Order>) -> &'static str {
 }
 
 impl TicketState {
-    fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<Ticket> {
+    async fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<Ticket> {
         let mut ticket = self.ticket.clone();
         ticket.edit(by, title, price)?;
-        let (_, durable) = self.ctx.store.write(|tx| {
-            tx.put_ticket(&ticket)?;
-            tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
-        })?;
+        let event = EventKind::TicketUpdated(TicketEvent::from(&ticket));
+        let stored = ticket.clone();
+        let (_, durable) = self
+            .ctx
+            .store
+            .write(move |tx| {
+                tx.put_ticket(&stored)?;
+                tx.emit(event)
+            })
+            .await?;
         self.commit(ticket.clone(), durable);
         Ok(ticket)
     }
 
-    fn reserve(&mut self, by: UserId, key: &str, seen: Option<Price>) -> Result<Order> {
+    async fn reserve(&mut self, by: UserId, key: String, seen: Option<Price>) -> Result<Order> {
         let store = &self.ctx.store;
+        let ticket_id = self.ticket.id;
         let idem = IdemKey {
             scope: Scope::Reserve,
             user: by,
-            subject: self.ticket.id.as_bytes(),
-            key,
+            subject: ticket_id.as_bytes(),
+            key: &key,
         };
         if let Some(first) = store.remembered::<OrderId>(idem)? {
             return store.order(first)?.ok_or(Error::not_found("Order"));
@@ -222,29 +229,39 @@ impl TicketState {
             self.ctx.settings.order_ttl,
         );
         let cap = self.ctx.settings.max_holds_per_user;
-        let (_, durable) = store.write(|tx| {
-            // Exact on this node: writes are serial, and the count is the
-            // stored one plus this transaction's.
-            if cap > 0 && tx.pending_holds_of(by) >= cap {
-                return abort(RuleError::HoldLimitReached.into());
-            }
-            tx.put_ticket(&ticket)?;
-            tx.put_order(&order)?;
-            tx.remember(idem, &order.id)?;
-            tx.emit(EventKind::OrderCreated {
-                id: order.id,
-                user_id: order.user_id,
-                ticket_id: ticket.id,
-                expires_at: order.expires_at,
-                version: order.version,
-            })?;
-            tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
-        })?;
+        let (stored_ticket, stored_order) = (ticket.clone(), order.clone());
+        let (_, durable) = store
+            .write(move |tx| {
+                // Exact on this node: writes are serial, and the count is
+                // the stored one plus the batch's and this write's.
+                if cap > 0 && tx.pending_holds_of(by) >= cap {
+                    return abort(RuleError::HoldLimitReached.into());
+                }
+                let (ticket, order) = (stored_ticket, stored_order);
+                tx.put_ticket(&ticket)?;
+                tx.put_order(&order)?;
+                let idem = IdemKey {
+                    scope: Scope::Reserve,
+                    user: by,
+                    subject: ticket.id.as_bytes(),
+                    key: &key,
+                };
+                tx.remember(idem, &order.id)?;
+                tx.emit(EventKind::OrderCreated {
+                    id: order.id,
+                    user_id: order.user_id,
+                    ticket_id: ticket.id,
+                    expires_at: order.expires_at,
+                    version: order.version,
+                })?;
+                tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
+            })
+            .await?;
         self.commit(ticket, durable);
         Ok(order)
     }
 
-    fn settle(&mut self, s: Settlement) -> Result<()> {
+    async fn settle(&mut self, s: Settlement) -> Result<()> {
         let mut ticket = self.ticket.clone();
         let changed = match &s.payment {
             Some(_) => {
@@ -253,40 +270,47 @@ impl TicketState {
             }
             None => ticket.release(s.order.id),
         };
-        let (applied, durable) = self.ctx.store.write(|tx| {
-            // Compare-and-set: the decision must follow the stored state it
-            // was made from. A resend of a settlement already applied is done.
-            match tx.order(s.order.id)? {
-                Some(stored) if stored == s.order => return Ok(false),
-                Some(stored) if stored.is_pending() && stored.version + 1 == s.order.version => {}
-                _ => {
-                    return abort(StoreError::Stale(format!(
-                        "order {} changed before this decision was saved; try again",
-                        s.order.id
-                    )))
+        let event = s.event.clone();
+        let stored_ticket = ticket.clone();
+        let (applied, durable) = self
+            .ctx
+            .store
+            .write(move |tx| {
+                // Compare-and-set: the decision must follow the stored state it
+                // was made from. A resend of a settlement already applied is done.
+                match tx.order(s.order.id)? {
+                    Some(stored) if stored == s.order => return Ok(false),
+                    Some(stored)
+                        if stored.is_pending() && stored.version + 1 == s.order.version => {}
+                    _ => {
+                        return abort(StoreError::Stale(format!(
+                            "order {} changed before this decision was saved; try again",
+                            s.order.id
+                        )))
+                    }
                 }
-            }
-            tx.put_order(&s.order)?;
-            if let Some(Payment { charge, key }) = &s.payment {
-                tx.put_charge(charge)?;
-                let idem = IdemKey {
-                    scope: Scope::Pay,
-                    user: charge.user_id,
-                    subject: s.order.id.as_bytes(),
-                    key,
-                };
-                tx.remember(idem, &charge.id)?;
-            }
-            tx.emit(s.event.clone())?;
-            if changed {
-                tx.put_ticket(&ticket)?;
-                tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))?;
-            }
-            Ok(true)
-        })?;
+                tx.put_order(&s.order)?;
+                if let Some(Payment { charge, key }) = &s.payment {
+                    tx.put_charge(charge)?;
+                    let idem = IdemKey {
+                        scope: Scope::Pay,
+                        user: charge.user_id,
+                        subject: s.order.id.as_bytes(),
+                        key,
+                    };
+                    tx.remember(idem, &charge.id)?;
+                }
+                tx.emit(s.event)?;
+                if changed {
+                    tx.put_ticket(&stored_ticket)?;
+                    tx.emit(EventKind::TicketUpdated(TicketEvent::from(&stored_ticket)))?;
+                }
+                Ok(true)
+            })
+            .await?;
         if applied {
             self.commit(ticket, durable);
-            let ended = match s.event {
+            let ended = match event {
                 EventKind::ChargeCreated { .. } => "paid",
                 EventKind::OrderExpired { .. } => "expired",
                 _ => "cancelled",

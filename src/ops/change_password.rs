@@ -28,18 +28,22 @@ impl Operation for SetPassword {
     type Reply = User;
 
     async fn apply(self, home: &Home) -> Result<User> {
-        let written = home.store.write(|tx| {
-            let Some(mut user) = tx.user(self.id)? else {
-                return abort(StoreError::Corrupt(format!("no user {}", self.id)));
-            };
-            if user.version != self.version {
-                return abort(StoreError::Stale("the account changed".into()));
-            }
-            user.change_password(self.hash.clone());
-            tx.put_user(&user)?;
-            tx.emit(user.updated())?;
-            Ok(user)
-        });
+        let (id, version, hash) = (self.id, self.version, self.hash.clone());
+        let written = home
+            .store
+            .write(move |tx| {
+                let Some(mut user) = tx.user(id)? else {
+                    return abort(StoreError::Corrupt(format!("no user {id}")));
+                };
+                if user.version != version {
+                    return abort(StoreError::Stale("the account changed".into()));
+                }
+                user.change_password(hash);
+                tx.put_user(&user)?;
+                tx.emit(user.updated())?;
+                Ok(user)
+            })
+            .await;
         match written {
             Ok((user, durable)) => {
                 durable.wait().await?;

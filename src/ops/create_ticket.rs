@@ -21,7 +21,11 @@ impl Operation for CreateTicket {
     async fn apply(self, home: &Home) -> Result<Ticket> {
         let ticket = Ticket::from_record(self.ticket)?;
         // A new ticket has no owner actor yet and nobody else knows its id.
-        let (_, durable) = home.store.write(|tx| tx.create_ticket(&ticket))?;
+        let stored = ticket.clone();
+        let (_, durable) = home
+            .store
+            .write(move |tx| tx.create_ticket(&stored))
+            .await?;
         durable.wait().await?;
         Ok(ticket)
     }

@@ -60,7 +60,8 @@ impl Operation for EndSession {
     type Reply = ();
 
     async fn apply(self, home: &Home) -> Result<()> {
-        let (_, durable) = home.store.write(|tx| tx.emit(ended(&self.session)))?;
+        let event = ended(&self.session);
+        let (_, durable) = home.store.write(move |tx| tx.emit(event)).await?;
         Ok(durable.wait().await?)
     }
 }

@@ -29,16 +29,20 @@ impl Operation for SetStatus {
         if home.store.user(self.id)?.is_none() {
             return Ok(None);
         }
-        let written = home.store.write(|tx| {
-            let Some(mut user) = tx.user(self.id)? else {
-                return Ok(None);
-            };
-            if user.set_status(status) {
-                tx.put_user(&user)?;
-                tx.emit(user.updated())?;
-            }
-            Ok(Some(user))
-        });
+        let id = self.id;
+        let written = home
+            .store
+            .write(move |tx| {
+                let Some(mut user) = tx.user(id)? else {
+                    return Ok(None);
+                };
+                if user.set_status(status) {
+                    tx.put_user(&user)?;
+                    tx.emit(user.updated())?;
+                }
+                Ok(Some(user))
+            })
+            .await;
         match written {
             Ok((user, durable)) => {
                 durable.wait().await?;

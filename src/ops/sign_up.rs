@@ -26,7 +26,7 @@ impl Operation for CreateAccount {
 
     async fn apply(self, home: &Home) -> Result<()> {
         let user = User::from_record(self.user)?;
-        match home.store.write(|tx| tx.create_user(&user)) {
+        match home.store.write(move |tx| tx.create_user(&user)).await {
             Ok((_, durable)) => Ok(durable.wait().await?),
             Err(refused) => {
                 // "Email in use" may rest on another sign-up not yet on

@@ -16,8 +16,7 @@ impl Store {
 
 impl Tx<'_> {
     pub(crate) fn put_charge(&mut self, charge: &Charge) -> TxResult<()> {
-        self.tree(T::Charges)
-            .insert(charge.id.as_bytes(), codec::encode(charge))?;
+        self.insert(T::Charges, charge.id.as_bytes(), codec::encode(charge))?;
         Ok(())
     }
 }

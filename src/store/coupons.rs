@@ -88,7 +88,7 @@ impl Tx<'_> {
     /// the claim are atomic).
     pub(crate) fn create_coupon(&mut self, coupon: &Coupon) -> TxResult<()> {
         let key = coupon.code.as_str().as_bytes();
-        if self.tree(T::Coupons).get(key)?.is_some() {
+        if self.get(T::Coupons, key)?.is_some() {
             return abort(StoreError::CouponCodeTaken);
         }
         self.put_coupon(coupon)?;
@@ -102,8 +102,11 @@ impl Tx<'_> {
     }
 
     pub(crate) fn put_coupon(&mut self, coupon: &Coupon) -> TxResult<()> {
-        self.tree(T::Coupons)
-            .insert(coupon.code.as_str().as_bytes(), codec::encode(coupon))?;
+        self.insert(
+            T::Coupons,
+            coupon.code.as_str().as_bytes(),
+            codec::encode(coupon),
+        )?;
         Ok(())
     }
 
@@ -114,12 +117,11 @@ impl Tx<'_> {
         order: OrderId,
         held: bool,
     ) -> TxResult<()> {
-        let tree = self.tree(T::CouponHolds);
         let key = hold_key(code, order);
         if held {
-            tree.insert(key, &[][..])?;
+            self.insert(T::CouponHolds, &key, &[][..])?;
         } else {
-            tree.remove(key)?;
+            self.remove(T::CouponHolds, &key)?;
         }
         Ok(())
     }

@@ -12,9 +12,9 @@ use std::{
     collections::VecDeque,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc, Condvar, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{watch, Notify};
@@ -46,6 +46,9 @@ struct Inner {
     /// Events committed but not yet flushed, with the ticket of their write.
     unflushed: Mutex<VecDeque<(u64, Vec<Event>)>>,
     observer: std::sync::OnceLock<Observer>,
+    /// Whether a flush is running, and its end announced.
+    flushing: Mutex<bool>,
+    flush_ended: Condvar,
 }
 
 /// Longest wait for a flush before a write's acknowledgement gives up.
@@ -107,6 +110,8 @@ impl GroupCommit {
             flushed_seq: AtomicU64::new(last_seq),
             unflushed: Mutex::new(VecDeque::new()),
             observer: std::sync::OnceLock::new(),
+            flushing: Mutex::new(false),
+            flush_ended: Condvar::new(),
         });
         let flusher = durable.then(|| tokio::spawn(flush_loop(inner.clone(), db)));
         Self {
@@ -124,7 +129,7 @@ impl GroupCommit {
     }
 
     /// Takes the ticket of a transaction about to apply. Callers serialize
-    /// `begin`/`end` pairs (the store's write lock), so tickets apply in order.
+    /// `begin`/`end` pairs (one writer thread), so tickets apply in order.
     /// A transaction that never ends (its body panicked) is ended as aborted
     /// when the [`Begun`] drops, so readers are not left waiting for it.
     pub(super) fn begin(&self) -> Begun<'_> {
@@ -183,13 +188,33 @@ impl GroupCommit {
         }
     }
 
+    /// Waits (at most `limit`) while a flush is running. Writes committed
+    /// during a flush wait for the next one anyway, so the writer loses no
+    /// time by gathering them meanwhile, and commits them as one batch.
+    pub(super) fn await_flush(&self, limit: Duration) {
+        let until = Instant::now() + limit;
+        let mut flushing = lock(&self.inner.flushing);
+        while *flushing {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            flushing = self
+                .inner
+                .flush_ended
+                .wait_timeout(flushing, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// The highest event sequence number that is on disk.
     pub(super) fn flushed_seq(&self) -> u64 {
         self.inner.flushed_seq.load(Ordering::Acquire)
     }
 
     /// Refuses further writes and asks the flusher for a last flush. The
-    /// caller holds the write lock, so no transaction is half-way through.
+    /// caller is the writer thread, so no transaction is half-way through.
     pub(super) fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.wake.notify_one();
@@ -241,12 +266,15 @@ async fn flush_loop(inner: Arc<Inner>, db: sled::Db) {
         inner.wake.notified().await;
         let closing = inner.closed.load(Ordering::Acquire);
         let target = inner.applied.load(Ordering::SeqCst);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        *lock(&inner.flushing) = true;
         // A failed fsync is retried: acknowledging it would break the promise.
         while let Err(e) = db.flush_async().await {
             tracing::error!(error = %e, "flushing sled failed; retrying");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        *lock(&inner.flushing) = false;
+        inner.flush_ended.notify_all();
         metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
         if target > published {
             metrics::histogram!(m::COMMIT_BATCH).record((target - published) as f64);

@@ -43,8 +43,7 @@ impl Store {
 
 impl Tx<'_> {
     pub(crate) fn remember<V: Recorded>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
-        self.tree(T::Idempotency)
-            .insert(key.bytes(), codec::encode(outcome))?;
+        self.insert(T::Idempotency, &key.bytes(), codec::encode(outcome))?;
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! The only module that touches sled.
 //!
 //! One tree per record kind, plus indexes and the event log. Every change
-//! goes through [`Store::write`]: one sled transaction over all trees, which
-//! appends the change's events with gap-free sequence numbers, then a
+//! goes through [`Store::write`]: a body run by the one writer thread,
+//! which commits many bodies in one sled transaction over all trees and
+//! appends their events with gap-free sequence numbers; then a
 //! [`Durability`] that resolves once a (shared) flush has put it on disk.
 
 mod charges;
@@ -14,13 +15,12 @@ mod idempotency;
 mod orders;
 mod tickets;
 mod users;
+mod writer;
 
-use std::{collections::HashMap, path::Path, sync::Mutex};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
-use sled::{
-    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
-    Transactional,
-};
+use sled::IVec;
+use tokio::sync::oneshot;
 
 pub(crate) use events::LogPage;
 pub(crate) use group_commit::Durability;
@@ -54,12 +54,12 @@ pub enum StoreError {
     ShardMismatch { recorded: u16, configured: u16 },
 }
 
-/// What a transaction body returns: `?` on sled calls keeps conflicts retryable.
-pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+/// What a write's body returns; an error undoes everything it wrote.
+pub(crate) type TxResult<T> = Result<T, StoreError>;
 
-/// Ends a transaction body with `err`, undoing everything it wrote.
+/// Ends a write's body with `err`, undoing everything it wrote.
 pub(crate) fn abort<T>(err: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(err))
+    Err(err)
 }
 
 /// sled's page cache unless configured: sled's own default (1 GiB) is most
@@ -101,35 +101,62 @@ const TREE_NAMES: [&str; 12] = [
 pub(crate) struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
-    /// The write lock, holding the last event sequence number written:
-    /// numbers are gap-free and in commit order (readers tail by `after=N`).
-    last_seq: Mutex<u64>,
-    group: group_commit::GroupCommit,
+    /// The writer thread's queue.
+    writes: std::sync::Mutex<Option<std::sync::mpsc::Sender<writer::Msg>>>,
+    group: Arc<group_commit::GroupCommit>,
     /// Names this event log; a follower that sees another id re-reads it.
     log_id: u64,
     /// Pending holds on disk, in all and by buyer: counted once at open,
-    /// then kept by the transactions that add and clear reminders.
-    holds: orders::PendingHolds,
+    /// then kept by the writer as batches commit.
+    holds: Arc<orders::PendingHolds>,
 }
 
-/// A transaction in progress: typed writers live in each record's module.
+/// One write's view while its body runs on the writer thread: the
+/// committed trees under the batch's changes so far, its own included.
 pub(crate) struct Tx<'a> {
-    trees: &'a [TransactionalTree],
+    trees: &'a [sled::Tree],
+    overlay: &'a mut writer::Overlay,
     next_seq: u64,
     at: Timestamp,
     emitted: Vec<Event>,
-    /// Pending holds by buyer before this transaction (writes are serial).
+    /// Pending holds by buyer as committed before this batch.
     holds_before: &'a HashMap<UserId, u32>,
-    /// Holds this transaction added (+1) and cleared (-1), by buyer.
+    /// Holds the batch's earlier writes added and cleared, by buyer.
+    holds_batch: &'a HashMap<UserId, i32>,
+    /// Holds this write added (+1) and cleared (-1), by buyer.
     holds_delta: Vec<(UserId, i32)>,
+    /// How to take this write's changes back out of the overlay.
+    undo: Vec<writer::Undo>,
 }
 
 impl Tx<'_> {
-    fn tree(&self, t: T) -> &TransactionalTree {
-        &self.trees[t as usize]
+    fn get(&self, t: T, key: &[u8]) -> TxResult<Option<IVec>> {
+        match self.overlay.get(t, key) {
+            Some(value) => Ok(value),
+            None => Ok(self.trees[t as usize].get(key)?),
+        }
     }
 
-    /// Appends an event to the log, in this transaction.
+    /// Sets `key` (or removes it, with `None`); returns what was there.
+    fn set(&mut self, t: T, key: &[u8], value: Option<IVec>) -> TxResult<Option<IVec>> {
+        let before = self.get(t, key)?;
+        if before.is_none() && value.is_none() {
+            return Ok(None);
+        }
+        let undo = self.overlay.set(t, key, value);
+        self.undo.push(undo);
+        Ok(before)
+    }
+
+    fn insert(&mut self, t: T, key: &[u8], value: impl Into<IVec>) -> TxResult<Option<IVec>> {
+        self.set(t, key, Some(value.into()))
+    }
+
+    fn remove(&mut self, t: T, key: &[u8]) -> TxResult<Option<IVec>> {
+        self.set(t, key, None)
+    }
+
+    /// Appends an event to the log, in this write.
     pub(crate) fn emit(&mut self, kind: EventKind) -> TxResult<()> {
         let event = Event {
             seq: self.next_seq,
@@ -137,8 +164,7 @@ impl Tx<'_> {
             kind,
         };
         self.next_seq += 1;
-        self.tree(T::Events)
-            .insert(&event.seq.to_be_bytes(), codec::encode(&event))?;
+        self.insert(T::Events, &event.seq.to_be_bytes(), codec::encode(&event))?;
         self.emitted.push(event);
         Ok(())
     }
@@ -170,14 +196,31 @@ impl Store {
         orders::migrate_pending(&db, &trees[T::Reminders as usize])?;
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
-        let group = group_commit::GroupCommit::start(db.clone(), durable, last_seq);
-        let holds =
-            orders::PendingHolds::count(&trees[T::Reminders as usize], &trees[T::Orders as usize])?;
+        let group = Arc::new(group_commit::GroupCommit::start(
+            db.clone(),
+            durable,
+            last_seq,
+        ));
+        let holds = Arc::new(orders::PendingHolds::count(
+            &trees[T::Reminders as usize],
+            &trees[T::Orders as usize],
+        )?);
+        let (queue, writes) = std::sync::mpsc::channel();
+        let writer = writer::Writer {
+            trees: trees.clone(),
+            group: group.clone(),
+            holds: holds.clone(),
+            last_seq,
+        };
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(writes))
+            .map_err(|e| StoreError::Flush(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             holds,
             db,
             trees,
-            last_seq: Mutex::new(last_seq),
+            writes: std::sync::Mutex::new(Some(queue)),
             group,
             log_id,
         })
@@ -192,47 +235,31 @@ impl Store {
         &self.trees[t as usize]
     }
 
-    /// Runs `body` as one transaction over every tree. The body may run more
-    /// than once, so it must only compute and write through `tx`.
-    pub(crate) fn write<R>(
-        &self,
-        body: impl Fn(&mut Tx<'_>) -> TxResult<R>,
-    ) -> Result<(R, Durability), StoreError> {
-        let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
-        if self.group.is_closed() {
-            // After close a write could never be flushed: refuse it (a 503).
-            return Err(StoreError::Flush("the node is shutting down".into()));
+    /// Sends the writer thread `msg`; `false` once the store is closed.
+    fn send(&self, msg: writer::Msg) -> bool {
+        let queue = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        queue.as_ref().is_some_and(|q| q.send(msg).is_ok())
+    }
+
+    /// Runs `body` on the writer thread, in one transaction with whatever
+    /// other writes are queued. The body runs once; an error it returns
+    /// undoes everything it wrote and is this write's answer.
+    pub(crate) async fn write<R, F>(&self, body: F) -> Result<(R, Durability), StoreError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = writer::Pending {
+            body: Some(body),
+            outcome: None,
+            reply,
+        };
+        let closed = || StoreError::Flush("the node is shutting down".into());
+        if !self.send(writer::Msg::Write(Box::new(job))) {
+            return Err(closed());
         }
-        let at = Timestamp::now();
-        let trees: Vec<&sled::Tree> = self.trees.iter().collect();
-        let begun = self.group.begin();
-        let mut holds = self.holds.by_user();
-        let result = trees.as_slice().transaction(|view| {
-            let mut tx = Tx {
-                trees: view,
-                next_seq: *last_seq + 1,
-                at,
-                emitted: Vec::new(),
-                holds_before: &holds,
-                holds_delta: Vec::new(),
-            };
-            let out = body(&mut tx)?;
-            Ok((out, tx.next_seq - 1, tx.emitted, tx.holds_delta))
-        });
-        match result {
-            Ok((out, seq, emitted, holds_delta)) => {
-                *last_seq = seq;
-                self.holds.apply(&mut holds, &holds_delta);
-                Ok((out, begun.end(emitted)))
-            }
-            Err(e) => {
-                let _ = begun.end(Vec::new());
-                match e {
-                    TransactionError::Abort(e) => Err(e),
-                    TransactionError::Storage(e) => Err(e.into()),
-                }
-            }
-        }
+        answer.await.map_err(|_| closed())?
     }
 
     /// Runs `read` and returns its answer once everything it could have
@@ -289,13 +316,17 @@ impl Store {
     }
 
     /// Refuses further writes, flushes everything committed and stops the
-    /// background flusher (on shutdown).
+    /// background flusher and the writer thread (on shutdown).
     pub(crate) async fn close(&self) -> Result<(), StoreError> {
-        {
-            // Under the write lock: no transaction is between begin and end.
-            let _writes = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        let (done, closed) = oneshot::channel();
+        if self.send(writer::Msg::Close(done)) {
+            // Writes queued before this commit first; later ones are refused.
+            let _ = closed.await;
+        } else {
             self.group.close();
         }
+        // The writer ends once its queue is gone.
+        self.writes.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.group.closed().await;
         self.db.flush_async().await?;
         Ok(())
@@ -311,11 +342,8 @@ fn get<V: Recorded>(tree: &sled::Tree, key: &[u8]) -> Result<Option<V>, StoreErr
     tree.get(key)?.map(|v| codec::decode(&v)).transpose()
 }
 
-fn tx_get<V: Recorded>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<V>> {
-    match tree.get(key)? {
-        None => Ok(None),
-        Some(v) => codec::decode(&v).map(Some).or_else(abort),
-    }
+fn tx_get<V: Recorded>(tx: &Tx<'_>, t: T, key: &[u8]) -> TxResult<Option<V>> {
+    tx.get(t, key)?.map(|v| codec::decode(&v)).transpose()
 }
 
 #[cfg(test)]
@@ -349,11 +377,12 @@ mod tests {
                 UserId::new(),
             );
             let (_, d) = store
-                .write(|tx| {
+                .write(move |tx| {
                     tx.put_ticket(&t)?;
                     tx.emit(EventKind::TicketCreated(TicketEvent::from(&t)))?;
                     tx.emit(EventKind::TicketUpdated(TicketEvent::from(&t)))
                 })
+                .await
                 .unwrap();
             d.wait().await.unwrap();
         }
@@ -393,9 +422,9 @@ mod tests {
                 })
             })
         };
-        create(&first).unwrap().1.wait().await.unwrap();
+        create(&first).await.unwrap().1.wait().await.unwrap();
         let second = user("a@example.com");
-        assert!(matches!(create(&second), Err(StoreError::EmailTaken)));
+        assert!(matches!(create(&second).await, Err(StoreError::EmailTaken)));
         assert!(
             store.user(second.id).unwrap().is_none(),
             "no half-written user"
@@ -412,7 +441,8 @@ mod tests {
         let (_dir, store) = temp_store();
         let u = user("c@example.com");
         store.close().await.unwrap();
-        let refused = store.write(|tx| tx.create_user(&u));
+        let stored = u.clone();
+        let refused = store.write(move |tx| tx.create_user(&stored)).await;
         assert!(
             matches!(refused, Err(StoreError::Flush(_))),
             "no durability after close"
@@ -426,16 +456,18 @@ mod tests {
         let u = user("b@example.com");
         let log_id = {
             let store = Store::open(dir.path(), true).unwrap();
+            let stored = u.clone();
             let (_, d) = store
-                .write(|tx| {
-                    tx.insert_user(&u)?;
+                .write(move |tx| {
+                    tx.insert_user(&stored)?;
                     tx.emit(EventKind::UserUpdated {
-                        id: u.id,
+                        id: stored.id,
                         version: 0,
                         status: crate::domain::AccountStatus::Active,
                         sessions_from: 0,
                     })
                 })
+                .await
                 .unwrap();
             d.wait().await.unwrap();
             store.close().await.unwrap();
@@ -457,15 +489,17 @@ mod tests {
         };
         assert_eq!(store.user(u.id).unwrap(), Some(u.clone()));
         assert_eq!(store.log_id, log_id, "the same log after a restart");
+        let id = u.id;
         let (_, d) = store
-            .write(|tx| {
+            .write(move |tx| {
                 tx.emit(EventKind::UserUpdated {
-                    id: u.id,
+                    id,
                     version: 1,
                     status: crate::domain::AccountStatus::Active,
                     sessions_from: 0,
                 })
             })
+            .await
             .unwrap();
         d.wait().await.unwrap();
         assert_eq!(store.last_event_seq(), 2, "numbering continues");
@@ -473,11 +507,100 @@ mod tests {
         assert_ne!(other.log_id, log_id, "another data dir, another log");
     }
 
+    /// Holds the writer thread for a moment, so the writes sent meanwhile
+    /// queue up and commit together as the next batch.
+    async fn hold_the_writer(store: &Store) -> Durability {
+        let (_, d) = store
+            .write(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn writes_committed_together_keep_their_own_outcomes() {
+        let (_dir, store) = temp_store();
+        let blocker = hold_the_writer(&store);
+        let writes = (0..40).map(|i| {
+            let u = user(&format!("u{}@example.com", i / 2));
+            store.write(move |tx| tx.create_user(&u).map(|()| u))
+        });
+        let (_, results) = tokio::join!(blocker, futures::future::join_all(writes));
+        let (made, refused): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+        assert_eq!(made.len(), 20, "one account per email");
+        assert!(refused
+            .iter()
+            .all(|r| matches!(r, Err(StoreError::EmailTaken))));
+        for (user, durable) in made.into_iter().map(Result::unwrap) {
+            durable.wait().await.unwrap();
+            assert_eq!(store.user_by_email(&user.email).unwrap(), Some(user));
+        }
+        let seqs: Vec<u64> = store
+            .events_after(0, 100)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=20).collect::<Vec<_>>(),
+            "refused writes took no numbers"
+        );
+        assert_eq!(store.users().count(), 20, "no half-written account");
+    }
+
+    #[tokio::test]
+    async fn a_batch_counts_its_earlier_holds_but_not_refused_ones() {
+        use crate::domain::{Order, OrderId, Ticket};
+        let (_dir, store) = temp_store();
+        let buyer = UserId::new();
+        let place = || {
+            let ticket = Ticket::new(
+                Title::parse("t").unwrap(),
+                Price::from_cents(100).unwrap(),
+                UserId::new(),
+            );
+            Order::place(
+                OrderId::for_ticket(ticket.id),
+                buyer,
+                &ticket,
+                Timestamp::now(),
+                std::time::Duration::from_secs(900),
+            )
+        };
+        let hold = |refuse: bool| {
+            let order = place();
+            store.write(move |tx| {
+                tx.put_order(&order)?;
+                if refuse {
+                    return abort(StoreError::Stale("refused after holding".into()));
+                }
+                Ok(tx.pending_holds_of(buyer))
+            })
+        };
+        let blocker = hold_the_writer(&store);
+        let (_, first, refused, second) =
+            tokio::join!(blocker, hold(false), hold(true), hold(false));
+        assert_eq!(first.unwrap().0, 1);
+        assert!(refused.is_err());
+        assert_eq!(second.unwrap().0, 2, "the refused hold is not counted");
+        assert_eq!(store.holds.by_user().get(&buyer), Some(&2));
+        assert_eq!(store.pending_holds(), 2);
+    }
+
     #[tokio::test]
     async fn reads_and_the_log_wait_for_the_flush() {
         let (_dir, store) = temp_store();
         let u = user("d@example.com");
-        let (_, written) = store.write(|tx| tx.create_user(&u)).unwrap();
+        let stored = u.clone();
+        let (_, written) = store
+            .write(move |tx| tx.create_user(&stored))
+            .await
+            .unwrap();
         // Whatever a read saw, its marker covers; the log shows only what
         // the flusher has confirmed.
         let seen = store.durable(|s| s.user(u.id)).await.unwrap();
@@ -509,13 +632,15 @@ mod tests {
         let (first, second) = (place(), place());
         {
             let store = Store::open(dir.path(), true).unwrap();
+            let (one, two) = (first.clone(), second.clone());
             let (seen, d) = store
-                .write(|tx| {
-                    tx.put_order(&first)?;
+                .write(move |tx| {
+                    tx.put_order(&one)?;
                     let after_one = tx.pending_holds_of(buyer);
-                    tx.put_order(&second)?;
+                    tx.put_order(&two)?;
                     Ok((after_one, tx.pending_holds_of(buyer)))
                 })
+                .await
                 .unwrap();
             d.wait().await.unwrap();
             assert_eq!(seen, (1, 2), "a transaction sees its own holds");
@@ -547,6 +672,7 @@ mod tests {
         assert_eq!(store.pending_holds(), 2);
         store
             .drop_stale_reminder(second.expires_at, second.id)
+            .await
             .unwrap();
         assert_eq!(store.holds.by_user().get(&buyer), Some(&1));
         assert_eq!(store.pending_holds(), 1);

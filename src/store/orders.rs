@@ -82,24 +82,19 @@ impl Store {
 impl Store {
     /// Removes a reminder whose order is gone or already decided (only a
     /// damaged store has one), so it is not tried again forever.
-    pub(crate) fn drop_stale_reminder(
+    pub(crate) async fn drop_stale_reminder(
         &self,
         due: Timestamp,
         order: OrderId,
     ) -> Result<(), StoreError> {
-        let _write = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(value) = self.tree(T::Reminders).remove(reminder_key(due, order))? {
-            let buyer = match UserId::try_from_slice(&value) {
-                Some(buyer) => Some(buyer),
-                None => self.order(order)?.map(|o| o.user_id),
-            };
-            let mut by_user = self.holds.by_user();
-            let delta = buyer.map(|b| (b, -1)).into_iter().collect::<Vec<_>>();
-            self.holds.apply(&mut by_user, &delta);
-            if delta.is_empty() {
-                self.holds.total.fetch_sub(1, Ordering::Relaxed);
-            }
+        if !self
+            .tree(T::Reminders)
+            .contains_key(reminder_key(due, order))?
+        {
+            return Ok(());
         }
+        // Nothing is shown from it: no need to wait for its flush.
+        let (_, _flushed_later) = self.write(move |tx| tx.drop_reminder(due, order)).await?;
         Ok(())
     }
 }
@@ -211,41 +206,52 @@ impl Tx<'_> {
     /// `buyer`'s holds waiting for payment, this transaction's included.
     pub(crate) fn pending_holds_of(&self, buyer: UserId) -> u32 {
         let before = self.holds_before.get(&buyer).copied().unwrap_or(0);
+        let earlier = self.holds_batch.get(&buyer).copied().unwrap_or(0);
         let delta: i32 = self
             .holds_delta
             .iter()
             .filter(|(b, _)| *b == buyer)
             .map(|(_, d)| d)
             .sum();
-        before.saturating_add_signed(delta)
+        before.saturating_add_signed(earlier + delta)
     }
 
     pub(crate) fn order(&self, id: OrderId) -> TxResult<Option<Order>> {
-        tx_get(self.tree(T::Orders), id.as_bytes())
+        tx_get(self, T::Orders, id.as_bytes())
     }
 
     pub(crate) fn put_order(&mut self, order: &Order) -> TxResult<()> {
-        self.tree(T::Orders)
-            .insert(order.id.as_bytes(), codec::encode(order))?;
-        self.tree(T::UserOrders)
-            .insert(&user_key(order.user_id, order.id), &[])?;
+        self.insert(T::Orders, order.id.as_bytes(), codec::encode(order))?;
+        self.insert(T::UserOrders, &user_key(order.user_id, order.id), &[][..])?;
         // The deadline never changes, so the key is known when it is cleared.
-        let reminders = self.tree(T::Reminders);
+        let reminder = reminder_key(order.expires_at, order.id);
         if order.is_pending() {
-            if reminders
-                .insert(
-                    &reminder_key(order.expires_at, order.id),
-                    order.user_id.as_bytes(),
-                )?
+            if self
+                .insert(T::Reminders, &reminder, order.user_id.as_bytes())?
                 .is_none()
             {
                 self.holds_delta.push((order.user_id, 1));
             }
-        } else if reminders
-            .remove(&reminder_key(order.expires_at, order.id))?
-            .is_some()
-        {
+        } else if self.remove(T::Reminders, &reminder)?.is_some() {
             self.holds_delta.push((order.user_id, -1));
+        }
+        Ok(())
+    }
+
+    /// Removes a reminder whose order is gone or already decided (only a
+    /// damaged store has one), so it is not tried again forever.
+    pub(crate) fn drop_reminder(&mut self, due: Timestamp, order: OrderId) -> TxResult<()> {
+        let Some(value) = self.remove(T::Reminders, &reminder_key(due, order))? else {
+            return Ok(());
+        };
+        let buyer = match UserId::try_from_slice(&value) {
+            Some(buyer) => Some(buyer),
+            None => self.order(order)?.map(|o| o.user_id),
+        };
+        // A reminder naming nobody whose order is gone counted in no buyer's
+        // holds; it is gone from the total when the store next opens.
+        if let Some(buyer) = buyer {
+            self.holds_delta.push((buyer, -1));
         }
         Ok(())
     }

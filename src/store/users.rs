@@ -32,11 +32,11 @@ impl Tx<'_> {
     /// Adds a new account; aborts with [`StoreError::EmailTaken`] when the
     /// email already belongs to someone (the check and the claim are atomic).
     pub(crate) fn insert_user(&mut self, user: &User) -> TxResult<()> {
-        let emails = self.tree(T::Emails);
-        if emails.get(user.email.as_str())?.is_some() {
+        let email = user.email.as_str().as_bytes();
+        if self.get(T::Emails, email)?.is_some() {
             return abort(StoreError::EmailTaken);
         }
-        emails.insert(user.email.as_str(), user.id.as_bytes())?;
+        self.insert(T::Emails, email, user.id.as_bytes())?;
         self.put_user(user)
     }
 
@@ -51,12 +51,11 @@ impl Tx<'_> {
     }
 
     pub(crate) fn user(&self, id: UserId) -> TxResult<Option<User>> {
-        tx_get(self.tree(T::Users), id.as_bytes())
+        tx_get(self, T::Users, id.as_bytes())
     }
 
     pub(crate) fn put_user(&mut self, user: &User) -> TxResult<()> {
-        self.tree(T::Users)
-            .insert(user.id.as_bytes(), codec::encode(user))?;
+        self.insert(T::Users, user.id.as_bytes(), codec::encode(user))?;
         Ok(())
     }
 }
