@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Runs one load scenario against boxoffice (one node, durable) and against the
 # PostgreSQL row-lock peer, on this machine's loopback, and prints the ratio.
-#   scripts/bench-compare.sh [hot|flash|mixed] [extra boxoffice-load flags…]
-# Defaults: hot → 1 ticket × 1000 buyers; flash → 2000 tickets × 10 buyers.
+#   scripts/bench-compare.sh [hot|flash|wins|mixed] [extra boxoffice-load flags…]
+# Defaults: hot → 1 ticket × 1000 buyers; flash → 2000 tickets × 10 buyers;
+# wins → the flash scenario with one buyer, so every BUY wins (30,000 tickets).
 # Results land in target/bench/<scenario>-{boxoffice,pg}.{json,svg}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-hot}
 shift || true
+load_scenario=$scenario
 case "$scenario" in
   hot) sizes=(--tickets 1 --buyers 1000) ;;
   flash) sizes=(--tickets 2000 --buyers 10 --concurrency 64) ;;
+  wins) sizes=(--tickets "${WINS_TICKETS:-30000}" --buyers 1 --concurrency 64); load_scenario=flash ;;
   mixed) sizes=(--tickets 500 --buyers 100 --concurrency 64 --duration 10) ;;
-  *) echo "scenario: hot, flash or mixed" >&2; exit 2 ;;
+  *) echo "scenario: hot, flash, wins or mixed" >&2; exit 2 ;;
 esac
 out=target/bench
 mkdir -p "$out"
@@ -40,9 +43,9 @@ for port in 3290 3291; do
   done
 done
 
-target/release/boxoffice-load --target http://127.0.0.1:3291 --scenario "$scenario" "${sizes[@]}" "$@" \
+target/release/boxoffice-load --target http://127.0.0.1:3291 --scenario "$load_scenario" "${sizes[@]}" "$@" \
   --label "boxoffice (1 node)" --json "$out/$scenario-boxoffice.json"
-target/release/boxoffice-load --target http://127.0.0.1:3290 --scenario "$scenario" "${sizes[@]}" "$@" \
+target/release/boxoffice-load --target http://127.0.0.1:3290 --scenario "$load_scenario" "${sizes[@]}" "$@" \
   --label "PostgreSQL FOR UPDATE" --json "$out/$scenario-pg.json"
 
 python3 - "$out/$scenario-boxoffice.json" "$out/$scenario-pg.json" <<'PY'

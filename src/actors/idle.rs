@@ -2,8 +2,9 @@
 //! to do for `idle_after` stops, and is started again from the store on its
 //! next message. Only bytes on disk stay behind. One whose entity is
 //! unlikely to be asked again soon (a ticket no longer for sale, a decided
-//! order) stops ten times sooner: in a rush of distinct tickets, each won
-//! once, that is most of them.
+//! order, a ticket whose actor only settled an expiry) stops ten times
+//! sooner: in a rush of distinct tickets, each won once, or a storm of
+//! expiries, that is most of them.
 
 use std::time::{Duration, Instant};
 

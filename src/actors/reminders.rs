@@ -21,8 +21,8 @@ use crate::{
 /// How often the index is looked at; a hold lapses at most this late (plus
 /// the time its batch takes).
 const POLL: Duration = Duration::from_millis(200);
-/// Expiries in flight at once.
-const BATCH: usize = 256;
+/// Expiries in flight at once: enough to fill the writer's batches.
+const BATCH: usize = 512;
 
 pub(crate) struct Reminders;
 

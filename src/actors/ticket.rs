@@ -84,6 +84,11 @@ pub(super) struct TicketState {
     /// The last write; answers about the state it produced wait for it.
     last_write: Durability,
     idle: Idle,
+    /// A buyer or the seller has asked something since the actor started.
+    /// One started only to settle an order (an expiry, mostly) passivates
+    /// as soon as a sold ticket's does: a storm of expiries must not leave
+    /// a ticket actor per lapsed hold in memory.
+    asked: bool,
 }
 
 impl Entity for TicketId {
@@ -133,6 +138,7 @@ impl Actor for TicketActor {
             ctx,
             ticket,
             last_write,
+            asked: false,
         })
     }
 
@@ -150,6 +156,7 @@ impl Actor for TicketActor {
                 price,
                 reply,
             } => {
+                state.asked = true;
                 let answer = state.edit(by, title, price).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
@@ -161,6 +168,7 @@ impl Actor for TicketActor {
             } => {
                 // The order's reminder is in the same transaction: no order
                 // actor is started for a hold.
+                state.asked = true;
                 let answer = state.reserve(by, key, seen).await;
                 metrics::counter!(m::BUY_DECISIONS, "outcome" => decision(&answer)).increment(1);
                 reply_when_durable(reply, state.last_write.clone(), answer);
@@ -169,7 +177,10 @@ impl Actor for TicketActor {
                 let answer = state.settle(*settlement).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
-            TicketMsg::IdleCheck => state.idle.check(&myself, !state.ticket.is_available()),
+            TicketMsg::IdleCheck => state.idle.check(
+                &myself,
+                !state.asked || !state.ticket.is_available(),
+            ),
             #[cfg(test)]
             TicketMsg::Crash => panic!("crash requested by a test"),
         }
