@@ -10,11 +10,12 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::Context as _;
+use futures::{future::BoxFuture, StreamExt as _};
 
 use crate::{
     cluster::{placement::Member, Placement},
     domain::AccountStatus,
-    store::{Store, Tx, TxResult},
+    store::{Store, StoreError, Tx, TxResult},
 };
 
 /// Where the data is and where it should go.
@@ -68,13 +69,14 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
         targets.insert(m.name.clone(), (store, Moved::default()));
     }
 
+    let mut puts = Puts::default();
     for dir in &plan.from {
         let old = Store::open(dir, true)
             .with_context(|| format!("opening {} (is its node stopped?)", dir.display()))?;
         for user in old.users() {
             let user = user?;
             let (store, moved) = target(&mut targets, &placement.account_home(&user.email).name)?;
-            put(store, move |tx| {
+            puts.put(store, move |tx| {
                 tx.create_user(&user)?;
                 // Every node of the new cluster learns which sessions this
                 // account ended (a ban, a password change) from its log.
@@ -90,32 +92,34 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
         for ticket in old.tickets() {
             let ticket = ticket?;
             let (store, moved) = target(&mut targets, &placement.ticket_home(ticket.id).name)?;
-            put(store, move |tx| tx.create_ticket(&ticket)).await?;
+            puts.put(store, move |tx| tx.create_ticket(&ticket)).await?;
             moved.tickets += 1;
         }
         for order in old.orders() {
             let order = order?;
             let (store, moved) = target(&mut targets, &placement.order_home(order.id).name)?;
-            put(store, move |tx| tx.put_order(&order)).await?;
+            puts.put(store, move |tx| tx.put_order(&order)).await?;
             moved.orders += 1;
         }
         for charge in old.charges() {
             let charge = charge?;
             let (store, moved) = target(&mut targets, &placement.order_home(charge.order_id).name)?;
-            put(store, move |tx| tx.put_charge(&charge)).await?;
+            puts.put(store, move |tx| tx.put_charge(&charge)).await?;
             moved.charges += 1;
         }
         for coupon in old.coupons() {
             let coupon = coupon?;
             let (store, moved) = target(&mut targets, &placement.coupon_home(coupon.code).name)?;
-            put(store, move |tx| tx.create_coupon(&coupon)).await?;
+            puts.put(store, move |tx| tx.create_coupon(&coupon)).await?;
             moved.coupons += 1;
         }
         for hold in old.coupon_holds() {
             let (code, order) = hold?;
             let (store, _) = target(&mut targets, &placement.coupon_home(code).name)?;
-            put(store, move |tx| tx.set_coupon_hold(code, order, true)).await?;
+            puts.put(store, move |tx| tx.set_coupon_hold(code, order, true))
+                .await?;
         }
+        puts.finish().await?;
         old.close().await?;
     }
 
@@ -127,14 +131,41 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
     Ok(summary)
 }
 
-/// Writes without waiting for each flush: `close()` flushes everything once
-/// at the end, and a failed run is simply started again on empty dirs.
-async fn put(
-    store: &Store,
-    body: impl FnOnce(&mut Tx<'_>) -> TxResult<()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (_, _flushed_by_close) = store.write(body).await?;
-    Ok(())
+/// Writes kept in flight together, so the store's writer commits them in
+/// batches. Nothing waits for a flush: `close()` flushes everything once at
+/// the end, and a failed run is simply started again on empty dirs.
+#[derive(Default)]
+struct Puts(futures::stream::FuturesUnordered<BoxFuture<'static, Result<(), StoreError>>>);
+
+/// Writes in flight at most.
+const IN_FLIGHT: usize = 1024;
+
+impl Puts {
+    async fn put(
+        &mut self,
+        store: &Store,
+        body: impl FnOnce(&mut Tx<'_>) -> TxResult<()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let written = store.submit(body);
+        self.0.push(Box::pin(async move {
+            let (_, _flushed_by_close) = written.await?;
+            Ok(())
+        }));
+        if self.0.len() >= IN_FLIGHT {
+            if let Some(done) = self.0.next().await {
+                done?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every write still in flight.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        while let Some(done) = self.0.next().await {
+            done?;
+        }
+        Ok(())
+    }
 }
 
 fn target<'a>(

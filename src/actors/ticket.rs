@@ -177,10 +177,9 @@ impl Actor for TicketActor {
                 let answer = state.settle(*settlement).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
-            TicketMsg::IdleCheck => state.idle.check(
-                &myself,
-                !state.asked || !state.ticket.is_available(),
-            ),
+            TicketMsg::IdleCheck => state
+                .idle
+                .check(&myself, !state.asked || !state.ticket.is_available()),
             #[cfg(test)]
             TicketMsg::Crash => panic!("crash requested by a test"),
         }

@@ -249,17 +249,34 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,
         R: Send + 'static,
     {
+        self.submit(body).await
+    }
+
+    /// [`Store::write`], queued now; the answer comes from the returned
+    /// future, which does not borrow the store (so a bulk loader can keep
+    /// many writes in flight and let the writer batch them).
+    pub(crate) fn submit<R, F>(
+        &self,
+        body: F,
+    ) -> impl std::future::Future<Output = Result<(R, Durability), StoreError>> + Send + 'static
+    where
+        F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = writer::Pending {
             body: Some(body),
             outcome: None,
             reply,
         };
+        let sent = self.send(writer::Msg::Write(Box::new(job)));
         let closed = || StoreError::Flush("the node is shutting down".into());
-        if !self.send(writer::Msg::Write(Box::new(job))) {
-            return Err(closed());
+        async move {
+            if !sent {
+                return Err(closed());
+            }
+            answer.await.map_err(|_| closed())?
         }
-        answer.await.map_err(|_| closed())?
     }
 
     /// Runs `read` and returns its answer once everything it could have
