@@ -130,8 +130,9 @@ impl GroupCommit {
 
     /// Takes the ticket of a transaction about to apply. Callers serialize
     /// `begin`/`end` pairs (one writer thread), so tickets apply in order.
-    /// A transaction that never ends (its body panicked) is ended as aborted
-    /// when the [`Begun`] drops, so readers are not left waiting for it.
+    /// A transaction that never ends (the writer panicked; the process then
+    /// stops) is ended as aborted when the [`Begun`] drops, so readers are
+    /// not left waiting for it meanwhile.
     pub(super) fn begin(&self) -> Begun<'_> {
         let ticket = self.inner.started.fetch_add(1, Ordering::SeqCst) + 1;
         Begun {

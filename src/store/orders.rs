@@ -135,16 +135,22 @@ impl PendingHolds {
         self.total.load(Ordering::Relaxed)
     }
 
-    /// The counts by buyer, locked: held across a write, which the write
-    /// lock already makes the only one.
+    /// The counts by buyer, locked: the writer holds it across a batch
+    /// (bodies and commit); others only read it.
     pub(super) fn by_user(&self) -> MutexGuard<'_, HashMap<UserId, u32>> {
         self.by_user.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies a committed transaction's changes.
-    pub(super) fn apply(&self, by_user: &mut HashMap<UserId, u32>, delta: &[(UserId, i32)]) {
+    /// Applies a committed batch's changes (a hold of no known buyer
+    /// changes the total only).
+    pub(super) fn apply(
+        &self,
+        by_user: &mut HashMap<UserId, u32>,
+        delta: &[(Option<UserId>, i32)],
+    ) {
         for &(buyer, d) in delta {
             self.total.fetch_add(i64::from(d), Ordering::Relaxed);
+            let Some(buyer) = buyer else { continue };
             let n = by_user.entry(buyer).or_default();
             *n = n.saturating_add_signed(d);
             if *n == 0 {
@@ -206,11 +212,11 @@ impl Tx<'_> {
     /// `buyer`'s holds waiting for payment, this transaction's included.
     pub(crate) fn pending_holds_of(&self, buyer: UserId) -> u32 {
         let before = self.holds_before.get(&buyer).copied().unwrap_or(0);
-        let earlier = self.holds_batch.get(&buyer).copied().unwrap_or(0);
+        let earlier = self.holds_batch.get(&Some(buyer)).copied().unwrap_or(0);
         let delta: i32 = self
             .holds_delta
             .iter()
-            .filter(|(b, _)| *b == buyer)
+            .filter(|(b, _)| *b == Some(buyer))
             .map(|(_, d)| d)
             .sum();
         before.saturating_add_signed(earlier + delta)
@@ -230,10 +236,10 @@ impl Tx<'_> {
                 .insert(T::Reminders, &reminder, order.user_id.as_bytes())?
                 .is_none()
             {
-                self.holds_delta.push((order.user_id, 1));
+                self.holds_delta.push((Some(order.user_id), 1));
             }
         } else if self.remove(T::Reminders, &reminder)?.is_some() {
-            self.holds_delta.push((order.user_id, -1));
+            self.holds_delta.push((Some(order.user_id), -1));
         }
         Ok(())
     }
@@ -248,11 +254,9 @@ impl Tx<'_> {
             Some(buyer) => Some(buyer),
             None => self.order(order)?.map(|o| o.user_id),
         };
-        // A reminder naming nobody whose order is gone counted in no buyer's
-        // holds; it is gone from the total when the store next opens.
-        if let Some(buyer) = buyer {
-            self.holds_delta.push((buyer, -1));
-        }
+        // A reminder naming nobody whose order is gone counted in the
+        // total only.
+        self.holds_delta.push((buyer, -1));
         Ok(())
     }
 }

@@ -6,8 +6,9 @@
 //! one thread, which takes whatever has queued up, runs each write's body
 //! against an overlay of the batch's changes, and commits the batch in a
 //! single sled transaction. A body that aborts has its changes undone in
-//! the overlay; the others still commit. Being the only writer, the thread
-//! needs no locks around a body: what it reads (the overlay over the
+//! the overlay; the others still commit. Being the only writer of every
+//! key a body touches (only start-up writes `meta` outside it), the thread
+//! takes no sled locks around a body: what it reads (the overlay over the
 //! committed trees) is the whole truth.
 
 use std::{
@@ -40,8 +41,10 @@ pub(super) trait Job: Send {
     /// Runs the body once against the batch so far; `false` if it aborted
     /// (its changes are then undone).
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
-    /// Answers the caller: its body's outcome, once the batch committed
-    /// (`Ok` with the batch's durability) or failed.
+    /// Answers the caller once the batch committed (its body's outcome,
+    /// kept or refused, with the batch's durability) or failed (for every
+    /// body: a refusal may rest on a batch-mate's change that was never
+    /// written).
     fn finish(self: Box<Self>, batch: Result<Durability, StoreError>);
 }
 
@@ -49,7 +52,7 @@ pub(super) trait Job: Send {
 pub(super) struct Pending<F, R> {
     pub(super) body: Option<F>,
     pub(super) outcome: Option<Result<R, StoreError>>,
-    pub(super) reply: oneshot::Sender<Result<(R, Durability), StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<(TxResult<R>, Durability), StoreError>>,
 }
 
 impl<F, R> Job for Pending<F, R>
@@ -74,8 +77,7 @@ where
 
     fn finish(self: Box<Self>, batch: Result<Durability, StoreError>) {
         let answer = match (self.outcome, batch) {
-            (Some(Ok(r)), Ok(durable)) => Ok((r, durable)),
-            (Some(Err(refused)), _) => Err(refused),
+            (Some(outcome), Ok(durable)) => Ok((outcome, durable)),
             (_, Err(e)) => Err(e),
             (None, Ok(_)) => Err(StoreError::Flush("the write was not run".into())),
         };
@@ -152,7 +154,15 @@ impl Writer {
                 }
             }
             if !batch.is_empty() {
-                self.commit(std::mem::take(&mut batch));
+                let jobs = std::mem::take(&mut batch);
+                // Bodies' panics are caught in `run`; one here is the
+                // writer's own. A node that can no longer write, or whose
+                // committed events would never be published, must not keep
+                // serving: stop it, and a restart recovers from disk.
+                if catch_unwind(AssertUnwindSafe(|| self.commit(jobs))).is_err() {
+                    tracing::error!("the store's writer failed; stopping the process");
+                    std::process::abort();
+                }
             }
             if let Some(done) = close {
                 self.group.close();
@@ -172,7 +182,7 @@ impl Writer {
         let begun = self.group.begin();
         let mut by_user = self.holds.by_user();
         let mut overlay = Overlay::default();
-        let mut holds: HashMap<UserId, i32> = HashMap::new();
+        let mut holds: HashMap<Option<UserId>, i32> = HashMap::new();
         let mut events: Vec<Event> = Vec::new();
         let mut next_seq = self.last_seq + 1;
         for job in &mut jobs {
@@ -213,7 +223,7 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.last_seq = next_seq - 1;
-                let delta: Vec<(UserId, i32)> = holds.into_iter().collect();
+                let delta: Vec<(Option<UserId>, i32)> = holds.into_iter().collect();
                 self.holds.apply(&mut by_user, &delta);
                 drop(by_user);
                 let durable = begun.end(events);
