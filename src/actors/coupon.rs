@@ -174,14 +174,14 @@ impl CouponState {
                 version,
             }
         };
-        let stored = next.clone();
-        let (_, durable) = self
+        let (next, durable) = self
             .ctx
             .store
             .write(move |tx| {
-                tx.put_coupon(&stored)?;
+                tx.put_coupon(&next)?;
                 tx.set_coupon_hold(code, order, held)?;
-                tx.emit(event)
+                tx.emit(event)?;
+                Ok(next)
             })
             .await?;
         self.coupon = next;

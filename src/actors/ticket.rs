@@ -202,14 +202,14 @@ impl TicketState {
     async fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<Ticket> {
         let mut ticket = self.ticket.clone();
         ticket.edit(by, title, price)?;
-        let event = EventKind::TicketUpdated(TicketEvent::from(&ticket));
-        let stored = ticket.clone();
-        let (_, durable) = self
+        // The body owns what it writes and hands it back: no copy per write.
+        let (ticket, durable) = self
             .ctx
             .store
             .write(move |tx| {
-                tx.put_ticket(&stored)?;
-                tx.emit(event)
+                tx.put_ticket(&ticket)?;
+                tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))?;
+                Ok(ticket)
             })
             .await?;
         self.commit(ticket.clone(), durable);
@@ -239,15 +239,13 @@ impl TicketState {
             self.ctx.settings.order_ttl,
         );
         let cap = self.ctx.settings.max_holds_per_user;
-        let (stored_ticket, stored_order) = (ticket.clone(), order.clone());
-        let (_, durable) = store
+        let ((ticket, order), durable) = store
             .write(move |tx| {
                 // Exact on this node: writes are serial, and the count is
                 // the stored one plus the batch's and this write's.
                 if cap > 0 && tx.pending_holds_of(by) >= cap {
                     return abort(RuleError::HoldLimitReached.into());
                 }
-                let (ticket, order) = (stored_ticket, stored_order);
                 tx.put_ticket(&ticket)?;
                 tx.put_order(&order)?;
                 let idem = IdemKey {
@@ -264,7 +262,8 @@ impl TicketState {
                     expires_at: order.expires_at,
                     version: order.version,
                 })?;
-                tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))
+                tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))?;
+                Ok((ticket, order))
             })
             .await?;
         self.commit(ticket, durable);
@@ -280,16 +279,20 @@ impl TicketState {
             }
             None => ticket.release(s.order.id),
         };
-        let event = s.event.clone();
-        let stored_ticket = ticket.clone();
-        let (applied, durable) = self
+        let ended = match s.event {
+            EventKind::ChargeCreated { .. } => "paid",
+            EventKind::OrderExpired { .. } => "expired",
+            _ => "cancelled",
+        };
+        // The settled ticket comes back when the decision was written.
+        let (settled, durable) = self
             .ctx
             .store
             .write(move |tx| {
                 // Compare-and-set: the decision must follow the stored state it
                 // was made from. A resend of a settlement already applied is done.
                 match tx.order(s.order.id)? {
-                    Some(stored) if stored == s.order => return Ok(false),
+                    Some(stored) if stored == s.order => return Ok(None),
                     Some(stored)
                         if stored.is_pending() && stored.version + 1 == s.order.version => {}
                     _ => {
@@ -312,19 +315,14 @@ impl TicketState {
                 }
                 tx.emit(s.event)?;
                 if changed {
-                    tx.put_ticket(&stored_ticket)?;
-                    tx.emit(EventKind::TicketUpdated(TicketEvent::from(&stored_ticket)))?;
+                    tx.put_ticket(&ticket)?;
+                    tx.emit(EventKind::TicketUpdated(TicketEvent::from(&ticket)))?;
                 }
-                Ok(true)
+                Ok(Some(ticket))
             })
             .await?;
-        if applied {
+        if let Some(ticket) = settled {
             self.commit(ticket, durable);
-            let ended = match event {
-                EventKind::ChargeCreated { .. } => "paid",
-                EventKind::OrderExpired { .. } => "expired",
-                _ => "cancelled",
-            };
             metrics::counter!(m::HOLDS_ENDED, "how" => ended).increment(1);
         }
         Ok(())

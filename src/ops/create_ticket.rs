@@ -21,10 +21,9 @@ impl Operation for CreateTicket {
     async fn apply(self, home: &Home) -> Result<Ticket> {
         let ticket = Ticket::from_record(self.ticket)?;
         // A new ticket has no owner actor yet and nobody else knows its id.
-        let stored = ticket.clone();
-        let (_, durable) = home
+        let (ticket, durable) = home
             .store
-            .write(move |tx| tx.create_ticket(&stored))
+            .write(move |tx| tx.create_ticket(&ticket).map(|()| ticket))
             .await?;
         durable.wait().await?;
         Ok(ticket)

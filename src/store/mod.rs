@@ -383,11 +383,27 @@ pub(crate) mod test_support {
         let store = Store::open(dir.path(), true).unwrap();
         (dir, store)
     }
+
+    /// Opens `dir` again after a store there was closed. sled lets go of
+    /// its file lock from a background thread after the last handle drops:
+    /// give it a moment on a busy machine.
+    pub(crate) async fn reopen(dir: &Path) -> Store {
+        for _ in 0..50 {
+            if let Ok(store) = Store::open(dir, true) {
+                return store;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Store::open(dir, true).unwrap_or_else(|e| panic!("reopening: {e}"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{test_support::temp_store, *};
+    use super::{
+        test_support::{reopen, temp_store},
+        *,
+    };
     use crate::domain::{Email, Price, Ticket, TicketEvent, Title, User, UserId};
 
     fn user(email: &str) -> User {
@@ -500,20 +516,7 @@ mod tests {
             store.close().await.unwrap();
             store.log_id
         };
-        // sled lets go of its file lock from a background thread after the
-        // last handle drops; give it a moment on a busy machine.
-        let mut attempts = 0;
-        let store = loop {
-            match Store::open(dir.path(), true) {
-                Ok(s) => break s,
-                Err(e) if attempts < 50 => {
-                    attempts += 1;
-                    let _ = e;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("reopening: {e}"),
-            }
-        };
+        let store = reopen(dir.path()).await;
         assert_eq!(store.user(u.id).unwrap(), Some(u.clone()));
         assert_eq!(store.log_id, log_id, "the same log after a restart");
         let id = u.id;
@@ -684,19 +687,7 @@ mod tests {
                 .unwrap();
             store.close().await.unwrap();
         }
-        // sled lets go of its lock from a background thread: retry a while.
-        let mut attempts = 0;
-        let store = loop {
-            match Store::open(dir.path(), true) {
-                Ok(s) => break s,
-                Err(e) if attempts < 50 => {
-                    attempts += 1;
-                    let _ = e;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("reopening: {e}"),
-            }
-        };
+        let store = reopen(dir.path()).await;
         assert_eq!(
             store.holds.by_user().get(&buyer),
             Some(&2),
