@@ -75,10 +75,17 @@ impl Progress {
 }
 
 /// Follows every node's event log until the returned [`Follower`] is
-/// stopped or dropped.
-pub(crate) fn follow(source: impl EventSource, models: Models, progress: Progress) -> Follower {
+/// stopped or dropped: from `from` for the logs the read models already
+/// hold up to a point (this node's own, restored from its store), from
+/// the start for the others.
+pub(crate) fn follow(
+    source: impl EventSource,
+    models: Models,
+    progress: Progress,
+    from: impl IntoIterator<Item = (String, Cursor)>,
+) -> Follower {
+    let mut cursors: HashMap<String, Cursor> = from.into_iter().collect();
     Follower(tokio::spawn(async move {
-        let mut cursors: HashMap<String, Cursor> = HashMap::new();
         loop {
             for member in source.members() {
                 let cursor = cursors.entry(member.clone()).or_default();
@@ -138,9 +145,19 @@ async fn catch_up(
 
 /// Where a follower is in one node's log.
 #[derive(Debug, Default)]
-struct Cursor {
+pub(crate) struct Cursor {
     log_id: Option<u64>,
     seq: u64,
+}
+
+impl Cursor {
+    /// Just after `seq` in the log named `log_id`.
+    pub(crate) fn after(log_id: u64, seq: u64) -> Self {
+        Self {
+            log_id: Some(log_id),
+            seq,
+        }
+    }
 }
 
 /// The follower task: stopped on shutdown (or when dropped).

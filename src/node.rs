@@ -94,6 +94,8 @@ impl Builder {
             Arc::new(catalog.clone()) as Arc<dyn ReadModel>,
             Arc::new(revocations.clone()),
         ]);
+        // Before anything is written: the store holds only what is on disk.
+        let own_log = restore(&store, &catalog, &revocations).context("restoring the catalog")?;
         let observed = models.clone();
         store.observe(move |event| {
             for model in observed.iter() {
@@ -131,7 +133,8 @@ impl Builder {
         let coupons = ops.connect_coupons();
         let progress =
             follow::Progress::new(ops.placement().members().iter().map(|m| m.name.clone()));
-        let follower = follow::follow(ops.clone(), models, progress.clone());
+        let own_name = ops.placement().me().name.clone();
+        let follower = follow::follow(ops.clone(), models, progress.clone(), [(own_name, own_log)]);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let limits = Limits {
             header_timeout: Duration::from_secs(args.header_timeout_secs),
@@ -224,6 +227,30 @@ impl Node {
         self.store.close().await.context("flushing the store")?;
         Ok(())
     }
+}
+
+/// Fills the read models with what this node's store holds (its tickets
+/// as they stand, its recent session events), so a restart reads none of
+/// its own event log again, however long it is; returns where following
+/// that log goes on. Only sound before the first write: the store then
+/// holds nothing that is not on disk.
+fn restore(
+    store: &Store,
+    catalog: &Catalog,
+    revocations: &Revocations,
+) -> anyhow::Result<follow::Cursor> {
+    // The position first: anything written after it is read again, and
+    // versions make that harmless.
+    let own_log = follow::Cursor::after(store.log_id(), store.last_event_seq());
+    catalog.restore(
+        store
+            .tickets()
+            .map(|t| t.map(|t| crate::domain::TicketEvent::from(&t))),
+    )?;
+    for event in store.recent_session_events()? {
+        revocations.apply(&event);
+    }
+    Ok(own_log)
 }
 
 fn solo(name: &str) -> crate::cluster::placement::Member {

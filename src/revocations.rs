@@ -64,10 +64,7 @@ impl Revocations {
 
     /// Applies an account change or a sign-out; anything else is ignored.
     pub(crate) fn apply_kind(&self, at: Timestamp, kind: &EventKind) {
-        if !matches!(
-            kind,
-            EventKind::UserUpdated { .. } | EventKind::SessionEnded { .. }
-        ) {
+        if !kind.touches_sessions() {
             return; // the common case: no clock read, no lock
         }
         let now = Timestamp::now().as_secs();

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 pub(crate) use changes::{Changes, Next, Subscription};
 pub(crate) use index::{words, Page, Query};
 
-use crate::domain::{Event, EventKind};
+use crate::domain::{Event, EventKind, TicketEvent};
 
 #[derive(Clone, Default)]
 pub(crate) struct Catalog {
@@ -35,6 +35,20 @@ impl Catalog {
             self.changes.push(t.clone());
         }
         changed
+    }
+
+    /// Fills a catalog that has applied nothing yet with `tickets`, each
+    /// in its latest state (a node's own, from its store at start), in
+    /// bulk and without feeding live streams: they are not changes.
+    pub(crate) fn restore<E>(
+        &self,
+        tickets: impl Iterator<Item = Result<TicketEvent, E>>,
+    ) -> Result<(), E> {
+        let restored = index::Index::of(tickets)?;
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        debug_assert_eq!(index.len(), 0, "restored before anything is applied");
+        *index = restored;
+        Ok(())
     }
 
     /// The feed of the changes applied, for live streams.

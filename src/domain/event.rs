@@ -171,6 +171,13 @@ impl EventKind {
         }
     }
 
+    /// Whether it ends sessions or may (a sign-out, a password change, a
+    /// ban or its lifting): what every node's revocation table is built
+    /// from, and what a restarting node reads again to rebuild it.
+    pub fn touches_sessions(&self) -> bool {
+        matches!(self, Self::UserUpdated { .. } | Self::SessionEnded { .. })
+    }
+
     /// The entity's version after the change: an event at or below the
     /// version a consumer already has is stale or a repeat.
     pub fn version(&self) -> u64 {

@@ -4,7 +4,7 @@
 
 use super::{codec, Store, StoreError, T};
 use crate::{
-    domain::Event,
+    domain::{Event, Timestamp, SESSION_TTL_SECS},
     records::{EventRecord, RecordError, Recorded},
 };
 
@@ -44,6 +44,49 @@ pub(super) fn log_id(meta: &sled::Tree, durable: bool) -> Result<u64, StoreError
     Ok(u64::from_be_bytes(id))
 }
 
+/// How long session events (sign-outs, password changes, bans) are kept
+/// beside the log: a restarting node rebuilds its revocations from them
+/// instead of reading its whole log again. Tokens live `SESSION_TTL_SECS`;
+/// twice that leaves room for clocks that disagree and a slow restart.
+const SESSION_EVENTS_KEPT_SECS: u64 = 2 * SESSION_TTL_SECS;
+/// Set once the session events of an older data dir's log are indexed.
+pub(super) const SESSION_EVENTS_INDEXED: &str = "session_events_indexed";
+
+/// At open, before the writer starts: indexes the session events of a log
+/// written before the index existed (once), and forgets those too old to
+/// matter. The index is small: sign-outs and account changes, not sales.
+pub(super) fn keep_recent_session_events(
+    events: &sled::Tree,
+    index: &sled::Tree,
+    meta: &sled::Tree,
+) -> Result<(), StoreError> {
+    if meta.get(SESSION_EVENTS_INDEXED)?.is_none() {
+        for entry in events.iter() {
+            let (key, bytes) = entry?;
+            let event: Event = codec::decode(&bytes)?;
+            if event.kind.touches_sessions() {
+                index.insert(key, bytes)?;
+            }
+        }
+        // sled recovers a prefix of its log: with the marker, the index.
+        meta.insert(SESSION_EVENTS_INDEXED, &[][..])?;
+    }
+    let oldest = Timestamp::now()
+        .as_secs()
+        .saturating_sub(SESSION_EVENTS_KEPT_SECS);
+    for entry in index.iter() {
+        let (key, bytes) = entry?;
+        let event: Event = codec::decode(&bytes)?;
+        // Not a `break` at the first recent one: a clock that jumped back
+        // leaves times out of sequence order.
+        if event.at.as_secs() < oldest {
+            index.remove(key)?;
+        }
+    }
+    meta.flush()?;
+    Ok(())
+}
+
 /// A stretch of a node's event log, and where the log stands.
 #[derive(Debug, Clone)]
 pub(crate) struct LogPage {
@@ -76,9 +119,25 @@ impl Store {
         })
     }
 
+    /// The name of this node's event log (see [`log_id`]).
+    pub(crate) fn log_id(&self) -> u64 {
+        self.log_id
+    }
+
     /// The last sequence number on disk.
     pub(crate) fn last_event_seq(&self) -> u64 {
         self.group.flushed_seq()
+    }
+
+    /// The session events on disk from the last half hour or so (see
+    /// [`SESSION_EVENTS_KEPT_SECS`]), in log order: all a node needs of
+    /// its own log to know which sessions have ended.
+    pub(crate) fn recent_session_events(&self) -> Result<Vec<Event>, StoreError> {
+        let head = self.group.flushed_seq().to_be_bytes();
+        self.tree(T::SessionEvents)
+            .range(..=head)
+            .map(|entry| codec::decode(&entry?.1))
+            .collect()
     }
 }
 

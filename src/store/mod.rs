@@ -81,9 +81,10 @@ enum T {
     Meta,
     Coupons,
     CouponHolds,
+    SessionEvents,
 }
 
-const TREE_NAMES: [&str; 12] = [
+const TREE_NAMES: [&str; 13] = [
     "users",
     "emails",
     "tickets",
@@ -96,6 +97,7 @@ const TREE_NAMES: [&str; 12] = [
     "meta",
     "coupons",
     "coupon_holds",
+    "session_events",
 ];
 
 pub(crate) struct Store {
@@ -165,7 +167,12 @@ impl Tx<'_> {
             kind,
         };
         self.next_seq += 1;
-        self.insert(T::Events, &event.seq.to_be_bytes(), codec::encode(&event))?;
+        let key = event.seq.to_be_bytes();
+        let bytes = IVec::from(codec::encode(&event));
+        if event.kind.touches_sessions() {
+            self.insert(T::SessionEvents, &key, bytes.clone())?;
+        }
+        self.insert(T::Events, &key, bytes)?;
         self.emitted.push(event);
         Ok(())
     }
@@ -195,6 +202,11 @@ impl Store {
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
         orders::migrate_pending(&db, &trees[T::Reminders as usize])?;
+        events::keep_recent_session_events(
+            &trees[T::Events as usize],
+            &trees[T::SessionEvents as usize],
+            &trees[T::Meta as usize],
+        )?;
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
         let group = Arc::new(group_commit::GroupCommit::start(
@@ -535,6 +547,71 @@ mod tests {
         assert_eq!(store.last_event_seq(), 2, "numbering continues");
         let (_other_dir, other) = temp_store();
         assert_ne!(other.log_id, log_id, "another data dir, another log");
+    }
+
+    #[tokio::test]
+    async fn a_restart_finds_recent_session_events_without_reading_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = UserId::new();
+        let ended = |until: Timestamp| EventKind::SessionEnded {
+            user_id: user,
+            session: crate::domain::SessionId::new(),
+            until,
+        };
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            let kind = ended(Timestamp::now());
+            let (_, d) = store
+                .write(move |tx| {
+                    tx.emit(kind)?;
+                    let t = Ticket::new(
+                        Title::parse("Not a session event").unwrap(),
+                        Price::from_cents(100).unwrap(),
+                        user,
+                    );
+                    tx.create_ticket(&t)
+                })
+                .await
+                .unwrap();
+            d.wait().await.unwrap();
+            // One from long ago, as an index kept across a long downtime
+            // would hold it.
+            let old = Event {
+                seq: 99,
+                at: Timestamp::from_millis(0),
+                kind: ended(Timestamp::from_millis(0)),
+            };
+            store
+                .tree(T::SessionEvents)
+                .insert(old.seq.to_be_bytes(), codec::encode(&old))
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        let store = reopen(dir.path()).await;
+        let kept = store.recent_session_events().unwrap();
+        assert_eq!(
+            kept.len(),
+            1,
+            "the recent sign-out, not the ticket nor the old one"
+        );
+        assert_eq!(kept[0].seq, 1);
+        assert!(kept[0].kind.touches_sessions());
+        store.close().await.unwrap();
+        drop(store);
+
+        // A data dir from before the index: its log is indexed once, at open.
+        {
+            let db = sled::open(dir.path().join("sled")).unwrap();
+            db.drop_tree("session_events").unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .remove(events::SESSION_EVENTS_INDEXED)
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = reopen(dir.path()).await;
+        let kept = store.recent_session_events().unwrap();
+        assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
     }
 
     /// Holds the writer thread for a moment, so the writes sent meanwhile
