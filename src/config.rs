@@ -190,7 +190,7 @@ pub struct ServeArgs {
 
     /// Memory for sled's page cache, in MiB (hot records stay in memory;
     /// the rest is read from disk when needed).
-    #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]
+    #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = crate::store::DEFAULT_CACHE_MB, value_parser = clap::value_parser!(u64).range(16..))]
     pub cache_mb: u64,
 
     /// BENCHMARKS ONLY: acknowledge writes before they reach disk. A crash

@@ -77,6 +77,7 @@ impl Builder {
         if args.unsafe_no_fsync {
             tracing::warn!("--unsafe-no-fsync: writes are acknowledged before they reach disk");
         }
+        let opening = std::time::Instant::now();
         let store = Arc::new(
             Store::open_with_cache(
                 &args.data_dir,
@@ -86,6 +87,11 @@ impl Builder {
             .context("opening the store")?,
         );
         store.ensure_shards(args.shards)?;
+        tracing::info!(
+            elapsed_ms = opening.elapsed().as_millis() as u64,
+            pending_holds = store.pending_holds(),
+            "store opened"
+        );
         // This node's own changes reach its read models as soon as they are
         // on disk; every node's (this one's too) also through the follower.
         let catalog = Catalog::default();
@@ -241,15 +247,23 @@ fn restore(
 ) -> anyhow::Result<follow::Cursor> {
     // The position first: anything written after it is read again, and
     // versions make that harmless.
+    let restoring = std::time::Instant::now();
     let own_log = follow::Cursor::after(store.log_id(), store.last_event_seq());
     catalog.restore(
         store
             .tickets()
             .map(|t| t.map(|t| crate::domain::TicketEvent::from(&t))),
     )?;
-    for event in store.recent_session_events()? {
-        revocations.apply(&event);
+    let session_events = store.recent_session_events()?;
+    for event in &session_events {
+        revocations.apply(event);
     }
+    tracing::info!(
+        elapsed_ms = restoring.elapsed().as_millis() as u64,
+        tickets = catalog.len(),
+        session_events = session_events.len(),
+        "read models restored from the store"
+    );
     Ok(own_log)
 }
 

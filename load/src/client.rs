@@ -16,6 +16,8 @@ pub enum Outcome {
     Loss,
     /// Anything else: a 5xx, a timeout, a refused connection.
     Error,
+    /// 200: a page of the catalog (browse).
+    Page,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +163,32 @@ impl Api {
             .await
         {
             let _ = r.bytes().await;
+        }
+    }
+
+    /// A page of `limit` tickets for sale, after `after` when given.
+    pub(super) async fn page(&self, i: usize, limit: usize, after: Option<&str>) -> Sample {
+        let mut url = format!("{}/api/tickets?limit={limit}", self.base(i));
+        if let Some(after) = after {
+            url.push_str("&after=");
+            url.push_str(after);
+        }
+        let sent = Instant::now();
+        let outcome = match self.http.get(url).send().await {
+            Ok(r) if r.status().is_success() => match r.bytes().await {
+                Ok(_) => Outcome::Page,
+                Err(_) => Outcome::Error,
+            },
+            Ok(r) => {
+                let _ = r.bytes().await;
+                Outcome::Error
+            }
+            Err(_) => Outcome::Error,
+        };
+        Sample {
+            sent,
+            latency: sent.elapsed(),
+            outcome,
         }
     }
 

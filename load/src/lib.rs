@@ -41,6 +41,9 @@ pub enum Scenario {
     Flash,
     /// Browsing (list and show) with buying mixed in, for --duration.
     Mixed,
+    /// Pages of 50 tickets for sale, for --duration: half the first page,
+    /// half a page behind a cursor at a random ticket. No buying.
+    Browse,
 }
 
 /// Load a running cluster with a BUY rush and report decisions/s,
@@ -168,6 +171,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
             let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(10));
             mixed(&api, &tickets, &buyers, args.concurrency, until, &bar).await
         }
+        Scenario::Browse => {
+            let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(10));
+            (
+                browse(&api, &tickets, args.concurrency, until, &bar).await,
+                0,
+            )
+        }
     };
     // Mixed counts reads too, so it keeps the wall clock of the whole run.
     let elapsed = match args.scenario {
@@ -281,17 +291,7 @@ async fn mixed(
     until: Instant,
     bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
 ) -> (Vec<Sample>, usize) {
-    let secs = until.saturating_duration_since(Instant::now()).as_secs() as usize;
-    let pb = bar(secs.max(1), "mixed browsing and buying (seconds)");
-    let ticker = {
-        let pb = pb.clone();
-        tokio::spawn(async move {
-            while Instant::now() < until {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                pb.inc(1);
-            }
-        })
-    };
+    let (pb, ticker) = seconds_bar(until, "mixed browsing and buying (seconds)", bar);
     let reads = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|w| {
@@ -333,6 +333,65 @@ async fn mixed(
     pb.finish_and_clear();
     (samples, reads.load(Ordering::Relaxed))
 }
+
+/// Shows a ticker of the seconds left until `until`.
+fn seconds_bar(
+    until: Instant,
+    what: &str,
+    bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let secs = until.saturating_duration_since(Instant::now()).as_secs() as usize;
+    let pb = bar(secs.max(1), what);
+    let ticker = {
+        let pb = pb.clone();
+        tokio::spawn(async move {
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                pb.inc(1);
+            }
+        })
+    };
+    (pb, ticker)
+}
+
+async fn browse(
+    api: &Api,
+    tickets: &[String],
+    concurrency: usize,
+    until: Instant,
+    bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
+) -> Vec<Sample> {
+    let (pb, ticker) = seconds_bar(until, "browsing pages (seconds)", bar);
+    let tickets: Arc<[String]> = tickets.into();
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|w| {
+            let (api, tickets) = (api.clone(), tickets.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                let mut n = w;
+                while Instant::now() < until {
+                    n += 1;
+                    let after = rand::random_bool(0.5)
+                        .then(|| tickets[rand::random_range(0..tickets.len())].as_str());
+                    out.push(api.page(n, PAGE, after).await);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for w in workers {
+        if let Ok(s) = w.await {
+            samples.extend(s);
+        }
+    }
+    let _ = ticker.await;
+    pb.finish_and_clear();
+    samples
+}
+
+/// Tickets per page in the browse scenario.
+const PAGE: usize = 50;
 
 async fn join(tasks: Vec<tokio::task::JoinHandle<Sample>>) -> Vec<Sample> {
     let mut out = Vec::with_capacity(tasks.len());

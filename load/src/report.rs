@@ -97,8 +97,18 @@ impl Report {
             "{} — {} scenario, {} target(s), {} ticket(s), {} buyer(s)",
             self.label, self.scenario, self.targets, self.tickets, self.buyers
         );
-        println!("  {:<18} {:>12}", "decisions", self.decisions);
-        println!("  {:<18} {:>12.0}", "decisions/s", self.decisions_per_sec);
+        // A browse run decides nothing: its samples are pages.
+        let what = if self.scenario == "browse" {
+            "pages"
+        } else {
+            "decisions"
+        };
+        println!("  {:<18} {:>12}", what, self.decisions);
+        println!(
+            "  {:<18} {:>12.0}",
+            format!("{what}/s"),
+            self.decisions_per_sec
+        );
         println!("  {:<18} {:>12.2}", "p50 ms", self.p50_ms);
         println!("  {:<18} {:>12.2}", "p90 ms", self.p90_ms);
         println!("  {:<18} {:>12.2}", "p99 ms", self.p99_ms);

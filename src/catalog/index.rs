@@ -1,14 +1,17 @@
-//! The catalog's in-memory index: every ticket's latest state, the ones for
-//! sale in id order (ids are time-ordered, so oldest first), and the words
-//! of their titles. A page costs what the page holds, not what the catalog
-//! holds: an ordered range, never a sort of everything.
+//! The catalog's in-memory index: the tickets for sale in id order (ids
+//! are time-ordered, so oldest first) with what a page shows of them, the
+//! words of their titles, and for every ticket known only its version (so
+//! a stale event changes nothing). A ticket that is held or sold costs a
+//! version, not a copy of its state: a big onsale holds most of them. A
+//! page costs what the page holds, not what the catalog holds: an ordered
+//! range, never a sort of everything.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     ops::Bound,
 };
 
-use crate::domain::{TicketEvent, TicketId, TicketState};
+use crate::domain::{Price, TicketEvent, TicketId, TicketState, UserId};
 
 /// The most a page of a search looks at: past this many candidates from
 /// the word index it walks the tickets for sale in order instead (a word
@@ -19,10 +22,19 @@ const WORD_CANDIDATES: usize = 20_000;
 
 #[derive(Default)]
 pub(crate) struct Index {
-    tickets: HashMap<TicketId, TicketEvent>,
-    for_sale: BTreeSet<TicketId>,
+    /// Every ticket known, for sale or not: its latest version.
+    versions: HashMap<TicketId, u64>,
+    /// The tickets for sale, with what a page shows of them.
+    for_sale: BTreeMap<TicketId, Listing>,
     /// (word of a title, lower-cased; ticket) for every ticket for sale.
     words: BTreeSet<(Box<str>, TicketId)>,
+}
+
+/// What a page shows of a ticket for sale, besides its id and version.
+struct Listing {
+    title: Box<str>,
+    price: Price,
+    user_id: UserId,
 }
 
 /// What a page asks for.
@@ -53,54 +65,50 @@ impl Index {
     /// An index of `tickets`, each given once in its latest state (as a
     /// store holds them), built in bulk: sorted runs, no insert one by one.
     pub(crate) fn of<E>(tickets: impl Iterator<Item = Result<TicketEvent, E>>) -> Result<Self, E> {
-        let mut all = HashMap::with_capacity(tickets.size_hint().0);
+        let mut versions = HashMap::with_capacity(tickets.size_hint().0);
         let mut for_sale = Vec::new();
         let mut words_of_sale = Vec::new();
         for t in tickets {
             let t = t?;
+            versions.insert(t.id, t.version);
             if t.state == TicketState::Available {
-                for_sale.push(t.id);
                 words_of_sale.extend(words(&t.title).map(|w| (w.into_boxed_str(), t.id)));
+                for_sale.push((t.id, Listing::of(t)));
             }
-            all.insert(t.id, t);
         }
         Ok(Self {
-            tickets: all,
-            for_sale: BTreeSet::from_iter(for_sale),
+            versions,
+            for_sale: BTreeMap::from_iter(for_sale),
             words: BTreeSet::from_iter(words_of_sale),
         })
     }
 
     /// Applies a ticket's new state; stale and repeated versions change nothing.
     pub(crate) fn apply(&mut self, t: &TicketEvent) -> bool {
-        if let Some(known) = self.tickets.get(&t.id) {
-            if known.version >= t.version {
-                return false;
-            }
-            let known = known.clone();
-            self.unlist(&known);
-        }
-        if t.state == TicketState::Available {
-            self.for_sale.insert(t.id);
-            for w in words(&t.title) {
-                self.words.insert((w.into_boxed_str(), t.id));
+        match self.versions.get_mut(&t.id) {
+            Some(known) if *known >= t.version => return false,
+            Some(known) => *known = t.version,
+            None => {
+                self.versions.insert(t.id, t.version);
             }
         }
-        self.tickets.insert(t.id, t.clone());
-        true
-    }
-
-    fn unlist(&mut self, t: &TicketEvent) {
-        if self.for_sale.remove(&t.id) {
-            for w in words(&t.title) {
+        if let Some(was) = self.for_sale.remove(&t.id) {
+            for w in words(&was.title) {
                 self.words.remove(&(w.into_boxed_str(), t.id));
             }
         }
+        if t.state == TicketState::Available {
+            for w in words(&t.title) {
+                self.words.insert((w.into_boxed_str(), t.id));
+            }
+            self.for_sale.insert(t.id, Listing::of(t.clone()));
+        }
+        true
     }
 
     /// Every ticket known, for sale or not.
     pub(crate) fn len(&self) -> usize {
-        self.tickets.len()
+        self.versions.len()
     }
 
     /// Tickets for sale now.
@@ -128,14 +136,29 @@ impl Index {
             }),
         };
         Page {
-            tickets: ids.iter().map(|id| self.tickets[id].clone()).collect(),
+            tickets: ids.iter().map(|id| self.shown(*id)).collect(),
             next,
+        }
+    }
+
+    /// A ticket for sale as a page shows it.
+    fn shown(&self, id: TicketId) -> TicketEvent {
+        let l = &self.for_sale[&id];
+        TicketEvent {
+            id,
+            title: l.title.to_string(),
+            price: l.price,
+            user_id: l.user_id,
+            state: TicketState::Available,
+            version: self.versions[&id],
         }
     }
 
     fn in_order(&self, after: Option<TicketId>) -> impl Iterator<Item = TicketId> + '_ {
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.for_sale.range((from, Bound::Unbounded)).copied()
+        self.for_sale
+            .range((from, Bound::Unbounded))
+            .map(|(id, _)| *id)
     }
 
     /// The entries of the word index for words starting with `prefix`.
@@ -151,7 +174,7 @@ impl Index {
     /// the work allowed for one page ran out first, the last id looked at.
     fn search(&self, q: &Query) -> (Vec<TicketId>, Option<TicketId>) {
         let matches_all = |id: &TicketId| {
-            let title: Vec<String> = words(&self.tickets[id].title).collect();
+            let title: Vec<String> = words(&self.for_sale[id].title).collect();
             q.words
                 .iter()
                 .all(|w| title.iter().any(|t| t.starts_with(w.as_str())))
@@ -194,6 +217,16 @@ impl Index {
             }
         }
         (found, None)
+    }
+}
+
+impl Listing {
+    fn of(t: TicketEvent) -> Self {
+        Self {
+            title: t.title.into_boxed_str(),
+            price: t.price,
+            user_id: t.user_id,
+        }
     }
 }
 
@@ -264,7 +297,9 @@ mod tests {
             }
             latest.push(TicketEvent::from(&t));
         }
-        let bulk = Index::of(latest.into_iter().map(Ok::<_, ()>)).unwrap();
+        let held = latest[0].clone();
+        assert_ne!(held.state, TicketState::Available);
+        let mut bulk = Index::of(latest.into_iter().map(Ok::<_, ()>)).unwrap();
         assert_eq!(bulk.len(), by_events.len());
         assert_eq!(bulk.for_sale(), by_events.for_sale());
         for (after, q) in [(None, ""), (None, "row 3"), (None, "seat 4")] {
@@ -275,18 +310,14 @@ mod tests {
             assert_eq!(a.tickets, b.tickets, "{q:?}");
             assert_eq!(a.next, b.next);
         }
-        let mut held = by_events
-            .tickets
-            .values()
-            .find(|t| t.state != TicketState::Available)
-            .unwrap()
-            .clone();
-        held.version -= 1;
-        let mut bulk = bulk;
-        assert!(
-            !bulk.apply(&held),
-            "versions carry over: an older event is stale"
-        );
+        // Versions carry over: the event that listed it is stale now.
+        let listed = TicketEvent {
+            state: TicketState::Available,
+            version: held.version - 1,
+            ..held
+        };
+        assert!(!bulk.apply(&listed));
+        assert_eq!(bulk.for_sale(), by_events.for_sale());
     }
 
     #[test]

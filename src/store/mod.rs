@@ -62,9 +62,11 @@ pub(crate) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(err)
 }
 
-/// sled's page cache unless configured: sled's own default (1 GiB) is most
-/// of a small machine's memory once a big onsale has filled it.
-pub(crate) const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// sled's page cache unless configured, in MiB. sled's own default (1 GiB)
+/// is most of a small machine's memory once a big onsale has filled it, and
+/// sled's accounting undercounts: 256 MiB cost ≈ 420 MB of RSS at 1,000,000
+/// holds, while 64 MiB gave the same wins/s at 200,000 (docs/BENCHMARKS.md).
+pub(crate) const DEFAULT_CACHE_MB: u64 = 128;
 
 /// Tree indexes inside [`Store::trees`] and a transaction's view.
 #[derive(Clone, Copy)]
@@ -183,7 +185,7 @@ impl Store {
     /// writes are acknowledged before reaching disk: for benchmarks only.
     /// Must be called inside a tokio runtime (it starts the flusher).
     pub(crate) fn open(dir: &Path, durable: bool) -> Result<Self, StoreError> {
-        Self::open_with_cache(dir, durable, DEFAULT_CACHE_BYTES)
+        Self::open_with_cache(dir, durable, DEFAULT_CACHE_MB * 1024 * 1024)
     }
 
     /// [`Store::open`] with sled's page cache capped at `cache_bytes`.
