@@ -68,11 +68,20 @@ pub(super) fn keep_recent_session_events(
                 index.insert(key, bytes)?;
             }
         }
-        // sled recovers a prefix of its log: with the marker, the index.
+        // On disk before the marker says it is there.
+        index.flush()?;
         meta.insert(SESSION_EVENTS_INDEXED, &[][..])?;
     }
+    // Measured back from the log's last event when the clock reads later
+    // than that: a node booting with its clock far ahead must not forget
+    // the sign-outs it will still need once the clock is put right.
+    let last_written = match events.last()? {
+        Some((_, bytes)) => codec::decode::<Event>(&bytes)?.at.as_secs(),
+        None => 0,
+    };
     let oldest = Timestamp::now()
         .as_secs()
+        .min(last_written)
         .saturating_sub(SESSION_EVENTS_KEPT_SECS);
     for entry in index.iter() {
         let (key, bytes) = entry?;
