@@ -21,7 +21,8 @@
 //! - `follow`: every node reads every node's event log into its read
 //!   models: `catalog`, the ticket listing, paged and searched through
 //!   ordered indexes, with a feed of its changes for live streams; and
-//!   `revocations`, the sessions that have ended.
+//!   `revocations`, the sessions that have ended. A restarting node fills
+//!   them from its own store instead of reading its own log again.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
 //! - `http`: axum routes, JSON validation, sessions, the uniform error body,
