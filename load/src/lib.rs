@@ -273,12 +273,7 @@ async fn flash(
             out
         }));
     }
-    let mut samples = Vec::with_capacity(total);
-    for t in tasks {
-        if let Ok(s) = t.await {
-            samples.extend(s);
-        }
-    }
+    let samples = join_runs(tasks).await;
     pb.finish_and_clear();
     samples
 }
@@ -323,12 +318,7 @@ async fn mixed(
             })
         })
         .collect();
-    let mut samples = Vec::new();
-    for w in workers {
-        if let Ok(s) = w.await {
-            samples.extend(s);
-        }
-    }
+    let samples = join_runs(workers).await;
     let _ = ticker.await;
     pb.finish_and_clear();
     (samples, reads.load(Ordering::Relaxed))
@@ -379,12 +369,7 @@ async fn browse(
             })
         })
         .collect();
-    let mut samples = Vec::new();
-    for w in workers {
-        if let Ok(s) = w.await {
-            samples.extend(s);
-        }
-    }
+    let samples = join_runs(workers).await;
     let _ = ticker.await;
     pb.finish_and_clear();
     samples
@@ -392,6 +377,17 @@ async fn browse(
 
 /// Tickets per page in the browse scenario.
 const PAGE: usize = 50;
+
+/// The samples of every task that ran many requests, in task order.
+async fn join_runs(tasks: Vec<tokio::task::JoinHandle<Vec<Sample>>>) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            out.extend(s);
+        }
+    }
+    out
+}
 
 async fn join(tasks: Vec<tokio::task::JoinHandle<Sample>>) -> Vec<Sample> {
     let mut out = Vec::with_capacity(tasks.len());
