@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Pending holds and expiry storms on one node (release build, loopback):
-#   scripts/holds-bench.sh [holds]        (default 100000)
+#   TTL=secs scripts/holds-bench.sh [holds]     (default 100000 holds, TTL 120)
 # 1. A flash rush wins `holds` tickets (one BUY each); reports wins/s, then
 #    RSS and live actors right after and once actors have passivated.
-# 2. Stops the node, waits until every hold is overdue, starts it again and
-#    reports the time to ready and until every hold has lapsed (an expiry
+# 2. Restarts the node with every hold still pending: time to ready.
+# 3. Keeps it up while the holds fall due (at the rate they were placed):
+#    how late each lapsed (boxoffice_hold_lapse_delay_seconds).
+# 4. A second rush, then the node is stopped until every hold is overdue and
+#    started again: time to ready and until every hold has lapsed (an expiry
 #    storm: all of them due at once), with RSS and live actors during it.
+# TTL must exceed the rush's length for phases 1-3 to see every hold pending
+# at once (about holds / 5,000 seconds here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 holds=${1:-100000}
@@ -28,31 +33,64 @@ start() {
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.05; done
   echo "ready after $(echo "$(date +%s.%N) - $t0" | bc) s"
 }
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 stats() { curl -sf -H "authorization: Bearer $admin" "http://127.0.0.1:$port/api/admin/stats"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 rss_mb() { echo $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )); }
+rush() {
+  target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
+    --tickets "$holds" --buyers 1 --concurrency 64 --label "$1" --json "$data/$2.json"
+}
+# Waits until $1 tickets are for sale; prints the peaks seen meanwhile.
+until_for_sale() {
+  local peak_rss=0 peak_live=0 s live sale r
+  while :; do
+    s=$(stats); live=$(echo "$s" | field liveActors); sale=$(echo "$s" | field catalogForSale)
+    r=$(rss_mb); [ "$r" -gt "$peak_rss" ] && peak_rss=$r; [ "$live" -gt "$peak_live" ] && peak_live=$live
+    [ "$sale" -ge "$1" ] && break
+    sleep 0.1
+  done
+  echo "peak RSS $peak_rss MB, peak live actors $peak_live"
+}
+# The lapse-delay histogram of this process, as "≤ bound: count" lines.
+lateness() {
+  curl -sf "http://127.0.0.1:$port/metrics" | python3 -c '
+import re, sys
+rows = re.findall(r"boxoffice_hold_lapse_delay_seconds_bucket\{le=\"([^\"]+)\"\} (\d+)", sys.stdin.read())
+total = int(rows[-1][1]) if rows else 0
+for le, n in rows:
+    print(f"  lapsed within {le:>4} s of the deadline: {int(n):>8} ({100 * int(n) / max(total, 1):.1f} %)")'
+}
 
+echo "== 1. rush"
 start
 echo "RSS at start: $(rss_mb) MB"
-target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
-  --tickets "$holds" --buyers 1 --concurrency 64 --label "$holds holds" --json "$data/flash.json"
+t_rush=$(date +%s)
+rush "$holds holds" flash
+t_last=$(date +%s)
 echo "after the rush: RSS $(rss_mb) MB, live actors $(stats | field liveActors)"
 sleep 12
 echo "once idle:      RSS $(rss_mb) MB, live actors $(stats | field liveActors), for sale $(stats | field catalogForSale)"
+[ $(( t_last - t_rush )) -ge "$ttl" ] && echo "note: the rush outlasted TTL=$ttl s; some holds lapsed during it"
 
-# The last hold was placed when the rush ended: every deadline has passed
-# ttl (+2) seconds from now.
+echo "== 2. restart with the holds pending"
+stop
+start
+echo "RSS after the restart: $(rss_mb) MB, live actors $(stats | field liveActors)"
+
+echo "== 3. the holds fall due with the node up"
+wait_for=$(( t_last + ttl + 2 - $(date +%s) ))
+[ "$wait_for" -gt 0 ] && sleep "$wait_for"
+until_for_sale "$holds"
+lateness
+
+echo "== 4. expiry storm after a restart"
+rush "$holds more holds" flash2
 t0=$(date +%s)
-kill -TERM "$pid"; wait "$pid" || true; pid=
+stop
 wait_for=$(( t0 + ttl + 2 - $(date +%s) ))
 [ "$wait_for" -gt 0 ] && { echo "waiting ${wait_for}s until every hold is overdue"; sleep "$wait_for"; }
 t1=$(date +%s.%N)
 start
-peak_rss=0; peak_live=0
-while :; do
-  s=$(stats); live=$(echo "$s" | field liveActors); sale=$(echo "$s" | field catalogForSale)
-  r=$(rss_mb); [ "$r" -gt "$peak_rss" ] && peak_rss=$r; [ "$live" -gt "$peak_live" ] && peak_live=$live
-  [ "$sale" -ge "$holds" ] && break
-  sleep 0.1
-done
-echo "storm: $holds overdue holds lapsed $(echo "$(date +%s.%N) - $t1" | bc) s after the restart began; peak RSS $peak_rss MB, peak live actors $peak_live"
+until_for_sale $(( 2 * holds ))
+echo "storm: $holds overdue holds lapsed $(echo "$(date +%s.%N) - $t1" | bc) s after the restart began"

@@ -16,6 +16,10 @@ pub(crate) const HTTP_DURATION: &str = "boxoffice_http_request_duration_seconds"
 pub(crate) const BUY_DECISIONS: &str = "boxoffice_buy_decisions_total";
 /// Holds that ended, by how (`paid`, `cancelled`, `expired`).
 pub(crate) const HOLDS_ENDED: &str = "boxoffice_holds_ended_total";
+/// How late a hold lapsed: from its deadline until its expiry was written,
+/// in seconds (a reminder is looked for every 200 ms; a backlog of
+/// reminders, after a restart or in a storm, shows here).
+pub(crate) const LAPSE_DELAY: &str = "boxoffice_hold_lapse_delay_seconds";
 /// Holds waiting for payment now (kept by the store, read when scraped).
 pub(crate) const HOLDS_PENDING: &str = "boxoffice_holds_pending";
 /// Payments, by outcome (`paid`, `declined`, `unavailable`, `refused`,
@@ -45,6 +49,9 @@ pub(crate) const FOLLOWER_LAG: &str = "boxoffice_catalog_follower_lag_events";
 const SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+const LATENESS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
 const BATCH: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
 ];
@@ -56,6 +63,7 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
         let builder = PrometheusBuilder::new()
             .set_buckets(SECONDS)
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), BATCH))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LAPSE_DELAY.into()), LATENESS))
             .expect("bucket lists are non-empty");
         match builder.install_recorder() {
             Ok(handle) => handle,

@@ -37,7 +37,8 @@ pub(crate) enum OrderMsg {
         key: String,
         reply: RpcReplyPort<Result<Charge>>,
     },
-    /// The deadline came (from the reminder service); answered once decided.
+    /// The deadline came while this actor was running (from the reminder
+    /// service); answered once decided.
     Expire(RpcReplyPort<Result<()>>),
     IdleCheck,
     #[cfg(test)]
@@ -142,23 +143,8 @@ impl Actor for OrderActor {
                 let _ = reply.send(answer);
             }
             OrderMsg::Expire(reply) => {
-                let answer = state.expire().await;
-                if answer.is_ok() && !state.order.is_pending() {
-                    // A decided order has no reminder (its transaction
-                    // cleared it); one left over would be fired forever.
-                    let stale = &state.order;
-                    if let Err(e) = state
-                        .ctx
-                        .store
-                        .drop_stale_reminder(stale.expires_at, stale.id)
-                        .await
-                    {
-                        tracing::error!(order = %stale.id, error = %e, "dropping a stale reminder");
-                    }
-                }
-                let _ = reply.send(answer);
-                // Nothing is left to decide: leave memory now, not when idle
-                // (an expiry storm must not keep thousands of actors).
+                let _ = reply.send(state.expire().await);
+                // Nothing is left to decide: leave memory now, not when idle.
                 if !state.order.is_pending() {
                     myself.stop(Some("expired".into()));
                 }
@@ -172,18 +158,11 @@ impl Actor for OrderActor {
 }
 
 impl OrderState {
-    /// Has the ticket actor persist `next`; adopts it once that succeeded.
-    async fn settle(
-        &mut self,
-        next: Order,
-        event: EventKind,
-        payment: Option<Payment>,
-    ) -> Result<()> {
-        let settlement = Box::new(Settlement {
-            order: next.clone(),
-            event,
-            payment,
-        });
+    /// Has the ticket actor persist a decision; adopts the decided order
+    /// once that succeeded.
+    async fn settle(&mut self, settlement: Settlement) -> Result<()> {
+        let next = settlement.order.clone();
+        let settlement = Box::new(settlement);
         // No timeout: a settlement that might still be applied after we
         // stopped waiting would leave this actor deciding from a stale order.
         let settle = |reply| TicketMsg::Settle {
@@ -231,7 +210,12 @@ impl OrderState {
             ticket_id: next.ticket.id,
             version: next.version,
         };
-        self.settle(next, event, None).await?;
+        self.settle(Settlement {
+            order: next,
+            event,
+            payment: None,
+        })
+        .await?;
         Ok(self.order.clone())
     }
 
@@ -358,7 +342,12 @@ impl OrderState {
             charge: charge.clone(),
             key,
         };
-        let Err(e) = self.settle(next, event, Some(payment)).await else {
+        let settlement = Settlement {
+            order: next,
+            event,
+            payment: Some(payment),
+        };
+        let Err(e) = self.settle(settlement).await else {
             return Ok(charge);
         };
         // `settle` reloaded the order from disk (when it could confirm it).
@@ -445,18 +434,10 @@ impl OrderState {
     /// Lapses the hold if it is still pending and its deadline has passed;
     /// a reminder that comes early or late for a decided order changes nothing.
     async fn expire(&mut self) -> Result<()> {
-        let now = Timestamp::now();
-        if !self.order.is_overdue(now) {
+        let Some(lapse) = Settlement::lapse(self.order.clone(), Timestamp::now()) else {
             return Ok(());
-        }
-        let mut next = self.order.clone();
-        next.expire(now);
-        let event = EventKind::OrderExpired {
-            id: next.id,
-            ticket_id: next.ticket.id,
-            version: next.version,
         };
-        self.settle(next, event, None).await?;
+        self.settle(lapse).await?;
         tracing::debug!(order = %self.order.id, "order expired");
         Ok(())
     }

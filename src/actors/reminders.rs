@@ -1,8 +1,10 @@
 //! The reminder service, one per node: what makes a hold lapse. It keeps
 //! nothing per hold in memory; it reads the due end of the store's reminder
 //! index (one entry per pending order, written in the order's own
-//! transactions) and, at a deadline, starts the order's actor on demand and
-//! tells it. The order actor still decides: expired or paid, never both.
+//! transactions) and, at a deadline, tells the order's actor if it is
+//! running, or else the ticket's actor, which lapses the hold without an
+//! order actor (see [`lapse`]). Either way one compare-and-set transaction
+//! decides: expired or paid, never both.
 //!
 //! After a restart the index is simply read again: overdue reminders fire at
 //! once. Expiries run in bounded batches, so a storm of holds falling due
@@ -12,10 +14,10 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::{ask, order::OrderMsg, Context};
+use super::{ask, order::OrderMsg, Context, Entity, TicketMsg};
 use crate::{
     domain::{OrderId, Timestamp},
-    error::Error,
+    error::Result,
 };
 
 /// How often the index is looked at; a hold lapses at most this late (plus
@@ -109,23 +111,45 @@ impl ReminderState {
             let ctx = self.ctx.clone();
             let me = myself.clone();
             tokio::spawn(async move {
-                match ask(&ctx, order, OrderMsg::Expire).await.and_then(|r| r) {
-                    Ok(()) => {}
-                    Err(Error::NotFound(_)) => {
-                        tracing::error!(%order, "a reminder for an order that is not stored; dropping it");
-                        if let Err(e) = ctx.store.drop_stale_reminder(due_at, order).await {
-                            tracing::error!(%order, error = %e, "dropping a stale reminder");
-                        }
-                    }
-                    Err(e) => {
-                        // Still in the index: tried again after a pause (the
-                        // slot stays taken meanwhile, so a failing hold cannot spin).
-                        tracing::warn!(%order, error = %e, "expiring a hold failed; will retry");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                if let Err(e) = lapse(&ctx, due_at, order).await {
+                    // Still in the index: tried again after a pause (the
+                    // slot stays taken meanwhile, so a failing hold cannot spin).
+                    tracing::warn!(%order, error = %e, "expiring a hold failed; will retry");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 let _ = me.cast(ReminderMsg::Done(order));
             });
         }
     }
+}
+
+/// Lapses `order`'s hold, due at `due_at`. A running order actor decides
+/// (it may be taking a payment that began before the deadline: that
+/// payment wins, as it would have without a reminder). Otherwise nobody is
+/// deciding anything about the order, so its ticket's actor lapses it
+/// directly, without starting an order actor: a payment that could still
+/// begin would start after the deadline and be refused, and the ticket
+/// actor's compare-and-set on the stored order keeps it paid or expired,
+/// never both, whatever the timing.
+async fn lapse(ctx: &Arc<Context>, due_at: Timestamp, order: OrderId) -> Result<()> {
+    let Some(stored) = ctx.store.order(order)? else {
+        tracing::error!(%order, "a reminder for an order that is not stored; dropping it");
+        return Ok(ctx.store.drop_stale_reminder(due_at, order).await?);
+    };
+    if !stored.is_pending() {
+        // Its deciding transaction cleared the reminder; only a damaged
+        // store keeps one, which would otherwise fire forever.
+        tracing::error!(%order, "a reminder for a decided order; dropping it");
+        return Ok(ctx.store.drop_stale_reminder(due_at, order).await?);
+    }
+    if ActorRef::<OrderMsg>::where_is(order.actor_name()).is_some() {
+        return ask(ctx, order, OrderMsg::Expire).await?;
+    }
+    let ticket = stored.ticket.id;
+    let stored = Box::new(stored);
+    ask(ctx, ticket, |reply| TicketMsg::Lapse {
+        order: stored.clone(),
+        reply,
+    })
+    .await?
 }

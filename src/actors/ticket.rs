@@ -43,6 +43,15 @@ pub(crate) enum TicketMsg {
         settlement: Box<Settlement>,
         reply: RpcReplyPort<Result<()>>,
     },
+    /// A pending hold of this ticket is past its deadline and no order
+    /// actor is running to decide it (the reminder service looked): lapse
+    /// it here, from the stored order the reminder service read. The
+    /// write's compare-and-set keeps it from undoing a payment or a cancel
+    /// that landed meanwhile. Saves starting an order actor per expiry.
+    Lapse {
+        order: Box<Order>,
+        reply: RpcReplyPort<Result<()>>,
+    },
     IdleCheck,
     #[cfg(test)]
     Crash,
@@ -67,6 +76,25 @@ pub(crate) struct Settlement {
     pub event: EventKind,
     /// Present when the order was paid: the ticket is then sold.
     pub payment: Option<Payment>,
+}
+
+impl Settlement {
+    /// `order` lapsed, if it is still pending and overdue at `now`.
+    pub(crate) fn lapse(mut order: Order, now: Timestamp) -> Option<Self> {
+        if !order.expire(now) {
+            return None;
+        }
+        let event = EventKind::OrderExpired {
+            id: order.id,
+            ticket_id: order.ticket.id,
+            version: order.version,
+        };
+        Some(Self {
+            order,
+            event,
+            payment: None,
+        })
+    }
 }
 
 /// A successful charge, and the payer's idempotency key to remember it by.
@@ -177,6 +205,18 @@ impl Actor for TicketActor {
                 let answer = state.settle(*settlement).await;
                 reply_when_durable(reply, state.last_write.clone(), answer);
             }
+            TicketMsg::Lapse { order, reply } => {
+                // Answered once written: only the reminder service hears
+                // it, and it needs the reminder gone from the index, not
+                // the flush (which shows the expiry to everyone else).
+                let _ = reply.send(state.lapse(*order).await);
+                // Started for this alone (a storm of expiries, mostly):
+                // leave memory now. A message that arrived meanwhile is
+                // sent again to the next incarnation.
+                if !state.asked {
+                    myself.stop(Some("lapsed".into()));
+                }
+            }
             TicketMsg::IdleCheck => state
                 .idle
                 .check(&myself, !state.asked || !state.ticket.is_available()),
@@ -284,6 +324,7 @@ impl TicketState {
             EventKind::OrderExpired { .. } => "expired",
             _ => "cancelled",
         };
+        let deadline = s.order.expires_at;
         // The settled ticket comes back when the decision was written.
         let (settled, durable) = self
             .ctx
@@ -324,8 +365,23 @@ impl TicketState {
         if let Some(ticket) = settled {
             self.commit(ticket, durable);
             metrics::counter!(m::HOLDS_ENDED, "how" => ended).increment(1);
+            if ended == "expired" {
+                let late_ms = Timestamp::now()
+                    .as_millis()
+                    .saturating_sub(deadline.as_millis());
+                metrics::histogram!(m::LAPSE_DELAY).record(late_ms as f64 / 1000.0);
+            }
         }
         Ok(())
+    }
+
+    async fn lapse(&mut self, order: Order) -> Result<()> {
+        match Settlement::lapse(order, Timestamp::now()) {
+            Some(settlement) => self.settle(settlement).await,
+            // Not overdue by this clock (set back since the reminder was
+            // read): the reminder stays and fires again.
+            None => Ok(()),
+        }
     }
 
     fn commit(&mut self, ticket: Ticket, durable: Durability) {

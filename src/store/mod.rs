@@ -142,15 +142,25 @@ impl Tx<'_> {
         }
     }
 
-    /// Sets `key` (or removes it, with `None`); returns what was there.
+    /// Sets `key` (or removes it, with `None`); returns what was there. A
+    /// write that would change nothing is left out of the batch: sled
+    /// would log it all the same.
     fn set(&mut self, t: T, key: &[u8], value: Option<IVec>) -> TxResult<Option<IVec>> {
         let before = self.get(t, key)?;
-        if before.is_none() && value.is_none() {
-            return Ok(None);
+        if before == value {
+            return Ok(before);
         }
         let undo = self.overlay.set(t, key, value);
         self.undo.push(undo);
         Ok(before)
+    }
+
+    /// Sets `key` without looking at what was there first: for whole
+    /// records rewritten on every change and for new keys (events), where
+    /// that look is a walk down sled's tree for nothing.
+    fn put(&mut self, t: T, key: &[u8], value: impl Into<IVec>) {
+        let undo = self.overlay.set(t, key, Some(value.into()));
+        self.undo.push(undo);
     }
 
     fn insert(&mut self, t: T, key: &[u8], value: impl Into<IVec>) -> TxResult<Option<IVec>> {
@@ -172,9 +182,9 @@ impl Tx<'_> {
         let key = event.seq.to_be_bytes();
         let bytes = IVec::from(codec::encode(&event));
         if event.kind.touches_sessions() {
-            self.insert(T::SessionEvents, &key, bytes.clone())?;
+            self.put(T::SessionEvents, &key, bytes.clone());
         }
-        self.insert(T::Events, &key, bytes)?;
+        self.put(T::Events, &key, bytes);
         self.emitted.push(event);
         Ok(())
     }

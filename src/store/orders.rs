@@ -227,7 +227,7 @@ impl Tx<'_> {
     }
 
     pub(crate) fn put_order(&mut self, order: &Order) -> TxResult<()> {
-        self.insert(T::Orders, order.id.as_bytes(), codec::encode(order))?;
+        self.put(T::Orders, order.id.as_bytes(), codec::encode(order));
         self.insert(T::UserOrders, &user_key(order.user_id, order.id), &[][..])?;
         // The deadline never changes, so the key is known when it is cleared.
         let reminder = reminder_key(order.expires_at, order.id);

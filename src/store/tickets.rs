@@ -22,7 +22,7 @@ impl Tx<'_> {
     }
 
     pub(crate) fn put_ticket(&mut self, ticket: &Ticket) -> TxResult<()> {
-        self.insert(T::Tickets, ticket.id.as_bytes(), codec::encode(ticket))?;
+        self.put(T::Tickets, ticket.id.as_bytes(), codec::encode(ticket));
         Ok(())
     }
 }
