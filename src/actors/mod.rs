@@ -12,8 +12,10 @@
 //! the store. A name is held from spawn until the actor stops, so a second
 //! copy of an entity's actor cannot start while the first is alive: that is
 //! the "one owner" rule on one node. A ticket and its orders are one unit of
-//! consistency: the order actor decides (cancel, expire, pay) and the ticket
-//! actor writes the order and the ticket in one transaction. A coupon
+//! consistency: the order actor decides (cancel, pay, expire while it runs)
+//! and the ticket actor writes the order and the ticket in one transaction,
+//! a compare-and-set on the stored order. A hold that falls due with no
+//! order actor running is lapsed by the ticket actor alone. A coupon
 //! lives on its own home node: an order actor paying with it reaches it
 //! through the [`CouponDesk`] the operations layer provides.
 
@@ -670,6 +672,63 @@ mod tests {
             store.ticket(t.id).unwrap().unwrap().is_available(),
             "not sold"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payment_under_way_at_the_deadline_completes_and_is_not_undone_by_the_reminder() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let gateway = Arc::new(TestGateway::new());
+        gateway.hold.store(true, SeqCst);
+        let node = test_node(
+            |s| s.order_ttl = Duration::from_secs(2),
+            Some(gateway.clone()),
+        )
+        .await;
+        let (ops, store) = (node.ops().clone(), node.store().clone());
+        let t = ops
+            .create_ticket(
+                UserId::new(),
+                title("Close call"),
+                Price::from_cents(700).unwrap(),
+            )
+            .await
+            .unwrap();
+        let buyer = UserId::new();
+        let order = ops.buy(buyer, t.id, "k".into(), None).await.unwrap();
+        let paying = {
+            let ops = ops.clone();
+            tokio::spawn(async move {
+                ops.pay(buyer, order.id, "tok_visa".into(), "p".into())
+                    .await
+            })
+        };
+        // The card is being charged when the deadline passes, and stays so
+        // for several of the reminder service's looks.
+        gateway.entered.notified().await;
+        let past = order.expires_at.as_millis() + 1_500;
+        while crate::domain::Timestamp::now().as_millis() < past {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            store.order(order.id).unwrap().unwrap().is_pending(),
+            "the reminder left the decision to the order actor taking the payment"
+        );
+        gateway.release.add_permits(1);
+
+        let charge = paying
+            .await
+            .unwrap()
+            .expect("a payment begun in time completes");
+        let stored = store.order(order.id).unwrap().unwrap();
+        assert_eq!(stored.status, OrderStatus::Complete);
+        assert_eq!(stored.charge_id, Some(charge.id));
+        assert!(gateway.inner.refunds().is_empty(), "nothing refunded");
+        assert!(!store.ticket(t.id).unwrap().unwrap().is_available(), "sold");
+        // Its reminder went with the payment: nothing fires later.
+        assert!(store
+            .due_reminders(crate::domain::Timestamp::now(), 10)
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
