@@ -132,16 +132,16 @@ impl ReminderState {
 /// actor's compare-and-set on the stored order keeps it paid or expired,
 /// never both, whatever the timing.
 async fn lapse(ctx: &Arc<Context>, due_at: Timestamp, order: OrderId) -> Result<()> {
-    let Some(stored) = ctx.store.order(order)? else {
-        tracing::error!(%order, "a reminder for an order that is not stored; dropping it");
-        return Ok(ctx.store.drop_stale_reminder(due_at, order).await?);
+    let stored = ctx.store.order(order)?;
+    let Some(stored) = stored.filter(|o| o.is_pending()) else {
+        // Decided since the index was read (its transaction cleared the
+        // reminder), or a reminder only a damaged store keeps, which would
+        // otherwise fire forever.
+        if ctx.store.drop_stale_reminder(due_at, order).await? {
+            tracing::error!(%order, "a reminder for an order that is gone or decided; dropped it");
+        }
+        return Ok(());
     };
-    if !stored.is_pending() {
-        // Its deciding transaction cleared the reminder; only a damaged
-        // store keeps one, which would otherwise fire forever.
-        tracing::error!(%order, "a reminder for a decided order; dropping it");
-        return Ok(ctx.store.drop_stale_reminder(due_at, order).await?);
-    }
     if ActorRef::<OrderMsg>::where_is(order.actor_name()).is_some() {
         return ask(ctx, order, OrderMsg::Expire).await?;
     }

@@ -783,11 +783,19 @@ mod tests {
             "counted at open"
         );
         assert_eq!(store.pending_holds(), 3, "the orphan counts in the total");
-        store
+        assert!(store
             .drop_stale_reminder(second.expires_at, orphan)
             .await
-            .unwrap();
+            .unwrap());
         assert_eq!(store.pending_holds(), 2, "and leaves it when dropped");
+        assert!(
+            !store
+                .drop_stale_reminder(second.expires_at, orphan)
+                .await
+                .unwrap(),
+            "once"
+        );
+        assert_eq!(store.pending_holds(), 2);
         store
             .drop_stale_reminder(second.expires_at, second.id)
             .await

@@ -81,21 +81,22 @@ impl Store {
 
 impl Store {
     /// Removes a reminder whose order is gone or already decided (only a
-    /// damaged store has one), so it is not tried again forever.
+    /// damaged store has one), so it is not tried again forever. Whether
+    /// there was one: the order's own decision may just have cleared it.
     pub(crate) async fn drop_stale_reminder(
         &self,
         due: Timestamp,
         order: OrderId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if !self
             .tree(T::Reminders)
             .contains_key(reminder_key(due, order))?
         {
-            return Ok(());
+            return Ok(false);
         }
         // Nothing is shown from it: no need to wait for its flush.
-        let (_, _flushed_later) = self.write(move |tx| tx.drop_reminder(due, order)).await?;
-        Ok(())
+        let (dropped, _flushed_later) = self.write(move |tx| tx.drop_reminder(due, order)).await?;
+        Ok(dropped)
     }
 }
 
@@ -246,9 +247,9 @@ impl Tx<'_> {
 
     /// Removes a reminder whose order is gone or already decided (only a
     /// damaged store has one), so it is not tried again forever.
-    pub(crate) fn drop_reminder(&mut self, due: Timestamp, order: OrderId) -> TxResult<()> {
+    pub(crate) fn drop_reminder(&mut self, due: Timestamp, order: OrderId) -> TxResult<bool> {
         let Some(value) = self.remove(T::Reminders, &reminder_key(due, order))? else {
-            return Ok(());
+            return Ok(false);
         };
         let buyer = match UserId::try_from_slice(&value) {
             Some(buyer) => Some(buyer),
@@ -257,6 +258,6 @@ impl Tx<'_> {
         // A reminder naming nobody whose order is gone counted in the
         // total only.
         self.holds_delta.push((buyer, -1));
-        Ok(())
+        Ok(true)
     }
 }
