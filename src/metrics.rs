@@ -17,8 +17,8 @@ pub(crate) const BUY_DECISIONS: &str = "boxoffice_buy_decisions_total";
 /// Holds that ended, by how (`paid`, `cancelled`, `expired`).
 pub(crate) const HOLDS_ENDED: &str = "boxoffice_holds_ended_total";
 /// How late a hold lapsed: from its deadline until its expiry was written,
-/// in seconds (a reminder is looked for every 200 ms; a backlog of
-/// reminders, after a restart or in a storm, shows here).
+/// in seconds, whichever actor wrote it (a reminder is looked for every
+/// 200 ms; a backlog of reminders, after a restart or in a storm, shows here).
 pub(crate) const LAPSE_DELAY: &str = "boxoffice_hold_lapse_delay_seconds";
 /// Holds waiting for payment now (kept by the store, read when scraped).
 pub(crate) const HOLDS_PENDING: &str = "boxoffice_holds_pending";

@@ -16,8 +16,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{ask, order::OrderMsg, Context, Entity, TicketMsg};
 use crate::{
-    domain::{OrderId, Timestamp},
-    error::Result,
+    domain::{Order, OrderId, Timestamp},
+    error::{Error, Result},
 };
 
 /// How often the index is looked at; a hold lapses at most this late (plus
@@ -132,24 +132,41 @@ impl ReminderState {
 /// actor's compare-and-set on the stored order keeps it paid or expired,
 /// never both, whatever the timing.
 async fn lapse(ctx: &Arc<Context>, due_at: Timestamp, order: OrderId) -> Result<()> {
-    let stored = ctx.store.order(order)?;
-    let Some(stored) = stored.filter(|o| o.is_pending()) else {
-        // Decided since the index was read (its transaction cleared the
-        // reminder), or a reminder only a damaged store keeps, which would
-        // otherwise fire forever.
-        if ctx.store.drop_stale_reminder(due_at, order).await? {
-            tracing::error!(%order, "a reminder for an order that is gone or decided; dropped it");
-        }
-        return Ok(());
+    let Some(stored) = pending(ctx, order)? else {
+        return forget(ctx, due_at, order).await;
     };
-    if ActorRef::<OrderMsg>::where_is(order.actor_name()).is_some() {
-        return ask(ctx, order, OrderMsg::Expire).await?;
+    let decided = if ActorRef::<OrderMsg>::where_is(order.actor_name()).is_some() {
+        ask(ctx, order, OrderMsg::Expire).await
+    } else {
+        let ticket = stored.ticket.id;
+        let stored = Box::new(stored);
+        ask(ctx, ticket, |reply| TicketMsg::Lapse {
+            order: stored.clone(),
+            reply,
+        })
+        .await
+    };
+    match decided.and_then(|answer| answer) {
+        Ok(()) => Ok(()),
+        // Its ticket or order is not stored: only a damaged store has that.
+        Err(Error::NotFound(_)) => forget(ctx, due_at, order).await,
+        // A payment or a cancel landed first: nothing is left to lapse.
+        Err(_) if pending(ctx, order)?.is_none() => forget(ctx, due_at, order).await,
+        Err(e) => Err(e),
     }
-    let ticket = stored.ticket.id;
-    let stored = Box::new(stored);
-    ask(ctx, ticket, |reply| TicketMsg::Lapse {
-        order: stored.clone(),
-        reply,
-    })
-    .await?
+}
+
+/// The stored order, if it is still pending.
+fn pending(ctx: &Context, order: OrderId) -> Result<Option<Order>> {
+    Ok(ctx.store.order(order)?.filter(Order::is_pending))
+}
+
+/// Drops the reminder of an order that is decided or gone. Its deciding
+/// transaction normally cleared it already; one still there would fire
+/// forever (a damaged store), so it is reported.
+async fn forget(ctx: &Context, due_at: Timestamp, order: OrderId) -> Result<()> {
+    if ctx.store.drop_stale_reminder(due_at, order).await? {
+        tracing::error!(%order, "a reminder whose order is decided or gone, or whose ticket is gone; dropped it");
+    }
+    Ok(())
 }

@@ -408,24 +408,31 @@ pub(crate) mod test_support {
         (dir, store)
     }
 
-    /// Opens `dir` again after a store there was closed. sled lets go of
-    /// its file lock from a background thread after the last handle drops:
-    /// give it a moment on a busy machine.
+    /// Opens `dir` again after a store there was closed.
     pub(crate) async fn reopen(dir: &Path) -> Store {
+        once_free(|| Store::open(dir, true)).await
+    }
+
+    /// Runs `open` until it succeeds: sled lets go of its file lock from a
+    /// background thread after the last handle drops, so give it a moment
+    /// on a busy machine.
+    pub(crate) async fn once_free<R, E: std::fmt::Display>(
+        mut open: impl FnMut() -> Result<R, E>,
+    ) -> R {
         for _ in 0..50 {
-            if let Ok(store) = Store::open(dir, true) {
-                return store;
+            if let Ok(opened) = open() {
+                return opened;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Store::open(dir, true).unwrap_or_else(|e| panic!("reopening: {e}"))
+        open().unwrap_or_else(|e| panic!("reopening: {e}"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        test_support::{reopen, temp_store},
+        test_support::{once_free, reopen, temp_store},
         *,
     };
     use crate::domain::{Email, Price, Ticket, TicketEvent, Title, User, UserId};
@@ -613,7 +620,7 @@ mod tests {
 
         // A data dir from before the index: its log is indexed once, at open.
         {
-            let db = sled::open(dir.path().join("sled")).unwrap();
+            let db = once_free(|| sled::open(dir.path().join("sled"))).await;
             db.drop_tree("session_events").unwrap();
             db.open_tree("meta")
                 .unwrap()
