@@ -10,7 +10,7 @@
 #    started again: time to ready and until every hold has lapsed (an expiry
 #    storm: all of them due at once), with RSS and live actors during it.
 # TTL must exceed the rush's length for phases 1-3 to see every hold pending
-# at once (about holds / 5,000 seconds here).
+# at once (1,000,000 holds took 370 s here, ticket creation included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 holds=${1:-100000}
