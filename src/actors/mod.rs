@@ -611,31 +611,56 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_charge_for_an_order_closed_meanwhile_is_refunded() {
-        use std::sync::atomic::Ordering::SeqCst;
+    /// A hold whose card is being charged: the test gateway holds the
+    /// charge until the test adds a permit.
+    struct Paying {
+        node: TestNode,
+        gateway: Arc<TestGateway>,
+        ticket: Ticket,
+        buyer: UserId,
+        order: crate::domain::Order,
+        paying: tokio::task::JoinHandle<Result<crate::domain::Charge>>,
+    }
+
+    async fn paying(settings: impl FnOnce(&mut Settings), name: &str) -> Paying {
         let gateway = Arc::new(TestGateway::new());
-        gateway.hold.store(true, SeqCst);
-        let node = test_node(|_| {}, Some(gateway.clone())).await;
-        let (ops, store) = (node.ops().clone(), node.store().clone());
-        let t = ops
-            .create_ticket(
-                UserId::new(),
-                title("Late"),
-                Price::from_cents(500).unwrap(),
-            )
+        gateway
+            .hold
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let node = test_node(settings, Some(gateway.clone())).await;
+        let ops = node.ops().clone();
+        let ticket = ops
+            .create_ticket(UserId::new(), title(name), Price::from_cents(500).unwrap())
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = ops.buy(buyer, t.id, "k".into(), None).await.unwrap();
-        let paying = {
-            let ops = ops.clone();
-            tokio::spawn(async move {
-                ops.pay(buyer, order.id, "tok_visa".into(), "p".into())
-                    .await
-            })
-        };
+        let order = ops.buy(buyer, ticket.id, "k".into(), None).await.unwrap();
+        let paying = tokio::spawn(async move {
+            ops.pay(buyer, order.id, "tok_visa".into(), "p".into())
+                .await
+        });
         gateway.entered.notified().await;
+        Paying {
+            node,
+            gateway,
+            ticket,
+            buyer,
+            order,
+            paying,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_charge_for_an_order_closed_meanwhile_is_refunded() {
+        let Paying {
+            node,
+            gateway,
+            ticket: t,
+            buyer,
+            order,
+            paying,
+        } = paying(|_| {}, "Late").await;
+        let store = node.store().clone();
         // While the card is being charged the order is closed by another
         // decision (what a second owner, or a bug, would do).
         let mut cancelled = order.clone();
@@ -676,35 +701,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_payment_under_way_at_the_deadline_completes_and_is_not_undone_by_the_reminder() {
-        use std::sync::atomic::Ordering::SeqCst;
-        let gateway = Arc::new(TestGateway::new());
-        gateway.hold.store(true, SeqCst);
-        let node = test_node(
-            |s| s.order_ttl = Duration::from_secs(2),
-            Some(gateway.clone()),
-        )
-        .await;
-        let (ops, store) = (node.ops().clone(), node.store().clone());
-        let t = ops
-            .create_ticket(
-                UserId::new(),
-                title("Close call"),
-                Price::from_cents(700).unwrap(),
-            )
-            .await
-            .unwrap();
-        let buyer = UserId::new();
-        let order = ops.buy(buyer, t.id, "k".into(), None).await.unwrap();
-        let paying = {
-            let ops = ops.clone();
-            tokio::spawn(async move {
-                ops.pay(buyer, order.id, "tok_visa".into(), "p".into())
-                    .await
-            })
-        };
+        let Paying {
+            node,
+            gateway,
+            ticket: t,
+            order,
+            paying,
+            ..
+        } = paying(|s| s.order_ttl = Duration::from_secs(2), "Close call").await;
+        let store = node.store().clone();
         // The card is being charged when the deadline passes, and stays so
         // for several of the reminder service's looks.
-        gateway.entered.notified().await;
         let past = order.expires_at.as_millis() + 1_500;
         while crate::domain::Timestamp::now().as_millis() < past {
             tokio::time::sleep(Duration::from_millis(50)).await;
