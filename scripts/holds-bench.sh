@@ -42,15 +42,27 @@ rush() {
     --tickets "$holds" --buyers 1 --concurrency 64 --label "$1" --json "$data/$2.json"
 }
 # Waits until $1 tickets are for sale; prints the peaks seen meanwhile.
+# One poller process for the whole wait: starting a tool per poll would
+# take CPU from the node being measured (two Python starts every 0.1 s
+# cost about a quarter of a core here).
 until_for_sale() {
-  local peak_rss=0 peak_live=0 s live sale r
-  while :; do
-    s=$(stats); live=$(echo "$s" | field liveActors); sale=$(echo "$s" | field catalogForSale)
-    r=$(rss_mb); [ "$r" -gt "$peak_rss" ] && peak_rss=$r; [ "$live" -gt "$peak_live" ] && peak_live=$live
-    [ "$sale" -ge "$1" ] && break
-    sleep 0.1
-  done
-  echo "peak RSS $peak_rss MB, peak live actors $peak_live"
+  python3 - "$1" "$port" "$admin" "$pid" <<'PY'
+import json, sys, time, urllib.request
+want, port, admin, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+stats = urllib.request.Request(f"http://127.0.0.1:{port}/api/admin/stats",
+                               headers={"authorization": f"Bearer {admin}"})
+def rss_mb():
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) // 1024
+peak_rss = peak_live = 0
+while True:
+    s = json.load(urllib.request.urlopen(stats))
+    peak_rss, peak_live = max(peak_rss, rss_mb()), max(peak_live, s["liveActors"])
+    if s["catalogForSale"] >= want:
+        break
+    time.sleep(0.1)
+print(f"peak RSS {peak_rss} MB, peak live actors {peak_live}")
+PY
 }
 # The lapse-delay histogram of this process, as "≤ bound: count" lines.
 lateness() {

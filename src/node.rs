@@ -146,7 +146,7 @@ impl Builder {
             header_timeout: Duration::from_secs(args.header_timeout_secs),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         };
-        let state = AppState {
+        let state = AppState::new(http::Shared {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
             admin_token: args.admin_token.as_deref().map(Arc::from),
@@ -156,7 +156,7 @@ impl Builder {
             stopping,
             streams: Arc::new(http::stream::Streams::new(limits.connection_cap())),
             error_page: crate::web::error_page,
-        };
+        });
         let listener = TcpListener::bind(args.http_addr)
             .await
             .with_context(|| format!("binding {}", args.http_addr))?;

@@ -121,7 +121,7 @@ impl Index {
             limit: q.limit.max(1),
             ..q.clone()
         };
-        let (mut ids, budget_ran_out_at) = if q.words.is_empty() {
+        let (mut found, budget_ran_out_at) = if q.words.is_empty() {
             (self.in_order(q.after).take(q.limit + 1).collect(), None)
         } else {
             self.search(q)
@@ -130,20 +130,19 @@ impl Index {
             // A search that looked at as much as it may this time: the
             // next page goes on from where it stopped.
             Some(last) => Some(last),
-            None => (ids.len() > q.limit).then(|| {
-                ids.truncate(q.limit);
-                ids[q.limit - 1]
+            None => (found.len() > q.limit).then(|| {
+                found.truncate(q.limit);
+                found[q.limit - 1].0
             }),
         };
         Page {
-            tickets: ids.iter().map(|id| self.shown(*id)).collect(),
+            tickets: found.iter().map(|(id, l)| self.shown(*id, l)).collect(),
             next,
         }
     }
 
     /// A ticket for sale as a page shows it.
-    fn shown(&self, id: TicketId) -> TicketEvent {
-        let l = &self.for_sale[&id];
+    fn shown(&self, id: TicketId, l: &Listing) -> TicketEvent {
         TicketEvent {
             id,
             title: l.title.to_string(),
@@ -154,11 +153,13 @@ impl Index {
         }
     }
 
-    fn in_order(&self, after: Option<TicketId>) -> impl Iterator<Item = TicketId> + '_ {
+    /// The tickets for sale after `after`, with their listings (taken
+    /// from the range itself: a page looks nothing up twice).
+    fn in_order(&self, after: Option<TicketId>) -> impl Iterator<Item = (TicketId, &Listing)> {
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.for_sale
             .range((from, Bound::Unbounded))
-            .map(|(id, _)| *id)
+            .map(|(id, l)| (*id, l))
     }
 
     /// The entries of the word index for words starting with `prefix`.
@@ -170,11 +171,11 @@ impl Index {
             .map(|(_, id)| *id)
     }
 
-    /// Up to `limit + 1` matching ids after the cursor, in order; and, when
-    /// the work allowed for one page ran out first, the last id looked at.
-    fn search(&self, q: &Query) -> (Vec<TicketId>, Option<TicketId>) {
-        let matches_all = |id: &TicketId| {
-            let title: Vec<String> = words(&self.for_sale[id].title).collect();
+    /// Up to `limit + 1` matching tickets after the cursor, in order; and,
+    /// when the work allowed for one page ran out first, the last id looked at.
+    fn search(&self, q: &Query) -> (Vec<(TicketId, &Listing)>, Option<TicketId>) {
+        let matches_all = |l: &Listing| {
+            let title: Vec<String> = words(&l.title).collect();
             q.words
                 .iter()
                 .all(|w| title.iter().any(|t| t.starts_with(w.as_str())))
@@ -193,24 +194,25 @@ impl Index {
                 .collect();
             candidates.sort_unstable();
             candidates.dedup();
-            let ids = candidates
+            let found = candidates
                 .into_iter()
-                .filter(matches_all)
+                .map(|id| (id, &self.for_sale[&id]))
+                .filter(|(_, l)| matches_all(l))
                 .take(q.limit + 1)
                 .collect();
-            return (ids, None);
+            return (found, None);
         }
         // Every word is common: walk the tickets for sale in order, as far
         // as one page may look.
         let mut found = Vec::new();
         let mut last = None;
-        for (looked, id) in self.in_order(q.after).enumerate() {
+        for (looked, (id, l)) in self.in_order(q.after).enumerate() {
             if looked == WORD_CANDIDATES {
                 return (found, last);
             }
             last = Some(id);
-            if matches_all(&id) {
-                found.push(id);
+            if matches_all(l) {
+                found.push((id, l));
                 if found.len() > q.limit {
                     break;
                 }

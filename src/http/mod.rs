@@ -42,8 +42,28 @@ use crate::ops::Ops;
 
 pub(crate) use json::BODY_LIMIT;
 
+/// What every handler is given: one pointer, so the per-request clones
+/// axum makes (one per extractor and layer) cost one count each, not one
+/// per field.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The node's parts that requests use.
+pub(crate) struct Shared {
     pub ops: Ops,
     pub sessions: Sessions,
     pub admin_token: Option<Arc<str>>,

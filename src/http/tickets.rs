@@ -69,12 +69,12 @@ pub(super) async fn list(State(state): State<AppState>, params: Params) -> ApiRe
         words: q.map(|q| words(q).collect()).unwrap_or_default(),
     };
     let page = state.ops.tickets_for_sale(&query);
-    let body: Vec<TicketView> = page.tickets.iter().map(TicketView::from).collect();
+    let next = page.next.map(|id| id.to_string());
+    let body: Vec<TicketView> = page.tickets.into_iter().map(TicketView::from).collect();
     let mut pairs = vec![("limit", limit.to_string())];
     if let Some(q) = q {
         pairs.push(("q", q.to_owned()));
     }
-    let next = page.next.map(|id| id.to_string());
     Ok(link_next(
         Json(body).into_response(),
         "/api/tickets",

@@ -132,16 +132,22 @@ impl From<&Ticket> for TicketView {
     }
 }
 
-impl From<&TicketEvent> for TicketView {
-    fn from(t: &TicketEvent) -> Self {
+impl From<TicketEvent> for TicketView {
+    fn from(t: TicketEvent) -> Self {
         Self {
             id: t.id,
-            title: t.title.clone(),
+            title: t.title,
             price: Money(t.price),
             user_id: t.user_id,
             version: t.version,
             order_id: order_of(t.state),
         }
+    }
+}
+
+impl From<&TicketEvent> for TicketView {
+    fn from(t: &TicketEvent) -> Self {
+        Self::from(t.clone())
     }
 }
 
