@@ -30,11 +30,13 @@ pub(crate) struct Index {
     words: BTreeSet<(Box<str>, TicketId)>,
 }
 
-/// What a page shows of a ticket for sale, besides its id and version.
+/// What a page shows of a ticket for sale, besides its id (its version
+/// too, as in `versions`: a page then looks nothing up per ticket).
 struct Listing {
     title: Box<str>,
     price: Price,
     user_id: UserId,
+    version: u64,
 }
 
 /// What a page asks for.
@@ -136,20 +138,20 @@ impl Index {
             }),
         };
         Page {
-            tickets: found.iter().map(|(id, l)| self.shown(*id, l)).collect(),
+            tickets: found.iter().map(|(id, l)| Self::shown(*id, l)).collect(),
             next,
         }
     }
 
     /// A ticket for sale as a page shows it.
-    fn shown(&self, id: TicketId, l: &Listing) -> TicketEvent {
+    fn shown(id: TicketId, l: &Listing) -> TicketEvent {
         TicketEvent {
             id,
             title: l.title.to_string(),
             price: l.price,
             user_id: l.user_id,
             state: TicketState::Available,
-            version: self.versions[&id],
+            version: l.version,
         }
     }
 
@@ -228,6 +230,7 @@ impl Listing {
             title: t.title.into_boxed_str(),
             price: t.price,
             user_id: t.user_id,
+            version: t.version,
         }
     }
 }

@@ -1,18 +1,13 @@
 //! `/api/coupons`: admins create and list coupons; anyone signed in may
 //! look one up by code.
 
-use axum::{
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    Json,
-};
+use axum::{extract::State, http::StatusCode, response::Response, Json};
 
 use super::{
     error::{ApiResult, ErrorBody},
     json::{Fields, JsonObject},
     openapi::bodies,
-    paging::{link_next, Params},
+    paging::{page_response, Params},
     session::{Admin, SignedIn},
     views::CouponView,
     AppState, PathId,
@@ -118,12 +113,7 @@ pub(super) async fn list(
     let body: Vec<CouponView> = list.coupons.iter().map(CouponView::from).collect();
     let next = list.next.map(|c| c.to_string());
     let pairs = vec![("limit", limit.to_string())];
-    Ok(link_next(
-        Json(body).into_response(),
-        "/api/coupons",
-        next,
-        pairs,
-    ))
+    Ok(page_response(&body, "/api/coupons", next, pairs))
 }
 
 /// One coupon: what it takes off, and whether uses are left.

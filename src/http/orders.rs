@@ -3,7 +3,7 @@
 use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
     Json,
 };
 
@@ -12,7 +12,7 @@ use super::{
     idempotency_key,
     json::{Fields, JsonObject},
     openapi::bodies,
-    paging::{link_next, Params},
+    paging::{page_response, Params},
     session::SignedIn,
     views::OrderView,
     AppState, PathId,
@@ -116,7 +116,7 @@ pub(super) async fn list(
     let body: Vec<OrderView> = list.orders.iter().map(OrderView::from).collect();
     let next = list.next.map(|id| id.to_string());
     let pairs = vec![("limit", limit.to_string())];
-    let mut res = link_next(Json(body).into_response(), "/api/orders", next, pairs);
+    let mut res = page_response(&body, "/api/orders", next, pairs);
     if !list.unreachable.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&list.unreachable.join(",")) {
             res.headers_mut().insert(UNREACHABLE_HEADER, v);

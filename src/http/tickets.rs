@@ -1,17 +1,12 @@
 //! `/api/tickets`: list, show, create, edit.
 
-use axum::{
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    Json,
-};
+use axum::{extract::State, http::StatusCode, response::Response, Json};
 
 use super::{
     error::{ApiError, ApiResult, ErrorBody},
     json::{Fields, JsonObject},
     openapi::bodies,
-    paging::{link_next, Params},
+    paging::{page_response, Params},
     session::SignedIn,
     views::TicketView,
     AppState, PathId,
@@ -75,12 +70,7 @@ pub(super) async fn list(State(state): State<AppState>, params: Params) -> ApiRe
     if let Some(q) = q {
         pairs.push(("q", q.to_owned()));
     }
-    Ok(link_next(
-        Json(body).into_response(),
-        "/api/tickets",
-        next,
-        pairs,
-    ))
+    Ok(page_response(&body, "/api/tickets", next, pairs))
 }
 
 /// One ticket, whatever its state.
