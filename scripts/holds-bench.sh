@@ -49,6 +49,8 @@ until_for_sale() {
   python3 - "$1" "$port" "$admin" "$pid" <<'PY'
 import json, sys, time, urllib.request
 want, port, admin, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+# No proxy from the environment: the node is on loopback.
+http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 stats = urllib.request.Request(f"http://127.0.0.1:{port}/api/admin/stats",
                                headers={"authorization": f"Bearer {admin}"})
 def rss_mb():
@@ -56,7 +58,7 @@ def rss_mb():
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) // 1024
 peak_rss = peak_live = 0
 while True:
-    s = json.load(urllib.request.urlopen(stats))
+    s = json.load(http.open(stats, timeout=5))
     peak_rss, peak_live = max(peak_rss, rss_mb()), max(peak_live, s["liveActors"])
     if s["catalogForSale"] >= want:
         break

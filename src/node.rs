@@ -146,7 +146,7 @@ impl Builder {
             header_timeout: Duration::from_secs(args.header_timeout_secs),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         };
-        let state = AppState::new(http::Shared {
+        let state = AppState::new(http::NodeState {
             ops: ops.clone(),
             sessions: Sessions::new(&jwt_key, args.secure_cookies, admins(args)?),
             admin_token: args.admin_token.as_deref().map(Arc::from),

@@ -283,10 +283,13 @@ mod tests {
 
         held.release(held.order_id().unwrap());
         index.apply(&TicketEvent::from(&held));
+        let again = index.page(&query(None, 3, ""));
+        assert_eq!(titles(&again), ["Seat 0", "Seat 1", "Seat 2"]);
         assert_eq!(
-            titles(&index.page(&query(None, 3, ""))),
-            ["Seat 0", "Seat 1", "Seat 2"]
+            again.tickets[2].version, held.version,
+            "a page shows a ticket's latest version, not the one it was first listed with"
         );
+        assert_eq!(again.tickets[0].version, all[0].version);
     }
 
     #[test]

@@ -46,24 +46,24 @@ pub(crate) use json::BODY_LIMIT;
 /// axum makes (one per extractor and layer) cost one count each, not one
 /// per field.
 #[derive(Clone)]
-pub(crate) struct AppState(Arc<Shared>);
+pub(crate) struct AppState(Arc<NodeState>);
 
 impl AppState {
-    pub(crate) fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+    pub(crate) fn new(state: NodeState) -> Self {
+        Self(Arc::new(state))
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = NodeState;
 
-    fn deref(&self) -> &Shared {
+    fn deref(&self) -> &NodeState {
         &self.0
     }
 }
 
 /// The node's parts that requests use.
-pub(crate) struct Shared {
+pub(crate) struct NodeState {
     pub ops: Ops,
     pub sessions: Sessions,
     pub admin_token: Option<Arc<str>>,

@@ -87,16 +87,18 @@ impl Params {
 
 /// A page of `items` as a JSON array, with `Link: <path?…&after=cursor>;
 /// rel="next"` when there is a next page. The body is written into a
-/// buffer sized for the page at once: growing one from empty copied a
-/// 7 KB page of 50 tickets several times over (docs/BENCHMARKS.md).
+/// buffer sized for the page up front: one that starts small and doubles
+/// reallocates about six times for a 7 KB page of 50 tickets, which
+/// showed in the profile of a browse run (docs/BENCHMARKS.md).
 pub(super) fn page_response<T: Serialize>(
     items: &[T],
     path: &str,
     next: Option<String>,
     mut pairs: Vec<(&str, String)>,
 ) -> Response {
-    /// About what one listed ticket, order or coupon takes as JSON.
-    const ITEM_BYTES: usize = 192;
+    /// Room per item: a ticket takes about 140 bytes of JSON, an order
+    /// (with its ticket inside) more.
+    const ITEM_BYTES: usize = 256;
     let mut body = Vec::with_capacity(2 + items.len() * ITEM_BYTES);
     if let Err(e) = serde_json::to_writer(&mut body, items) {
         // Views of domain values always serialize; this is a bug.
