@@ -2,8 +2,8 @@
 //! it reads to its read models: the catalog and the session revocations.
 //! A follower task pulls each log from where it left off, which is also
 //! how a node catches up after a restart or a reconnect. A node's own
-//! changes also reach its read models straight from the store, after the
-//! flush and before the writer's 2xx; events carry versions, so reading
+//! changes also reach its read models straight from the store, once on
+//! disk and before the writer's 2xx; events carry versions, so reading
 //! one twice is harmless.
 
 use std::{

@@ -10,9 +10,9 @@
 //! - `records`: what goes to disk or over the wire, versioned types of its
 //!   own, checked when read back.
 //! - `store`: sled, one tree per record kind plus the event log; the only
-//!   module that touches sled. One writer thread commits whatever writes
-//!   have queued in one transaction; group commit makes a 2xx mean "on
-//!   disk", and reads and the event log show nothing not on disk yet.
+//!   module that touches sled. One writer thread takes whatever writes have
+//!   queued as one batch, syncs it to a redo journal, then applies it to
+//!   sled: a 2xx means "on disk", and whatever a read finds already is.
 //! - `actors`: the supervision tree: one actor per ticket, per order and
 //!   per coupon, each owning its state, and a reminder service that lapses
 //!   holds at their deadlines from the store.

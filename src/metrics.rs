@@ -27,9 +27,9 @@ pub(crate) const HOLDS_PENDING: &str = "boxoffice_holds_pending";
 pub(crate) const PAYMENTS: &str = "boxoffice_payments_total";
 /// Ticket and order actors in memory, by kind.
 pub(crate) const LIVE_ACTORS: &str = "boxoffice_live_actors";
-/// Transactions one flush made durable.
+/// Writes one batch made durable (one journal sync).
 pub(crate) const COMMIT_BATCH: &str = "boxoffice_group_commit_batch_size";
-/// How long one flush (fsync) took, in seconds.
+/// How long one batch's journal write and sync took, in seconds.
 pub(crate) const FLUSH_SECONDS: &str = "boxoffice_flush_duration_seconds";
 /// Peers answering (1) or not (0), by peer.
 pub(crate) const PEER_UP: &str = "boxoffice_cluster_peer_up";

@@ -132,8 +132,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<BTreeMap<String, Moved>> {
 }
 
 /// Writes kept in flight together, so the store's writer commits them in
-/// batches. Nothing waits for a flush: `close()` flushes everything once at
-/// the end, and a failed run is simply started again on empty dirs.
+/// batches (one journal sync each) rather than one by one; a failed run is
+/// simply started again on empty dirs.
 #[derive(Default)]
 struct Puts(futures::stream::FuturesUnordered<BoxFuture<'static, Result<(), StoreError>>>);
 
@@ -146,11 +146,7 @@ impl Puts {
         store: &Store,
         body: impl FnOnce(&mut Tx<'_>) -> TxResult<()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let written = store.submit(body);
-        self.0.push(Box::pin(async move {
-            let (_, _flushed_by_close) = written.await?;
-            Ok(())
-        }));
+        self.0.push(Box::pin(store.submit(body)));
         if self.0.len() >= IN_FLIGHT {
             if let Some(done) = self.0.next().await {
                 done?;

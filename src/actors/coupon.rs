@@ -12,12 +12,11 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, Spawn
 
 use super::{
     idle::{Idle, Passivating},
-    reply_when_durable, Context, Entity,
+    Context, Entity,
 };
 use crate::{
     domain::{Coupon, CouponCode, Discount, EventKind, OrderId, RuleError, Timestamp},
     error::{Error, Result},
-    store::Durability,
 };
 
 pub(crate) enum CouponMsg {
@@ -54,8 +53,6 @@ pub(super) struct CouponActor;
 pub(super) struct CouponState {
     ctx: Arc<Context>,
     coupon: Coupon,
-    /// The last write; answers about the state it produced wait for it.
-    last_write: Durability,
     idle: Idle,
 }
 
@@ -98,13 +95,10 @@ impl Actor for CouponActor {
             .coupon(code)
             .map_err(Error::from)?
             .ok_or(Error::Rule(RuleError::UnknownCoupon))?;
-        // A previous incarnation's writes may not be flushed yet.
-        let last_write = ctx.store.read_marker();
         Ok(CouponState {
             idle: Idle::start(&myself, ctx.settings.idle_after),
             ctx,
             coupon,
-            last_write,
         })
     }
 
@@ -117,12 +111,10 @@ impl Actor for CouponActor {
         state.idle.saw(&msg);
         match msg {
             CouponMsg::Redeem { order, reply } => {
-                let answer = state.redeem(order).await;
-                reply_when_durable(reply, state.last_write.clone(), answer);
+                let _ = reply.send(state.redeem(order).await);
             }
             CouponMsg::GiveBack { order, reply } => {
-                let answer = state.give_back(order).await;
-                reply_when_durable(reply, state.last_write.clone(), answer);
+                let _ = reply.send(state.give_back(order).await);
             }
             CouponMsg::IdleCheck => {
                 let settled = state.coupon.is_expired(Timestamp::now());
@@ -174,7 +166,7 @@ impl CouponState {
                 version,
             }
         };
-        let (next, durable) = self
+        let next = self
             .ctx
             .store
             .write(move |tx| {
@@ -185,7 +177,6 @@ impl CouponState {
             })
             .await?;
         self.coupon = next;
-        self.last_write = durable;
         Ok(())
     }
 }

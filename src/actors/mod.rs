@@ -44,7 +44,7 @@ use crate::{
     domain::{CouponCode, Discount, OrderId, TicketId},
     error::{Error, Result},
     payments::PaymentGateway,
-    store::{Durability, Store},
+    store::Store,
 };
 
 /// Timings the actors run by.
@@ -243,28 +243,6 @@ where
         "{} keeps stopping; try again",
         entity.actor_name()
     )))
-}
-
-/// Replies once `durable` is on disk, without holding up the actor: it goes
-/// on with its next message while the flush that covers this one runs.
-/// Refusals wait too, so nobody hears "already reserved" about a hold that
-/// a crash could still undo.
-fn reply_when_durable<T: Send + 'static>(
-    reply: RpcReplyPort<Result<T>>,
-    durable: Durability,
-    answer: Result<T>,
-) {
-    if durable.is_done() {
-        let _ = reply.send(answer);
-        return;
-    }
-    tokio::spawn(async move {
-        let answer = match durable.wait().await {
-            Ok(()) => answer,
-            Err(e) => Err(e.into()),
-        };
-        let _ = reply.send(answer);
-    });
 }
 
 /// The handle the service uses to reach the actor system.

@@ -94,11 +94,9 @@ impl Actor for OrderActor {
         myself: ActorRef<OrderMsg>,
         (ctx, id): Self::Arguments,
     ) -> Result<OrderState, ActorProcessingErr> {
-        // Answers from this state must not show what a crash could undo.
         let order = ctx
             .store
-            .durable(|s| s.order(id))
-            .await
+            .order(id)
             .map_err(Error::from)?
             .ok_or(Error::not_found("Order"))?;
         Ok(OrderState {
@@ -185,11 +183,9 @@ impl OrderState {
         }
     }
 
-    /// Reads the order again, once what the read saw is on disk: a decision
-    /// made from it must not rest on a write a crash could still undo.
-    /// Keeps the old state if that cannot be confirmed.
+    /// Reads the order again; keeps the old state if it cannot be read.
     async fn reload(&mut self) -> bool {
-        match self.ctx.store.durable(|s| s.order(self.order.id)).await {
+        match self.ctx.store.order(self.order.id) {
             Ok(Some(stored)) => {
                 self.order = stored;
                 true
@@ -254,12 +250,10 @@ impl OrderState {
             subject: self.order.id.as_bytes(),
             key: &key,
         };
-        let replay = store
-            .durable(|s| match s.remembered::<ChargeId>(idem)? {
-                Some(first) => s.charge(first),
-                None => Ok(None),
-            })
-            .await?;
+        let replay = match store.remembered::<ChargeId>(idem)? {
+            Some(first) => store.charge(first)?,
+            None => None,
+        };
         if let Some(first) = replay {
             return Ok(first);
         }

@@ -10,7 +10,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, Spawn
 
 use super::{
     idle::{Idle, Passivating},
-    reply_when_durable, Context, Entity,
+    Context, Entity,
 };
 use crate::{
     domain::{
@@ -19,7 +19,7 @@ use crate::{
     },
     error::{Error, Result},
     metrics as m,
-    store::{abort, Durability, IdemKey, Scope, StoreError},
+    store::{abort, IdemKey, Scope, StoreError},
 };
 
 pub(crate) enum TicketMsg {
@@ -109,8 +109,6 @@ pub(super) struct TicketActor;
 pub(super) struct TicketState {
     ctx: Arc<Context>,
     ticket: Ticket,
-    /// The last write; answers about the state it produced wait for it.
-    last_write: Durability,
     idle: Idle,
     /// A buyer or the seller has asked something since the actor started.
     /// One started only to settle an order (an expiry, mostly) passivates
@@ -159,13 +157,10 @@ impl Actor for TicketActor {
             .ticket(id)
             .map_err(Error::from)?
             .ok_or(Error::not_found("Ticket"))?;
-        // Earlier writes (a previous incarnation's) may not be flushed yet.
-        let last_write = ctx.store.read_marker();
         Ok(TicketState {
             idle: Idle::start(&myself, ctx.settings.idle_after),
             ctx,
             ticket,
-            last_write,
             asked: false,
         })
     }
@@ -185,8 +180,7 @@ impl Actor for TicketActor {
                 reply,
             } => {
                 state.asked = true;
-                let answer = state.edit(by, title, price).await;
-                reply_when_durable(reply, state.last_write.clone(), answer);
+                let _ = reply.send(state.edit(by, title, price).await);
             }
             TicketMsg::Reserve {
                 by,
@@ -199,16 +193,12 @@ impl Actor for TicketActor {
                 state.asked = true;
                 let answer = state.reserve(by, key, seen).await;
                 metrics::counter!(m::BUY_DECISIONS, "outcome" => decision(&answer)).increment(1);
-                reply_when_durable(reply, state.last_write.clone(), answer);
+                let _ = reply.send(answer);
             }
             TicketMsg::Settle { settlement, reply } => {
-                let answer = state.settle(*settlement).await;
-                reply_when_durable(reply, state.last_write.clone(), answer);
+                let _ = reply.send(state.settle(*settlement).await);
             }
             TicketMsg::Lapse { order, reply } => {
-                // Answered once written: only the reminder service hears
-                // it, and it needs the reminder gone from the index, not
-                // the flush (which shows the expiry to everyone else).
                 let _ = reply.send(state.lapse(*order).await);
                 // Started for this alone (a storm of expiries, mostly):
                 // leave memory now. A message that arrived meanwhile is
@@ -243,7 +233,7 @@ impl TicketState {
         let mut ticket = self.ticket.clone();
         ticket.edit(by, title, price)?;
         // The body owns what it writes and hands it back: no copy per write.
-        let (ticket, durable) = self
+        let ticket = self
             .ctx
             .store
             .write(move |tx| {
@@ -252,7 +242,7 @@ impl TicketState {
                 Ok(ticket)
             })
             .await?;
-        self.commit(ticket.clone(), durable);
+        self.ticket = ticket.clone();
         Ok(ticket)
     }
 
@@ -279,7 +269,7 @@ impl TicketState {
             self.ctx.settings.order_ttl,
         );
         let cap = self.ctx.settings.max_holds_per_user;
-        let ((ticket, order), durable) = store
+        let (ticket, order) = store
             .write(move |tx| {
                 // Exact on this node: writes are serial, and the count is
                 // the stored one plus the batch's and this write's.
@@ -306,7 +296,7 @@ impl TicketState {
                 Ok((ticket, order))
             })
             .await?;
-        self.commit(ticket, durable);
+        self.ticket = ticket;
         Ok(order)
     }
 
@@ -326,7 +316,7 @@ impl TicketState {
         };
         let deadline = s.order.expires_at;
         // The settled ticket comes back when the decision was written.
-        let (settled, durable) = self
+        let settled = self
             .ctx
             .store
             .write(move |tx| {
@@ -363,7 +353,7 @@ impl TicketState {
             })
             .await?;
         if let Some(ticket) = settled {
-            self.commit(ticket, durable);
+            self.ticket = ticket;
             metrics::counter!(m::HOLDS_ENDED, "how" => ended).increment(1);
             if ended == "expired" {
                 let late_ms = Timestamp::now()
@@ -382,10 +372,5 @@ impl TicketState {
             // read): the reminder stays and fires again.
             None => Ok(()),
         }
-    }
-
-    fn commit(&mut self, ticket: Ticket, durable: Durability) {
-        self.ticket = ticket;
-        self.last_write = durable;
     }
 }

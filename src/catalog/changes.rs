@@ -4,8 +4,8 @@
 //! the id of the last change it saw, if the ring still holds what came
 //! after.
 //!
-//! The catalog applies only flushed events, so nothing reaches the feed
-//! before it is on disk. Applying never waits on a subscriber: a change is
+//! The catalog applies only events on disk, so nothing reaches the feed
+//! before it is. Applying never waits on a subscriber: a change is
 //! pushed into the ring (a short lock) and the new head is published on a
 //! `watch`; subscribers read the ring at their own pace, and one that falls
 //! behind the ring is told to start over ([`Next::Reset`]).

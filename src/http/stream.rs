@@ -2,7 +2,7 @@
 //! Events, so pages show holds and sales within a second, on any node.
 //!
 //! The stream follows this node's catalog feed (`catalog::Changes`), which
-//! holds only flushed changes. It starts with `retry: 1000` and the id of
+//! holds only changes on disk. It starts with `retry: 1000` and the id of
 //! where it starts (an event without data: a browser records the id but
 //! dispatches nothing), so even a client that saw no change resumes
 //! without a gap. A reconnect's `Last-Event-ID` resumes after that change

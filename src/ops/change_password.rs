@@ -45,10 +45,7 @@ impl Operation for SetPassword {
             })
             .await;
         match written {
-            Ok((user, durable)) => {
-                durable.wait().await?;
-                Ok(user)
-            }
+            Ok(user) => Ok(user),
             Err(StoreError::Stale(_)) => Err(Error::invalid(
                 "currentPassword",
                 "The password was changed by another request meanwhile; sign in again",

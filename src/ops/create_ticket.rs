@@ -21,12 +21,10 @@ impl Operation for CreateTicket {
     async fn apply(self, home: &Home) -> Result<Ticket> {
         let ticket = Ticket::from_record(self.ticket)?;
         // A new ticket has no owner actor yet and nobody else knows its id.
-        let (ticket, durable) = home
+        Ok(home
             .store
             .write(move |tx| tx.create_ticket(&ticket).map(|()| ticket))
-            .await?;
-        durable.wait().await?;
-        Ok(ticket)
+            .await?)
     }
 }
 

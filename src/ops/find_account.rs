@@ -36,7 +36,7 @@ impl Operation for FindAccount {
                 });
             }
         }
-        Ok(home.store.durable(|s| s.user_by_email(&self.email)).await?)
+        Ok(home.store.user_by_email(&self.email)?)
     }
 }
 

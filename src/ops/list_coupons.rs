@@ -22,10 +22,7 @@ impl Operation for CouponsAfter {
 
     async fn apply(self, home: &Home) -> Result<Vec<Coupon>> {
         let Self { after, limit } = self;
-        Ok(home
-            .store
-            .durable(|s| s.coupons_after(after, limit))
-            .await?)
+        Ok(home.store.coupons_after(after, limit)?)
     }
 }
 

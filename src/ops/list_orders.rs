@@ -24,10 +24,7 @@ impl Operation for OrdersOf {
 
     async fn apply(self, home: &Home) -> Result<Vec<Order>> {
         let Self { user, after, limit } = self;
-        Ok(home
-            .store
-            .durable(|s| s.orders_of(user, after, limit))
-            .await?)
+        Ok(home.store.orders_of(user, after, limit)?)
     }
 }
 

@@ -43,13 +43,7 @@ impl Operation for SetStatus {
                 Ok(Some(user))
             })
             .await;
-        match written {
-            Ok((user, durable)) => {
-                durable.wait().await?;
-                Ok(user)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(written?)
     }
 }
 

@@ -19,8 +19,7 @@ impl Operation for ShowCoupon {
 
     async fn apply(self, home: &Home) -> Result<Coupon> {
         home.store
-            .durable(|s| s.coupon(self.code))
-            .await?
+            .coupon(self.code)?
             .ok_or(RuleError::UnknownCoupon.into())
     }
 }

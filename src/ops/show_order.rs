@@ -26,11 +26,7 @@ impl Operation for ShowOrder {
 impl Home {
     /// `user`'s order `id`; anyone else's is refused.
     pub(super) async fn order_of(&self, user: UserId, id: OrderId) -> Result<Order> {
-        let order = self
-            .store
-            .durable(|s| s.order(id))
-            .await?
-            .ok_or(Error::not_found("Order"))?;
+        let order = self.store.order(id)?.ok_or(Error::not_found("Order"))?;
         order.authorize(user)?;
         Ok(order)
     }

@@ -19,8 +19,7 @@ impl Operation for ShowTicket {
 
     async fn apply(self, home: &Home) -> Result<Ticket> {
         home.store
-            .durable(|s| s.ticket(self.id))
-            .await?
+            .ticket(self.id)?
             .ok_or(Error::not_found("Ticket"))
     }
 }

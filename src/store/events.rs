@@ -110,7 +110,7 @@ pub(crate) struct LogPage {
 impl Store {
     /// Up to `limit` events on disk with a sequence number above `after`, in order.
     pub(crate) fn events_after(&self, after: u64, limit: usize) -> Result<LogPage, StoreError> {
-        let head = self.group.flushed_seq();
+        let head = self.committed.last_seq();
         let events = if after >= head {
             Vec::new()
         } else {
@@ -135,14 +135,14 @@ impl Store {
 
     /// The last sequence number on disk.
     pub(crate) fn last_event_seq(&self) -> u64 {
-        self.group.flushed_seq()
+        self.committed.last_seq()
     }
 
     /// The session events on disk from the last half hour or so (see
     /// [`SESSION_EVENTS_KEPT_SECS`]), in log order: all a node needs of
     /// its own log to know which sessions have ended.
     pub(crate) fn recent_session_events(&self) -> Result<Vec<Event>, StoreError> {
-        let head = self.group.flushed_seq().to_be_bytes();
+        let head = self.committed.last_seq().to_be_bytes();
         self.tree(T::SessionEvents)
             .range(..=head)
             .map(|entry| codec::decode(&entry?.1))

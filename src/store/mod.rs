@@ -2,16 +2,17 @@
 //!
 //! One tree per record kind, plus indexes and the event log. Every change
 //! goes through [`Store::write`]: a body run by the one writer thread,
-//! which commits many bodies in one sled transaction over all trees and
-//! appends their events with gap-free sequence numbers; then a
-//! [`Durability`] that resolves once a (shared) flush has put it on disk.
+//! which commits many bodies as one batch over all trees, appends their
+//! events with gap-free sequence numbers, and answers once the batch is
+//! on disk (in the journal, synced) and in sled. So whatever a read finds
+//! is on disk already.
 
 mod charges;
 mod codec;
 mod coupons;
 mod events;
-mod group_commit;
 mod idempotency;
+mod journal;
 mod orders;
 mod tickets;
 mod users;
@@ -23,7 +24,6 @@ use sled::IVec;
 use tokio::sync::oneshot;
 
 pub(crate) use events::LogPage;
-pub(crate) use group_commit::Durability;
 pub(crate) use idempotency::{IdemKey, Scope};
 
 use crate::{
@@ -103,11 +103,10 @@ const TREE_NAMES: [&str; 13] = [
 ];
 
 pub(crate) struct Store {
-    db: sled::Db,
     trees: Vec<sled::Tree>,
     /// The writer thread's queue.
     writes: std::sync::Mutex<Option<std::sync::mpsc::Sender<writer::Msg>>>,
-    group: Arc<group_commit::GroupCommit>,
+    committed: Arc<writer::Committed>,
     /// Names this event log; a follower that sees another id re-reads it.
     log_id: u64,
     /// Pending holds on disk, in all and by buyer: counted once at open,
@@ -191,9 +190,10 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`. With `durable == false`,
-    /// writes are acknowledged before reaching disk: for benchmarks only.
-    /// Must be called inside a tokio runtime (it starts the flusher).
+    /// Opens (or creates) the store in `dir`, first finishing whatever
+    /// batches an unclean stop left in the journal. With `durable ==
+    /// false`, writes are acknowledged before reaching disk: for
+    /// benchmarks only.
     pub(crate) fn open(dir: &Path, durable: bool) -> Result<Self, StoreError> {
         Self::open_with_cache(dir, durable, DEFAULT_CACHE_MB * 1024 * 1024)
     }
@@ -209,6 +209,11 @@ impl Store {
             .cache_capacity(cache_bytes)
             .flush_every_ms(if durable { None } else { Some(500) })
             .open()?;
+        // Before anything reads a tree: sled may hold part of a batch.
+        let (journal, replayed) = journal::Journal::open(dir, &db, durable)?;
+        if replayed > 0 {
+            tracing::info!(batches = replayed, "finished batches from the journal");
+        }
         let trees = TREE_NAMES
             .iter()
             .map(|name| db.open_tree(name))
@@ -221,19 +226,17 @@ impl Store {
         )?;
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
-        let group = Arc::new(group_commit::GroupCommit::start(
-            db.clone(),
-            durable,
-            last_seq,
-        ));
+        let committed = Arc::new(writer::Committed::new(last_seq));
         let holds = Arc::new(orders::PendingHolds::count(
             &trees[T::Reminders as usize],
             &trees[T::Orders as usize],
         )?);
         let (queue, writes) = std::sync::mpsc::channel();
         let writer = writer::Writer {
+            db: db.clone(),
             trees: trees.clone(),
-            group: group.clone(),
+            journal,
+            committed: committed.clone(),
             holds: holds.clone(),
             last_seq,
         };
@@ -243,17 +246,16 @@ impl Store {
             .map_err(|e| StoreError::Flush(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             holds,
-            db,
             trees,
             writes: std::sync::Mutex::new(Some(queue)),
-            group,
+            committed,
             log_id,
         })
     }
 
     /// Registers the one observer of events, told of each once it is on disk.
     pub(crate) fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
-        self.group.observe(Box::new(observer));
+        self.committed.observe(Box::new(observer));
     }
 
     fn tree(&self, t: T) -> &sled::Tree {
@@ -266,10 +268,11 @@ impl Store {
         queue.as_ref().is_some_and(|q| q.send(msg).is_ok())
     }
 
-    /// Runs `body` on the writer thread, in one transaction with whatever
-    /// other writes are queued. The body runs once; an error it returns
-    /// undoes everything it wrote and is this write's answer.
-    pub(crate) async fn write<R, F>(&self, body: F) -> Result<(R, Durability), StoreError>
+    /// Runs `body` on the writer thread, in one batch with whatever other
+    /// writes are queued, and answers once the batch is on disk. The body
+    /// runs once; an error it returns undoes everything it wrote and is
+    /// this write's answer.
+    pub(crate) async fn write<R, F>(&self, body: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,
         R: Send + 'static,
@@ -283,7 +286,7 @@ impl Store {
     pub(crate) fn submit<R, F>(
         &self,
         body: F,
-    ) -> impl std::future::Future<Output = Result<(R, Durability), StoreError>> + Send + 'static
+    ) -> impl std::future::Future<Output = Result<R, StoreError>> + Send + 'static
     where
         F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,
         R: Send + 'static,
@@ -300,34 +303,10 @@ impl Store {
             if !sent {
                 return Err(closed());
             }
-            let (outcome, durable) = answer.await.map_err(|_| closed())??;
-            match outcome {
-                Ok(r) => Ok((r, durable)),
-                Err(refused) => {
-                    // A refusal may rest on a batch-mate's change: say it
-                    // only once that change is on disk.
-                    durable.wait().await?;
-                    Err(refused)
-                }
-            }
+            // The batch's failure, or else the body's own outcome.
+            let batch = answer.await.unwrap_or_else(|_| Err(closed()));
+            batch?
         }
-    }
-
-    /// Runs `read` and returns its answer once everything it could have
-    /// seen is on disk: nothing is shown that a crash could still undo.
-    pub(crate) async fn durable<R>(
-        &self,
-        read: impl FnOnce(&Self) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        let answer = read(self)?;
-        self.read_marker().wait().await?;
-        Ok(answer)
-    }
-
-    /// Resolves once everything committed (or being committed) so far is on
-    /// disk: a restarted actor says nothing about earlier writes before that.
-    pub(crate) fn read_marker(&self) -> Durability {
-        self.group.read_marker()
     }
 
     /// Holds waiting for payment (committed; for metrics).
@@ -366,21 +345,20 @@ impl Store {
         }
     }
 
-    /// Refuses further writes, flushes everything committed and stops the
-    /// background flusher and the writer thread (on shutdown).
+    /// Refuses further writes, puts everything committed into sled's own
+    /// files (so the next open replays nothing) and stops the writer
+    /// thread (on shutdown).
     pub(crate) async fn close(&self) -> Result<(), StoreError> {
         let (done, closed) = oneshot::channel();
-        if self.send(writer::Msg::Close(done)) {
-            // Writes queued before this commit first; later ones are refused.
-            let _ = closed.await;
+        // Writes queued before this commit first; later ones are refused.
+        let emptied = if self.send(writer::Msg::Close(done)) {
+            closed.await.unwrap_or(Ok(()))
         } else {
-            self.group.close();
-        }
+            Ok(())
+        };
         // The writer ends once its queue is gone.
         self.writes.lock().unwrap_or_else(|p| p.into_inner()).take();
-        self.group.closed().await;
-        self.db.flush_async().await?;
-        Ok(())
+        emptied
     }
 }
 
@@ -450,7 +428,7 @@ mod tests {
                 Price::from_cents(i + 1).unwrap(),
                 UserId::new(),
             );
-            let (_, d) = store
+            store
                 .write(move |tx| {
                     tx.put_ticket(&t)?;
                     tx.emit(EventKind::TicketCreated(TicketEvent::from(&t)))?;
@@ -458,7 +436,6 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            d.wait().await.unwrap();
         }
         let seqs: Vec<u64> = store
             .events_after(0, 100)
@@ -496,7 +473,7 @@ mod tests {
                 })
             })
         };
-        create(&first).await.unwrap().1.wait().await.unwrap();
+        create(&first).await.unwrap();
         let second = user("a@example.com");
         assert!(matches!(create(&second).await, Err(StoreError::EmailTaken)));
         assert!(
@@ -531,7 +508,7 @@ mod tests {
         let log_id = {
             let store = Store::open(dir.path(), true).unwrap();
             let stored = u.clone();
-            let (_, d) = store
+            store
                 .write(move |tx| {
                     tx.insert_user(&stored)?;
                     tx.emit(EventKind::UserUpdated {
@@ -543,7 +520,6 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            d.wait().await.unwrap();
             store.close().await.unwrap();
             store.log_id
         };
@@ -551,7 +527,7 @@ mod tests {
         assert_eq!(store.user(u.id).unwrap(), Some(u.clone()));
         assert_eq!(store.log_id, log_id, "the same log after a restart");
         let id = u.id;
-        let (_, d) = store
+        store
             .write(move |tx| {
                 tx.emit(EventKind::UserUpdated {
                     id,
@@ -562,7 +538,6 @@ mod tests {
             })
             .await
             .unwrap();
-        d.wait().await.unwrap();
         assert_eq!(store.last_event_seq(), 2, "numbering continues");
         let (_other_dir, other) = temp_store();
         assert_ne!(other.log_id, log_id, "another data dir, another log");
@@ -580,7 +555,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), true).unwrap();
             let kind = ended(Timestamp::now());
-            let (_, d) = store
+            store
                 .write(move |tx| {
                     tx.emit(kind)?;
                     let t = Ticket::new(
@@ -592,7 +567,6 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            d.wait().await.unwrap();
             // One from long ago, as an index kept across a long downtime
             // would hold it.
             let old = Event {
@@ -635,15 +609,14 @@ mod tests {
 
     /// Holds the writer thread for a moment, so the writes sent meanwhile
     /// queue up and commit together as the next batch.
-    async fn hold_the_writer(store: &Store) -> Durability {
-        let (_, d) = store
+    async fn hold_the_writer(store: &Store) {
+        store
             .write(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 Ok(())
             })
             .await
             .unwrap();
-        d
     }
 
     #[tokio::test]
@@ -660,8 +633,7 @@ mod tests {
         assert!(refused
             .iter()
             .all(|r| matches!(r, Err(StoreError::EmailTaken))));
-        for (user, durable) in made.into_iter().map(Result::unwrap) {
-            durable.wait().await.unwrap();
+        for user in made.into_iter().map(Result::unwrap) {
             assert_eq!(store.user_by_email(&user.email).unwrap(), Some(user));
         }
         let seqs: Vec<u64> = store
@@ -711,29 +683,59 @@ mod tests {
         let blocker = hold_the_writer(&store);
         let (_, first, refused, second) =
             tokio::join!(blocker, hold(false), hold(true), hold(false));
-        assert_eq!(first.unwrap().0, 1);
+        assert_eq!(first.unwrap(), 1);
         assert!(refused.is_err());
-        assert_eq!(second.unwrap().0, 2, "the refused hold is not counted");
+        assert_eq!(second.unwrap(), 2, "the refused hold is not counted");
         assert_eq!(store.holds.by_user().get(&buyer), Some(&2));
         assert_eq!(store.pending_holds(), 2);
     }
 
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
     #[tokio::test]
-    async fn reads_and_the_log_wait_for_the_flush() {
-        let (_dir, store) = temp_store();
+    async fn an_answered_write_survives_sled_losing_it() {
+        let (dir, lost) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        Store::open(dir.path(), true)
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
+        // sled's files as they were before the write...
+        copy_dir(&dir.path().join("sled"), &lost.path().join("sled"));
+        let store = reopen(dir.path()).await;
         let u = user("d@example.com");
         let stored = u.clone();
-        let (_, written) = store
+        store
             .write(move |tx| tx.create_user(&stored))
             .await
             .unwrap();
-        // Whatever a read saw, its marker covers; the log shows only what
-        // the flusher has confirmed.
-        let seen = store.durable(|s| s.user(u.id)).await.unwrap();
-        assert_eq!(seen, Some(u.clone()));
-        assert!(written.is_done(), "the read waited for the write it saw");
         assert_eq!(store.events_after(0, 10).unwrap().events.len(), 1);
-        assert_eq!(store.last_event_seq(), 1);
+        // ...with the journal as the answer left it: a crash in which sled
+        // kept none of the write.
+        copy_dir(&dir.path().join("journal"), &lost.path().join("journal"));
+        let restored = reopen(lost.path()).await;
+        assert_eq!(restored.user_by_email(&u.email).unwrap(), Some(u));
+        assert_eq!(restored.last_event_seq(), 1, "its event too");
+        assert_eq!(
+            std::fs::read_dir(lost.path().join("journal"))
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.metadata().unwrap().len())
+                .sum::<u64>(),
+            0,
+            "replayed once: the journal starts empty"
+        );
     }
 
     #[tokio::test]
@@ -760,7 +762,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), true).unwrap();
             let (one, two) = (first.clone(), second.clone());
-            let (seen, d) = store
+            let seen = store
                 .write(move |tx| {
                     tx.put_order(&one)?;
                     let after_one = tx.pending_holds_of(buyer);
@@ -769,7 +771,6 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            d.wait().await.unwrap();
             assert_eq!(seen, (1, 2), "a transaction sees its own holds");
             // A reminder as releases before buyers were named wrote it.
             store
@@ -837,8 +838,10 @@ mod tests {
             store.due_reminders(Timestamp::now(), 10).unwrap(),
             [(due, id)]
         );
-        assert!(!store
-            .db
+        store.close().await.unwrap();
+        drop(store);
+        let db = once_free(|| sled::open(dir.path().join("sled"))).await;
+        assert!(!db
             .tree_names()
             .iter()
             .any(|n| n.as_ref() == b"pending_orders"));

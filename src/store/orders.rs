@@ -47,6 +47,7 @@ impl Store {
         };
         let mut end = user.as_bytes().to_vec();
         end.extend_from_slice(&[0xff; 16]);
+        let _whole = self.committed.whole_batches();
         let mut out = Vec::new();
         for entry in self
             .tree(T::UserOrders)
@@ -94,9 +95,7 @@ impl Store {
         {
             return Ok(false);
         }
-        // Nothing is shown from it: no need to wait for its flush.
-        let (dropped, _flushed_later) = self.write(move |tx| tx.drop_reminder(due, order)).await?;
-        Ok(dropped)
+        self.write(move |tx| tx.drop_reminder(due, order)).await
     }
 }
 

@@ -14,6 +14,7 @@ impl Store {
     }
 
     pub(crate) fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let _whole = self.committed.whole_batches();
         match self.tree(T::Emails).get(email.as_str())? {
             None => Ok(None),
             Some(id) => {

@@ -1,39 +1,51 @@
-//! The one writer: many writes, one sled transaction.
+//! The one writer: many writes, one batch, on disk before anyone sees it.
 //!
 //! sled rolls and writes out its log buffer around every transaction (on
 //! its thread pool, waking every idle pool thread), so a transaction per
 //! BUY cost about thirty context switches. Writes are therefore queued to
 //! one thread, which takes whatever has queued up, runs each write's body
-//! against an overlay of the batch's changes, and commits the batch in a
-//! single sled transaction. A body that aborts has its changes undone in
-//! the overlay; the others still commit. Being the only writer of every
-//! key a body touches (only start-up writes `meta` outside it), the thread
-//! takes no sled locks around a body: what it reads (the overlay over the
-//! committed trees) is the whole truth.
+//! against an overlay of the batch's changes, writes the batch to the
+//! journal and syncs it, then applies it to sled and answers every write
+//! in it. A body that aborts has its changes undone in the overlay; the
+//! others still commit. Being the only writer of every key a body touches
+//! (only start-up writes `meta` outside it), the thread takes no sled locks
+//! around a body: what it reads (the overlay over the trees) is the whole
+//! truth. Whatever sled holds is therefore already on disk, so reads wait
+//! for nothing.
 
 use std::{
     collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::{mpsc, Arc},
-    time::Duration,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc, Arc, OnceLock, RwLock, RwLockReadGuard,
+    },
+    time::Instant,
 };
 
-use sled::{transaction::TransactionError, IVec, Transactional};
+use sled::IVec;
 use tokio::sync::oneshot;
 
-use super::{orders::PendingHolds, Durability, StoreError, Tx, TxResult, T, TREE_NAMES};
+use super::{
+    journal::{AppendError, Changes, Journal},
+    orders::PendingHolds,
+    StoreError, Tx, TxResult, T, TREE_NAMES,
+};
 use crate::domain::{Event, Timestamp, UserId};
+use crate::metrics as m;
 
-/// Most writes committed in one transaction; more wait for the next.
+/// Most writes in one batch; more wait for the next.
 const MAX_BATCH: usize = 1024;
-/// Longest a write waits for a running flush before it commits anyway.
-const GATHER: Duration = Duration::from_millis(5);
+
+/// Told of every event once it is on disk (the local catalog uses this).
+pub(crate) type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 /// What the writer thread is sent.
 pub(super) enum Msg {
     Write(Box<dyn Job>),
-    /// Refuse every later write, then answer (the store is closing).
-    Close(oneshot::Sender<()>),
+    /// Refuse every later write, empty the journal into sled, then answer
+    /// (the store is closing).
+    Close(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// A queued write: its body, and the caller waiting for its answer.
@@ -41,18 +53,17 @@ pub(super) trait Job: Send {
     /// Runs the body once against the batch so far; `false` if it aborted
     /// (its changes are then undone).
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
-    /// Answers the caller once the batch committed (its body's outcome,
-    /// kept or refused, with the batch's durability) or failed (for every
-    /// body: a refusal may rest on a batch-mate's change that was never
-    /// written).
-    fn finish(self: Box<Self>, batch: Result<Durability, StoreError>);
+    /// Answers the caller once the batch is on disk (its body's outcome,
+    /// kept or refused) or failed (for every body: a refusal may rest on a
+    /// batch-mate's change that was never written).
+    fn finish(self: Box<Self>, batch: Result<(), StoreError>);
 }
 
 /// A body with its reply port.
 pub(super) struct Pending<F, R> {
     pub(super) body: Option<F>,
     pub(super) outcome: Option<Result<R, StoreError>>,
-    pub(super) reply: oneshot::Sender<Result<(TxResult<R>, Durability), StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<TxResult<R>, StoreError>>,
 }
 
 impl<F, R> Job for Pending<F, R>
@@ -75,9 +86,9 @@ where
         kept
     }
 
-    fn finish(self: Box<Self>, batch: Result<Durability, StoreError>) {
+    fn finish(self: Box<Self>, batch: Result<(), StoreError>) {
         let answer = match (self.outcome, batch) {
-            (Some(outcome), Ok(durable)) => Ok((outcome, durable)),
+            (Some(outcome), Ok(())) => Ok(outcome),
             (_, Err(e)) => Err(e),
             (None, Ok(_)) => Err(StoreError::Flush("the write was not run".into())),
         };
@@ -120,12 +131,71 @@ impl Overlay {
     fn is_empty(&self) -> bool {
         self.trees.iter().all(HashMap::is_empty)
     }
+
+    /// The batch's changes, for the journal.
+    fn changes(&self) -> Changes<'_> {
+        TREE_NAMES
+            .iter()
+            .zip(&self.trees)
+            .filter(|(_, changes)| !changes.is_empty())
+            .map(|(name, changes)| {
+                let entries = changes
+                    .iter()
+                    .map(|(key, value)| (key.as_slice(), value.as_ref()))
+                    .collect();
+                (*name, entries)
+            })
+            .collect()
+    }
+}
+
+/// What the writer has put on disk and into sled, as readers see it.
+pub(super) struct Committed {
+    /// The last event number applied; every event up to it is on disk.
+    last_seq: AtomicU64,
+    observer: OnceLock<Observer>,
+    closed: AtomicBool,
+    /// Held for writing while a batch goes into sled, so that a read of
+    /// several keys (an index, then its records) sees each batch whole or
+    /// not at all.
+    applying: RwLock<()>,
+}
+
+impl Committed {
+    pub(super) fn new(last_seq: u64) -> Self {
+        Self {
+            last_seq: AtomicU64::new(last_seq),
+            observer: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            applying: RwLock::new(()),
+        }
+    }
+
+    pub(super) fn observe(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// The highest event sequence number that is on disk.
+    pub(super) fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Keeps the writer from applying a batch while held.
+    pub(super) fn whole_batches(&self) -> RwLockReadGuard<'_, ()> {
+        self.applying.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
 }
 
 /// What the writer thread owns.
 pub(super) struct Writer {
+    pub(super) db: sled::Db,
     pub(super) trees: Vec<sled::Tree>,
-    pub(super) group: Arc<super::group_commit::GroupCommit>,
+    pub(super) journal: Journal,
+    pub(super) committed: Arc<Committed>,
     pub(super) holds: Arc<PendingHolds>,
     /// The last event sequence number written: numbers are gap-free and in
     /// commit order (readers tail by `after=N`).
@@ -137,7 +207,6 @@ impl Writer {
     pub(super) fn run(mut self, queue: mpsc::Receiver<Msg>) {
         let mut batch: Vec<Box<dyn Job>> = Vec::new();
         while let Ok(first) = queue.recv() {
-            self.group.await_flush(GATHER);
             let mut close = None;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -160,26 +229,24 @@ impl Writer {
                 // committed events would never be published, must not keep
                 // serving: stop it, and a restart recovers from disk.
                 if catch_unwind(AssertUnwindSafe(|| self.commit(jobs))).is_err() {
-                    tracing::error!("the store's writer failed; stopping the process");
-                    std::process::abort();
+                    stop("the store's writer failed");
                 }
             }
             if let Some(done) = close {
-                self.group.close();
-                let _ = done.send(());
+                self.committed.closed.store(true, Ordering::Release);
+                let _ = done.send(self.journal.close(&self.db));
             }
         }
     }
 
     fn commit(&mut self, mut jobs: Vec<Box<dyn Job>>) {
-        if self.group.is_closed() {
-            // After close a write could never be flushed: refuse it (a 503).
+        if self.committed.is_closed() {
+            // After close a write could never reach disk: refuse it (a 503).
             for job in jobs {
                 job.finish(Err(StoreError::Flush("the node is shutting down".into())));
             }
             return;
         }
-        let begun = self.group.begin();
         let mut by_user = self.holds.by_user();
         let mut overlay = Overlay::default();
         let mut holds: HashMap<Option<UserId>, i32> = HashMap::new();
@@ -215,52 +282,81 @@ impl Writer {
                 overlay.undo(undo);
             }
         }
-        let written = if overlay.is_empty() {
-            Ok(())
-        } else {
-            self.apply(&overlay)
-        };
-        match written {
-            Ok(()) => {
-                self.last_seq = next_seq - 1;
-                let delta: Vec<(Option<UserId>, i32)> = holds.into_iter().collect();
-                self.holds.apply(&mut by_user, &delta);
-                drop(by_user);
-                let durable = begun.end(events);
-                for job in jobs {
-                    job.finish(Ok(durable.clone()));
+        if !overlay.is_empty() {
+            let started = Instant::now();
+            match self.journal.append(&overlay.changes()) {
+                Ok(()) => {}
+                Err(AppendError::NotWritten(e)) => {
+                    drop(by_user);
+                    let message = format!("writing the journal: {e}");
+                    tracing::error!(error = %e, "writing the journal failed; the batch is refused");
+                    for job in jobs {
+                        job.finish(Err(StoreError::Flush(message.clone())));
+                    }
+                    return;
+                }
+                // A batch that may be on disk cannot be refused, nor
+                // applied: a restart replays it if it is there.
+                Err(AppendError::Unknown(e)) => {
+                    tracing::error!(error = %e, "syncing the journal failed");
+                    stop("the journal could not be synced");
                 }
             }
-            Err(e) => {
-                drop(by_user);
-                let _ = begun.end(Vec::new());
-                let message = e.to_string();
-                for job in jobs {
-                    job.finish(Err(StoreError::Flush(message.clone())));
-                }
+            metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+            metrics::histogram!(m::COMMIT_BATCH).record(jobs.len() as f64);
+            if let Err(e) = self.apply(&overlay) {
+                // On disk in the journal but not in sled: a restart
+                // finishes it; serving on would show sled without it.
+                tracing::error!(error = %e, "applying a batch to sled failed");
+                stop("the store could not apply a batch");
             }
         }
+        self.last_seq = next_seq - 1;
+        let delta: Vec<(Option<UserId>, i32)> = holds.into_iter().collect();
+        self.holds.apply(&mut by_user, &delta);
+        drop(by_user);
+        self.publish(&events);
+        for job in jobs {
+            job.finish(Ok(()));
+        }
+        self.journal.roll_if_full();
     }
 
-    /// Writes the batch's changes to sled in one transaction.
+    /// Writes the batch's changes to sled, whole to a reader holding
+    /// [`Committed::whole_batches`]. Trees go in [`TREE_NAMES`] order, where
+    /// each record comes before the indexes and idempotency keys that name
+    /// it, so even a reader of one key at a time finds a record whenever it
+    /// has found its name.
     fn apply(&self, overlay: &Overlay) -> Result<(), StoreError> {
-        let trees: Vec<&sled::Tree> = self.trees.iter().collect();
-        trees
-            .as_slice()
-            .transaction(|view| {
-                for (tree, changes) in view.iter().zip(&overlay.trees) {
-                    for (key, value) in changes {
-                        match value {
-                            Some(value) => tree.insert(key.as_slice(), value.clone())?,
-                            None => tree.remove(key.as_slice())?,
-                        };
-                    }
-                }
-                Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => e.into(),
-            })
+        let _whole = self
+            .committed
+            .applying
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for (tree, changes) in self.trees.iter().zip(&overlay.trees) {
+            for (key, value) in changes {
+                match value {
+                    Some(value) => tree.insert(key.as_slice(), value.clone())?,
+                    None => tree.remove(key.as_slice())?,
+                };
+            }
+        }
+        Ok(())
     }
+
+    /// Shows the batch's events (on disk now): to the local catalog first,
+    /// then to the log's readers, so a 2xx never precedes the catalog.
+    fn publish(&self, events: &[Event]) {
+        if let Some(observe) = self.committed.observer.get() {
+            events.iter().for_each(observe);
+        }
+        if let Some(last) = events.last() {
+            self.committed.last_seq.store(last.seq, Ordering::Release);
+        }
+    }
+}
+
+fn stop(why: &str) -> ! {
+    tracing::error!("{why}; stopping the process");
+    std::process::abort();
 }

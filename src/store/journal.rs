@@ -1,0 +1,473 @@
+//! The redo journal: a batch is on disk, whole, before sled sees any of it.
+//!
+//! A sled transaction over many trees takes a lock that sled's flush also
+//! holds while it waits for the disk, so every commit queued behind every
+//! fsync (docs/BENCHMARKS.md, session 7). Instead the writer appends each
+//! batch's changes here and syncs them, then gives them to sled as plain
+//! writes; nobody hears of a batch before both. A crash can leave sled with
+//! part of a batch, or without batches it was given: opening the store
+//! replays the journal, oldest batch first, which completes every batch it
+//! holds (a change is a whole value or a removal, so replaying one that
+//! sled already has changes nothing). When a segment fills, the next batch
+//! goes to a new one, and a segment is deleted once a sled flush begun
+//! after its last batch has ended.
+//!
+//! A segment is a file named by its first batch's number; a frame in it is
+//! `len: u32, crc32: u32` (little-endian) and `len` bytes: the format, the
+//! batch's number (gap-free across segments), then per tree its name and
+//! changes. A frame cut short or failing its checksum can only be the last
+//! one written, whose sync never returned: that batch was never applied
+//! nor acknowledged, and is left out.
+
+use std::{
+    collections::HashMap,
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use sled::IVec;
+
+use super::StoreError;
+
+/// The frame layout this code writes and reads.
+const FORMAT: u8 = 1;
+/// A segment this long gets no more batches: sled is flushed, and it goes.
+const SEGMENT_BYTES: u64 = 32 << 20;
+const SUFFIX: &str = "journal";
+
+/// One batch's changes, by tree name: `None` removes the key.
+pub(super) type Changes<'a> = Vec<(&'a str, Vec<(&'a [u8], Option<&'a IVec>)>)>;
+
+pub(super) struct Journal {
+    dir: PathBuf,
+    file: File,
+    len: u64,
+    /// The next batch's number.
+    next: u64,
+    /// Whether a batch is synced before it is applied (not with the
+    /// benchmark-only `--unsafe-no-fsync`).
+    sync: bool,
+    buf: Vec<u8>,
+    trimmer: Option<Trimmer>,
+}
+
+/// The thread that flushes sled and then deletes the segments it covers.
+struct Trimmer {
+    /// Segments named below the number sent are covered by the next flush.
+    below: mpsc::Sender<u64>,
+    thread: thread::JoinHandle<()>,
+}
+
+/// A journal write that failed.
+pub(super) enum AppendError {
+    /// Nothing of the batch is in the journal: refuse it, go on.
+    NotWritten(io::Error),
+    /// The sync failed: whether the batch is on disk is unknown, and a
+    /// retried sync may lie about it. Only a restart can tell.
+    Unknown(io::Error),
+}
+
+impl Journal {
+    /// Replays whatever an unclean stop left into `db`, makes it durable
+    /// there, and starts an empty journal. Returns it with the number of
+    /// batches replayed.
+    pub(super) fn open(dir: &Path, db: &sled::Db, sync: bool) -> Result<(Self, u64), StoreError> {
+        let dir = dir.join("journal");
+        fs::create_dir_all(&dir).map_err(|e| io_error("creating the journal", e))?;
+        let segments = segments(&dir)?;
+        let mut next = 1;
+        let mut replayed = 0;
+        let mut trees: HashMap<Vec<u8>, sled::Tree> = HashMap::new();
+        for (i, (_, path)) in segments.iter().enumerate() {
+            let bytes = fs::read(path).map_err(|e| io_error("reading the journal", e))?;
+            let last = i + 1 == segments.len();
+            for frame in frames(&bytes, last)? {
+                let batch = replay(frame, db, &mut trees)?;
+                if replayed > 0 && batch != next {
+                    return Err(StoreError::Corrupt(format!(
+                        "journal: batch {batch} follows {}",
+                        next - 1
+                    )));
+                }
+                next = batch + 1;
+                replayed += 1;
+            }
+        }
+        if !segments.is_empty() {
+            db.flush()?;
+            for (_, path) in &segments {
+                remove(path)?;
+            }
+            sync_dir(&dir)?;
+        }
+        let file = create_segment(&dir, next)?;
+        let (below, asks) = mpsc::channel();
+        let trim_db = db.clone();
+        let trim_dir = dir.clone();
+        let thread = thread::Builder::new()
+            .name("store-trim".into())
+            .spawn(move || trim(&trim_dir, &trim_db, &asks))
+            .map_err(|e| io_error("starting the journal's trimmer", e))?;
+        Ok((
+            Self {
+                dir,
+                file,
+                len: 0,
+                next,
+                sync,
+                buf: Vec::new(),
+                trimmer: Some(Trimmer { below, thread }),
+            },
+            replayed,
+        ))
+    }
+
+    /// Writes one batch and syncs it. The batch must not be applied to
+    /// sled unless this returns `Ok`.
+    pub(super) fn append(&mut self, changes: &Changes<'_>) -> Result<(), AppendError> {
+        self.encode(changes);
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Take back whatever part of the frame got in, so the next
+            // batch does not follow a torn frame.
+            return match self.file.set_len(self.len) {
+                Ok(()) => Err(AppendError::NotWritten(e)),
+                Err(_) => Err(AppendError::Unknown(e)),
+            };
+        }
+        if self.sync {
+            self.file.sync_data().map_err(AppendError::Unknown)?;
+        }
+        self.len += self.buf.len() as u64;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Once the batches written so far are in sled: starts a new segment
+    /// if this one is full, and has the full one trimmed. A failure leaves
+    /// the journal in the old segment, growing, and is tried again after
+    /// the next batch.
+    pub(super) fn roll_if_full(&mut self) {
+        if self.len < SEGMENT_BYTES {
+            return;
+        }
+        match create_segment(&self.dir, self.next) {
+            Ok(file) => {
+                self.file = file;
+                self.len = 0;
+                if let Some(trimmer) = &self.trimmer {
+                    let _ = trimmer.below.send(self.next);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "starting a journal segment failed"),
+        }
+    }
+
+    /// On a clean stop, once every batch is in sled: flushes sled and
+    /// empties the journal, so the next open has nothing to replay.
+    pub(super) fn close(&mut self, db: &sled::Db) -> Result<(), StoreError> {
+        self.stop_trimmer();
+        db.flush()?;
+        for (_, path) in segments(&self.dir)? {
+            remove(&path)?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Lets the trimmer finish, and with it its handle on the database.
+    fn stop_trimmer(&mut self) {
+        if let Some(Trimmer { below, thread }) = self.trimmer.take() {
+            drop(below);
+            let _ = thread.join();
+        }
+    }
+
+    fn encode(&mut self, changes: &Changes<'_>) {
+        let buf = &mut self.buf;
+        buf.clear();
+        buf.extend_from_slice(&[0; 8]);
+        buf.push(FORMAT);
+        buf.extend_from_slice(&self.next.to_le_bytes());
+        for (tree, entries) in changes {
+            buf.push(tree.len() as u8);
+            buf.extend_from_slice(tree.as_bytes());
+            buf.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for (key, value) in entries {
+                buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                buf.extend_from_slice(key);
+                match value {
+                    None => buf.push(0),
+                    Some(value) => {
+                        buf.push(1);
+                        buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                        buf.extend_from_slice(value);
+                    }
+                }
+            }
+        }
+        let len = (buf.len() - 8) as u32;
+        let crc = crc32fast::hash(&buf[8..]);
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop_trimmer();
+    }
+}
+
+/// Flushes sled for every segment handed over, then deletes those below.
+fn trim(dir: &Path, db: &sled::Db, asks: &mpsc::Receiver<u64>) {
+    while let Ok(mut below) = asks.recv() {
+        while let Ok(later) = asks.try_recv() {
+            below = later;
+        }
+        // Until sled has them on disk, the segments are the only copy.
+        while let Err(e) = db.flush() {
+            tracing::error!(error = %e, "flushing sled failed; retrying");
+            thread::sleep(Duration::from_secs(1));
+        }
+        let deleted = segments(dir).and_then(|all| {
+            all.iter()
+                .filter(|(first, _)| *first < below)
+                .try_for_each(|(_, path)| remove(path))?;
+            sync_dir(dir)
+        });
+        if let Err(e) = deleted {
+            tracing::error!(error = %e, "deleting journal segments failed");
+        }
+    }
+}
+
+/// The segments in `dir`, oldest first.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error("listing the journal", e))? {
+        let path = entry
+            .map_err(|e| io_error("listing the journal", e))?
+            .path();
+        let first = path
+            .extension()
+            .filter(|ext| *ext == SUFFIX)
+            .and_then(|_| path.file_stem()?.to_str()?.parse::<u64>().ok());
+        if let Some(first) = first {
+            found.push((first, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The frames of one segment. Only the last segment may end in a torn
+/// frame (its batch's sync never returned); anywhere else it is damage.
+fn frames(bytes: &[u8], last: bool) -> Result<Vec<&[u8]>, StoreError> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let frame = (rest.len() >= 8)
+            .then(|| {
+                let len = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
+                let crc = u32::from_le_bytes(rest[4..8].try_into().ok()?);
+                let body = rest.get(8..8 + len)?;
+                (crc32fast::hash(body) == crc).then_some(body)
+            })
+            .flatten();
+        match frame {
+            Some(body) => {
+                out.push(body);
+                rest = &rest[8 + body.len()..];
+            }
+            None if last => break,
+            None => return Err(StoreError::Corrupt("journal: a damaged frame".into())),
+        }
+    }
+    Ok(out)
+}
+
+/// Applies one frame's changes; returns its batch number.
+fn replay(
+    frame: &[u8],
+    db: &sled::Db,
+    trees: &mut HashMap<Vec<u8>, sled::Tree>,
+) -> Result<u64, StoreError> {
+    let mut r = Reader(frame);
+    if r.u8()? != FORMAT {
+        return Err(StoreError::Corrupt(
+            "journal: written by a newer version".into(),
+        ));
+    }
+    let batch = r.u64()?;
+    while !r.0.is_empty() {
+        let name_len = r.u8()? as usize;
+        let name = r.bytes(name_len)?;
+        let tree = match trees.get(name) {
+            Some(tree) => tree,
+            None => {
+                let tree = db.open_tree(name)?;
+                trees.entry(name.to_vec()).or_insert(tree)
+            }
+        };
+        for _ in 0..r.u32()? {
+            let key_len = r.u32()? as usize;
+            let key = r.bytes(key_len)?;
+            match r.u8()? {
+                0 => {
+                    tree.remove(key)?;
+                }
+                1 => {
+                    let len = r.u32()? as usize;
+                    tree.insert(key, r.bytes(len)?)?;
+                }
+                _ => return Err(StoreError::Corrupt("journal: a change".into())),
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// Reads a frame's fields; a short frame passed its checksum, so it is
+/// damage, not a torn write.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.0.len() < n {
+            return Err(StoreError::Corrupt("journal: a frame ends early".into()));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_le_bytes(
+            self.bytes(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_le_bytes(
+            self.bytes(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+/// A new segment whose first batch is `first`, its name made durable.
+fn create_segment(dir: &Path, first: u64) -> Result<File, StoreError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{first:020}.{SUFFIX}")))
+        .map_err(|e| io_error("creating a journal segment", e))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+fn remove(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(io_error("deleting a journal segment", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Makes the directory's entries (a new segment, deleted ones) durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("syncing the journal's directory", e))
+}
+
+fn io_error(what: &str, e: io::Error) -> StoreError {
+    StoreError::Flush(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sled lets go of its lock from a background thread after the last
+    /// handle drops: give it a moment.
+    fn db(dir: &Path) -> sled::Db {
+        for _ in 0..50 {
+            if let Ok(db) = sled::Config::new().path(dir.join("sled")).open() {
+                return db;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("sled stayed locked")
+    }
+
+    fn set<'a>(tree: &'a str, key: &'a [u8], value: &'a IVec) -> Changes<'a> {
+        vec![(tree, vec![(key, Some(value))])]
+    }
+
+    #[test]
+    fn a_crash_after_the_sync_is_completed_at_open_and_a_torn_frame_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (IVec::from(&b"one"[..]), IVec::from(&b"two"[..]));
+        {
+            let db = db(dir.path());
+            let (mut journal, replayed) = Journal::open(dir.path(), &db, true).unwrap();
+            assert_eq!(replayed, 0);
+            journal.append(&set("t", b"a", &one)).ok().unwrap();
+            let both = vec![("t", vec![(&b"a"[..], Some(&two)), (&b"b"[..], None)])];
+            journal.append(&both).ok().unwrap();
+            // The crash: sled got neither batch; a third was being written.
+            journal.append(&set("t", b"c", &one)).ok().unwrap();
+            let torn = journal.len - 3;
+            journal.file.set_len(torn).unwrap();
+            db.open_tree("t").unwrap().insert("b", "stale").unwrap();
+            db.flush().unwrap();
+        }
+        let db = db(dir.path());
+        let (mut journal, replayed) = Journal::open(dir.path(), &db, true).unwrap();
+        assert_eq!(replayed, 2, "the two whole batches, not the torn one");
+        let t = db.open_tree("t").unwrap();
+        assert_eq!(t.get("a").unwrap(), Some(two.clone()), "in order");
+        assert_eq!(t.get("b").unwrap(), None, "removals replayed too");
+        assert_eq!(t.get("c").unwrap(), None, "a torn batch is left out");
+        assert_eq!(journal.next, 3, "numbering goes on");
+        assert_eq!(segments(&journal.dir).unwrap().len(), 1, "replayed ones go");
+        journal.close(&db).unwrap();
+        assert!(segments(&journal.dir).unwrap().is_empty());
+    }
+
+    #[test]
+    fn damage_before_the_last_segment_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = IVec::from(&b"v"[..]);
+        {
+            let db = db(dir.path());
+            let (mut journal, _) = Journal::open(dir.path(), &db, true).unwrap();
+            // No trimmer: the full segment stays, as after a crash.
+            journal.stop_trimmer();
+            journal.append(&set("t", b"a", &value)).ok().unwrap();
+            journal.len = SEGMENT_BYTES;
+            journal.roll_if_full();
+            journal.append(&set("t", b"b", &value)).ok().unwrap();
+        }
+        let all = segments(&dir.path().join("journal")).unwrap();
+        assert_eq!(all.len(), 2);
+        let first = &all[0].1;
+        let mut bytes = fs::read(first).unwrap();
+        let end = bytes.len() - 1;
+        bytes[end] ^= 0xff;
+        fs::write(first, bytes).unwrap();
+        let db = db(dir.path());
+        assert!(matches!(
+            Journal::open(dir.path(), &db, true),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}
