@@ -193,8 +193,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_CACHE_MB", default_value_t = crate::store::DEFAULT_CACHE_MB, value_parser = clap::value_parser!(u64).range(16..))]
     pub cache_mb: u64,
 
-    /// BENCHMARKS ONLY: acknowledge writes before they reach disk. A crash
-    /// then loses up to ~0.5 s of acknowledged writes.
+    /// BENCHMARKS ONLY: acknowledge writes before they reach disk (the
+    /// journal is not synced). A killed process loses nothing (the journal
+    /// is in the OS's cache); a power loss can lose acknowledged writes and
+    /// leave batches half-written.
     #[arg(long, env = "BOXOFFICE_UNSAFE_NO_FSYNC", hide = true)]
     pub unsafe_no_fsync: bool,
 }

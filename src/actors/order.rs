@@ -232,7 +232,8 @@ impl OrderState {
     /// other payment of this order runs between the take and the give-back,
     /// so the use given back is never one a completed payment relies on, and
     /// a later attempt takes it again. When the outcome is unknown (a
-    /// provider that did not answer, a disk that did not confirm) the use is
+    /// provider that did not answer, a ticket actor that stopped with the
+    /// write still queued) the use is
     /// kept: the charge or the write may yet land, and a retry finds the
     /// very same use. If the order then lapses unpaid, that use stays taken:
     /// a coupon may end up granting fewer uses than it could, never more.
@@ -344,15 +345,15 @@ impl OrderState {
         let Err(e) = self.settle(settlement).await else {
             return Ok(charge);
         };
-        // `settle` reloaded the order from disk (when it could confirm it).
+        // `settle` reloaded the order from disk (when it could read it).
         match self.order.charge_id {
-            // The write landed after all (a slow disk): it is paid.
+            // The write landed after all (queued when its actor stopped): it is paid.
             Some(id) if id == charge.id => Ok(charge),
             // Decided otherwise, on disk, while the card was charged: it can
             // never be paid now, so the money goes back.
             _ if !self.order.is_pending() => Err(self.refund(&charge, e).await.into()),
-            // Not known to be refused (a disk that did not confirm, a
-            // shutdown): the write may yet land, and a retry with the same
+            // Not known to be refused (a ticket actor that stopped with
+            // the write queued): the write may yet land, and a retry with the same
             // keys finds this very charge instead of making another.
             _ => Err(Failed {
                 error: e,
@@ -444,7 +445,7 @@ const REDEEM_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 struct Failed {
     error: Error,
     /// The card may have been charged (the provider did not answer) or the
-    /// completion written but not confirmed: it may yet land, so the
+    /// completion still queued when its writer stopped: it may yet land, so the
     /// coupon's use is kept.
     may_complete: bool,
 }

@@ -33,8 +33,9 @@ impl Operation for Pay {
     type Reply = Charge;
     /// The home node waits for the coupon, the card
     /// (`Settings::payment_timeout`) and the disk: the entry node must
-    /// outwait them all (`Actors::order_paying`: 18 s by default), or it
-    /// would report a failure while the charge goes through.
+    /// outwait the first two (`Actors::order_paying`: 18 s by default), or
+    /// it would report a failure while the charge goes through. A stalled
+    /// disk is not bounded: nothing is answered before it is on disk.
     const TIMEOUT: Duration = Duration::from_secs(20);
 
     async fn apply(self, home: &Home) -> Result<Charge> {

@@ -2,7 +2,7 @@
 //!
 //! A sled transaction over many trees takes a lock that sled's flush also
 //! holds while it waits for the disk, so every commit queued behind every
-//! fsync (docs/BENCHMARKS.md, session 7). Instead the writer appends each
+//! fsync (docs/BENCHMARKS.md, sessions 6 to 8). Instead the writer appends each
 //! batch's changes here and syncs them, then gives them to sled as plain
 //! writes; nobody hears of a batch before both. A crash can leave sled with
 //! part of a batch, or without batches it was given: opening the store
@@ -26,7 +26,6 @@ use std::{
     path::{Path, PathBuf},
     sync::mpsc,
     thread,
-    time::Duration,
 };
 
 use sled::IVec;
@@ -38,12 +37,18 @@ const FORMAT: u8 = 1;
 /// A segment this long gets no more batches: sled is flushed, and it goes.
 const SEGMENT_BYTES: u64 = 32 << 20;
 const SUFFIX: &str = "journal";
+/// The tree and key under which sled records the last batch it holds
+/// on disk, written just before the flushes that let segments go.
+const META: &str = "meta";
+const APPLIED: &str = "journal_applied_through";
 
 /// One batch's changes, by tree name: `None` removes the key.
 pub(super) type Changes<'a> = Vec<(&'a str, Vec<(&'a [u8], Option<&'a IVec>)>)>;
 
 pub(super) struct Journal {
     dir: PathBuf,
+    /// Where the last batch a sled flush covered is recorded.
+    meta: sled::Tree,
     file: File,
     len: u64,
     /// The next batch's number.
@@ -76,30 +81,55 @@ impl Journal {
     /// there, and starts an empty journal. Returns it with the number of
     /// batches replayed.
     pub(super) fn open(dir: &Path, db: &sled::Db, sync: bool) -> Result<(Self, u64), StoreError> {
+        let data_dir = dir;
         let dir = dir.join("journal");
-        fs::create_dir_all(&dir).map_err(|e| io_error("creating the journal", e))?;
-        let segments = segments(&dir)?;
-        let mut next = 1;
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| io_error("creating the journal", e))?;
+            sync_dir(data_dir)?;
+        }
+        let meta = db.open_tree(META)?;
+        let applied = applied_through(&meta)?;
+        let segments = segments(&dir)?
+            .into_iter()
+            .map(|(first, path)| {
+                let bytes = fs::read(&path).map_err(|e| io_error("reading the journal", e))?;
+                Ok((first, path, bytes))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // A torn frame can only end the last segment written to; a later
+        // one may exist, empty, if starting it failed half-way.
+        let last = segments.iter().rposition(|(_, _, bytes)| !bytes.is_empty());
+        let mut next = applied + 1;
         let mut replayed = 0;
         let mut trees: HashMap<Vec<u8>, sled::Tree> = HashMap::new();
-        for (i, (_, path)) in segments.iter().enumerate() {
-            let bytes = fs::read(path).map_err(|e| io_error("reading the journal", e))?;
-            let last = i + 1 == segments.len();
-            for frame in frames(&bytes, last)? {
-                let batch = replay(frame, db, &mut trees)?;
-                if replayed > 0 && batch != next {
+        for (i, (first, _, bytes)) in segments.iter().enumerate() {
+            for (n, frame) in frames(bytes, Some(i) == last)?.into_iter().enumerate() {
+                let batch = batch_of(frame)?;
+                if n == 0 && batch != *first {
+                    return Err(StoreError::Corrupt(format!(
+                        "journal: segment {first} starts with batch {batch}"
+                    )));
+                }
+                // Older than the last flush recorded: sled has it (a
+                // deleted segment that came back, say).
+                if batch < next {
+                    continue;
+                }
+                if batch != next {
                     return Err(StoreError::Corrupt(format!(
                         "journal: batch {batch} follows {}",
                         next - 1
                     )));
                 }
+                replay(frame, db, &mut trees)?;
                 next = batch + 1;
                 replayed += 1;
             }
         }
         if !segments.is_empty() {
+            record_applied(&meta, next - 1)?;
             db.flush()?;
-            for (_, path) in &segments {
+            for (_, path, _) in &segments {
                 remove(path)?;
             }
             sync_dir(&dir)?;
@@ -115,6 +145,7 @@ impl Journal {
         Ok((
             Self {
                 dir,
+                meta,
                 file,
                 len: 0,
                 next,
@@ -154,7 +185,9 @@ impl Journal {
         if self.len < SEGMENT_BYTES {
             return;
         }
-        match create_segment(&self.dir, self.next) {
+        let started = create_segment(&self.dir, self.next)
+            .and_then(|file| record_applied(&self.meta, self.next - 1).map(|()| file));
+        match started {
             Ok(file) => {
                 self.file = file;
                 self.len = 0;
@@ -170,6 +203,7 @@ impl Journal {
     /// empties the journal, so the next open has nothing to replay.
     pub(super) fn close(&mut self, db: &sled::Db) -> Result<(), StoreError> {
         self.stop_trimmer();
+        record_applied(&self.meta, self.next - 1)?;
         db.flush()?;
         for (_, path) in segments(&self.dir)? {
             remove(&path)?;
@@ -227,10 +261,12 @@ fn trim(dir: &Path, db: &sled::Db, asks: &mpsc::Receiver<u64>) {
         while let Ok(later) = asks.try_recv() {
             below = later;
         }
-        // Until sled has them on disk, the segments are the only copy.
-        while let Err(e) = db.flush() {
-            tracing::error!(error = %e, "flushing sled failed; retrying");
-            thread::sleep(Duration::from_secs(1));
+        // Until sled has them on disk, the segments are the only copy; and
+        // after a failed fsync a retried one may succeed without the pages
+        // it dropped. Only a restart, replaying them, can be sure.
+        if let Err(e) = db.flush() {
+            tracing::error!(error = %e, "flushing sled failed; stopping the process");
+            std::process::abort();
         }
         let deleted = segments(dir).and_then(|all| {
             all.iter()
@@ -263,25 +299,29 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     Ok(found)
 }
 
-/// The frames of one segment. Only the last segment may end in a torn
-/// frame (its batch's sync never returned); anywhere else it is damage.
+/// The frames of one segment. Only the last segment written to may end
+/// in a torn frame (its batch's sync never returned): one whose length
+/// runs past the end, or a header cut short. A bad frame with more after
+/// it, or anywhere else, is damage.
 fn frames(bytes: &[u8], last: bool) -> Result<Vec<&[u8]>, StoreError> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        let frame = (rest.len() >= 8)
-            .then(|| {
-                let len = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
-                let crc = u32::from_le_bytes(rest[4..8].try_into().ok()?);
-                let body = rest.get(8..8 + len)?;
-                (crc32fast::hash(body) == crc).then_some(body)
-            })
-            .flatten();
-        match frame {
-            Some(body) => {
-                out.push(body);
-                rest = &rest[8 + body.len()..];
-            }
+        let header = rest.get(..8).map(|h| {
+            let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as usize;
+            let crc = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
+            (len, crc)
+        });
+        match header {
+            Some((len, crc)) => match rest.get(8..8 + len) {
+                Some(body) if crc32fast::hash(body) == crc => {
+                    out.push(body);
+                    rest = &rest[8 + len..];
+                }
+                Some(_) if last && rest.len() == 8 + len => break,
+                None if last => break,
+                _ => return Err(StoreError::Corrupt("journal: a damaged frame".into())),
+            },
             None if last => break,
             None => return Err(StoreError::Corrupt("journal: a damaged frame".into())),
         }
@@ -289,19 +329,41 @@ fn frames(bytes: &[u8], last: bool) -> Result<Vec<&[u8]>, StoreError> {
     Ok(out)
 }
 
-/// Applies one frame's changes; returns its batch number.
-fn replay(
-    frame: &[u8],
-    db: &sled::Db,
-    trees: &mut HashMap<Vec<u8>, sled::Tree>,
-) -> Result<u64, StoreError> {
+/// A frame's batch number, after checking its format.
+fn batch_of(frame: &[u8]) -> Result<u64, StoreError> {
     let mut r = Reader(frame);
     if r.u8()? != FORMAT {
         return Err(StoreError::Corrupt(
             "journal: written by a newer version".into(),
         ));
     }
-    let batch = r.u64()?;
+    r.u64()
+}
+
+fn applied_through(meta: &sled::Tree) -> Result<u64, StoreError> {
+    match meta.get(APPLIED)? {
+        None => Ok(0),
+        Some(v) => <[u8; 8]>::try_from(v.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("journal: the last batch applied".into())),
+    }
+}
+
+/// Records that sled holds every batch up to `batch`; the next sled flush
+/// puts that on disk with them.
+fn record_applied(meta: &sled::Tree, batch: u64) -> Result<(), StoreError> {
+    meta.insert(APPLIED, &batch.to_be_bytes())?;
+    Ok(())
+}
+
+/// Applies one frame's changes (its format and number checked already).
+fn replay(
+    frame: &[u8],
+    db: &sled::Db,
+    trees: &mut HashMap<Vec<u8>, sled::Tree>,
+) -> Result<(), StoreError> {
+    let mut r = Reader(frame);
+    r.bytes(9)?;
     while !r.0.is_empty() {
         let name_len = r.u8()? as usize;
         let name = r.bytes(name_len)?;
@@ -327,7 +389,7 @@ fn replay(
             }
         }
     }
-    Ok(batch)
+    Ok(())
 }
 
 /// Reads a frame's fields; a short frame passed its checksum, so it is
@@ -363,12 +425,16 @@ impl<'a> Reader<'a> {
 
 /// A new segment whose first batch is `first`, its name made durable.
 fn create_segment(dir: &Path, first: u64) -> Result<File, StoreError> {
+    let path = dir.join(format!("{first:020}.{SUFFIX}"));
     let file = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(format!("{first:020}.{SUFFIX}")))
+        .open(&path)
         .map_err(|e| io_error("creating a journal segment", e))?;
-    sync_dir(dir)?;
+    if let Err(e) = sync_dir(dir) {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(file)
 }
 
@@ -394,6 +460,8 @@ fn io_error(what: &str, e: io::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// sled lets go of its lock from a background thread after the last
@@ -441,6 +509,57 @@ mod tests {
         assert_eq!(segments(&journal.dir).unwrap().len(), 1, "replayed ones go");
         journal.close(&db).unwrap();
         assert!(segments(&journal.dir).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_segment_older_than_the_last_flush_is_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (IVec::from(&b"old"[..]), IVec::from(&b"new"[..]));
+        let kept = dir.path().join("kept");
+        {
+            let db = db(dir.path());
+            let (mut journal, _) = Journal::open(dir.path(), &db, true).unwrap();
+            journal.append(&set("t", b"a", &old)).ok().unwrap();
+            let (first, _) = segments(&journal.dir).unwrap().remove(0);
+            fs::copy(journal.dir.join(format!("{first:020}.{SUFFIX}")), &kept).unwrap();
+            journal.append(&set("t", b"a", &new)).ok().unwrap();
+            db.open_tree("t").unwrap().insert("a", new.clone()).unwrap();
+            journal.close(&db).unwrap();
+        }
+        // The deleted segment comes back (its unlink did not last).
+        fs::copy(
+            &kept,
+            dir.path()
+                .join("journal")
+                .join(format!("{:020}.{SUFFIX}", 1)),
+        )
+        .unwrap();
+        let db = db(dir.path());
+        let (journal, replayed) = Journal::open(dir.path(), &db, true).unwrap();
+        assert_eq!(replayed, 0);
+        assert_eq!(db.open_tree("t").unwrap().get("a").unwrap(), Some(new));
+        assert_eq!(journal.next, 3, "numbers are not used twice");
+    }
+
+    #[test]
+    fn a_bad_frame_with_more_after_it_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = IVec::from(&b"v"[..]);
+        {
+            let db = db(dir.path());
+            let (mut journal, _) = Journal::open(dir.path(), &db, true).unwrap();
+            journal.append(&set("t", b"a", &value)).ok().unwrap();
+            journal.append(&set("t", b"b", &value)).ok().unwrap();
+        }
+        let (_, path) = segments(&dir.path().join("journal")).unwrap().remove(0);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[10] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        let db = db(dir.path());
+        assert!(matches!(
+            Journal::open(dir.path(), &db, true),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

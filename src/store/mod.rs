@@ -207,7 +207,9 @@ impl Store {
         let db = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(cache_bytes)
-            .flush_every_ms(if durable { None } else { Some(500) })
+            // The journal makes writes durable; sled is flushed only to let
+            // journal segments go.
+            .flush_every_ms(None)
             .open()?;
         // Before anything reads a tree: sled may hold part of a batch.
         let (journal, replayed) = journal::Journal::open(dir, &db, durable)?;

@@ -8,7 +8,7 @@
 //! journal and syncs it, then applies it to sled and answers every write
 //! in it. A body that aborts has its changes undone in the overlay; the
 //! others still commit. Being the only writer of every key a body touches
-//! (only start-up writes `meta` outside it), the thread takes no sled locks
+//! (only bookkeeping in `meta` is written outside it), the thread takes no sled locks
 //! around a body: what it reads (the overlay over the trees) is the whole
 //! truth. Whatever sled holds is therefore already on disk, so reads wait
 //! for nothing.
@@ -324,9 +324,9 @@ impl Writer {
 
     /// Writes the batch's changes to sled, whole to a reader holding
     /// [`Committed::whole_batches`]. Trees go in [`TREE_NAMES`] order, where
-    /// each record comes before the indexes and idempotency keys that name
-    /// it, so even a reader of one key at a time finds a record whenever it
-    /// has found its name.
+    /// every index and idempotency key comes after the records it names, so
+    /// even a reader of one key at a time finds a record whenever it has
+    /// found an index entry for it.
     fn apply(&self, overlay: &Overlay) -> Result<(), StoreError> {
         let _whole = self
             .committed
