@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{email, eventually, Opts, Server};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,6 +109,99 @@ async fn acknowledged_orders_survive_kill_9() {
             order["id"]
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_cut_by_kill_9_leaves_every_hold_whole() {
+    // A BUY writes ticket, order, indexes and events in one batch with
+    // others; kill -9 lands while batches are being journaled and applied.
+    // After the restart each hold is whole or absent: a ticket names an
+    // order only if that order exists, pending, for it, and the reverse.
+    let mut server = Server::start();
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let mut tickets = Vec::new();
+    for i in 0..200 {
+        let t = seller.create_ticket(&format!("Row {i}"), json!(10)).await;
+        tickets.push(t["id"].as_str().unwrap().to_owned());
+    }
+    let mut buyers = Vec::new();
+    let mut emails = Vec::new();
+    for i in 0..20 {
+        let b = server.client();
+        let addr = email(&format!("cut{i}"));
+        b.sign_up(&addr).await;
+        buyers.push(b);
+        emails.push(addr);
+    }
+    let mut burst: futures::stream::FuturesUnordered<_> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let b = buyers[i % buyers.len()].clone();
+            let body = json!({ "ticketId": t });
+            async move {
+                b.try_send(Method::POST, "/api/orders", Some(body), &[])
+                    .await
+            }
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    while let Some(answer) = futures::StreamExt::next(&mut burst).await {
+        let (status, order) = answer.expect("the node is up until the kill");
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        acknowledged.push(order["id"].as_str().unwrap().to_owned());
+        if acknowledged.len() == 50 {
+            break;
+        }
+    }
+    server.kill9();
+    while futures::StreamExt::next(&mut burst).await.is_some() {}
+    server.restart();
+
+    // Every order each buyer has, by id: its ticket and whether pending.
+    let mut orders = std::collections::HashMap::new();
+    for addr in &emails {
+        let (status, list) = server.session(addr).await.get("/api/orders").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        for o in list.as_array().unwrap() {
+            let id = o["id"].as_str().unwrap().to_owned();
+            let ticket = o["ticket"]["id"].as_str().unwrap().to_owned();
+            orders.insert(id, (ticket, o["status"] == "created"));
+        }
+    }
+    for id in &acknowledged {
+        assert!(orders.contains_key(id), "acknowledged order {id} survived");
+    }
+    let mut held = 0;
+    for t in &tickets {
+        let (status, ticket) = seller_view(&server, t).await;
+        assert_eq!(status, StatusCode::OK, "{ticket}");
+        match ticket["orderId"].as_str() {
+            Some(order) => {
+                held += 1;
+                assert_eq!(
+                    orders.get(order),
+                    Some(&(t.clone(), true)),
+                    "ticket {t} is held by {order}: a pending order for it"
+                );
+            }
+            None => assert!(
+                !orders
+                    .values()
+                    .any(|(ticket, pending)| ticket == t && *pending),
+                "ticket {t} is free, so no pending order names it"
+            ),
+        }
+    }
+    assert!(held >= acknowledged.len());
+    assert_eq!(orders.len(), held, "every order stored holds its ticket");
+    let events = server.events(0).await;
+    let created = events
+        .iter()
+        .filter(|e| e["type"] == "OrderCreated")
+        .count();
+    assert_eq!(created, held, "an OrderCreated event per stored order");
 }
 
 async fn seller_view(server: &Server, ticket: &str) -> (StatusCode, Value) {
