@@ -11,18 +11,10 @@ use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_orders_survive_kill_9() {
-    // BOXOFFICE_TEST_SERVER_ENV=BOXOFFICE_UNSAFE_NO_FSYNC=true shows this test
-    // failing when acknowledgements do not wait for the disk.
-    let mut server = Server::with(Opts {
-        extra_env: std::env::var("BOXOFFICE_TEST_SERVER_ENV")
-            .ok()
-            .and_then(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| vec![(k.to_owned(), v.to_owned())])
-            })
-            .unwrap_or_default(),
-        ..Opts::default()
-    });
+    // sled keeps its latest writes in a buffer of its own until a flush, so
+    // a kill -9 loses them: what brings them back is the store's journal,
+    // replayed at the restart (with the replay turned off, this fails).
+    let mut server = Server::start();
     let seller = server.client();
     seller.sign_up(&email("seller")).await;
     let mut tickets = Vec::new();
