@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{email, eventually, Opts, Server};
+use common::{email, eventually, Client, Opts, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -15,24 +15,9 @@ async fn acknowledged_orders_survive_kill_9() {
     // a kill -9 loses them: what brings them back is the store's journal,
     // replayed at the restart (with the replay turned off, this fails).
     let mut server = Server::start();
-    let seller = server.client();
-    seller.sign_up(&email("seller")).await;
-    let mut tickets = Vec::new();
-    for i in 0..100 {
-        tickets.push(
-            seller.create_ticket(&format!("Seat {i}"), json!(10)).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
     // Ten buyers with ten holds each: as many as one buyer may hold.
-    let mut buyers = Vec::new();
-    for i in 0..10 {
-        let b = server.client();
-        b.sign_up(&email(&format!("buyer{i}"))).await;
-        buyers.push(b);
-    }
+    let (seller, tickets, buyers) = onsale(&server, 100, 10).await;
+    let buyers: Vec<Client> = buyers.into_iter().map(|(b, _)| b).collect();
     // A burst of 100 concurrent BUYs, then SIGKILL the moment the last answer is in.
     let burst: Vec<_> = tickets
         .iter()
@@ -110,22 +95,8 @@ async fn a_burst_cut_by_kill_9_leaves_every_hold_whole() {
     // After the restart each hold is whole or absent: a ticket names an
     // order only if that order exists, pending, for it, and the reverse.
     let mut server = Server::start();
-    let seller = server.client();
-    seller.sign_up(&email("seller")).await;
-    let mut tickets = Vec::new();
-    for i in 0..200 {
-        let t = seller.create_ticket(&format!("Row {i}"), json!(10)).await;
-        tickets.push(t["id"].as_str().unwrap().to_owned());
-    }
-    let mut buyers = Vec::new();
-    let mut emails = Vec::new();
-    for i in 0..20 {
-        let b = server.client();
-        let addr = email(&format!("cut{i}"));
-        b.sign_up(&addr).await;
-        buyers.push(b);
-        emails.push(addr);
-    }
+    let (_, tickets, buyers) = onsale(&server, 200, 20).await;
+    let (buyers, emails): (Vec<Client>, Vec<String>) = buyers.into_iter().unzip();
     let mut burst: futures::stream::FuturesUnordered<_> = tickets
         .iter()
         .enumerate()
@@ -194,6 +165,29 @@ async fn a_burst_cut_by_kill_9_leaves_every_hold_whole() {
         .filter(|e| e["type"] == "OrderCreated")
         .count();
     assert_eq!(created, held, "an OrderCreated event per stored order");
+}
+
+/// A seller with `tickets` tickets for sale and `buyers` signed-up buyers
+/// (with their emails): returns the seller, the ticket ids and the buyers.
+async fn onsale(
+    server: &Server,
+    tickets: usize,
+    buyers: usize,
+) -> (Client, Vec<String>, Vec<(Client, String)>) {
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let mut ids = Vec::new();
+    for i in 0..tickets {
+        let t = seller.create_ticket(&format!("Seat {i}"), json!(10)).await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    let mut signed_up = Vec::new();
+    for i in 0..buyers {
+        let (b, addr) = (server.client(), email(&format!("buyer{i}")));
+        b.sign_up(&addr).await;
+        signed_up.push((b, addr));
+    }
+    (seller, ids, signed_up)
 }
 
 async fn seller_view(server: &Server, ticket: &str) -> (StatusCode, Value) {

@@ -552,14 +552,7 @@ mod tests {
             journal.append(&set("t", b"b", &value)).ok().unwrap();
         }
         let (_, path) = segments(&dir.path().join("journal")).unwrap().remove(0);
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[10] ^= 0xff;
-        fs::write(&path, bytes).unwrap();
-        let db = db(dir.path());
-        assert!(matches!(
-            Journal::open(dir.path(), &db, true),
-            Err(StoreError::Corrupt(_))
-        ));
+        refuses_with_byte_flipped(dir.path(), &path, 10);
     }
 
     #[test]
@@ -579,13 +572,18 @@ mod tests {
         let all = segments(&dir.path().join("journal")).unwrap();
         assert_eq!(all.len(), 2);
         let first = &all[0].1;
-        let mut bytes = fs::read(first).unwrap();
-        let end = bytes.len() - 1;
-        bytes[end] ^= 0xff;
-        fs::write(first, bytes).unwrap();
-        let db = db(dir.path());
+        let last_byte = fs::metadata(first).unwrap().len() as usize - 1;
+        refuses_with_byte_flipped(dir.path(), first, last_byte);
+    }
+
+    /// Damages one byte of `segment`; the journal must then refuse to open.
+    fn refuses_with_byte_flipped(dir: &Path, segment: &Path, at: usize) {
+        let mut bytes = fs::read(segment).unwrap();
+        bytes[at] ^= 0xff;
+        fs::write(segment, bytes).unwrap();
+        let db = db(dir);
         assert!(matches!(
-            Journal::open(dir.path(), &db, true),
+            Journal::open(dir, &db, true),
             Err(StoreError::Corrupt(_))
         ));
     }
