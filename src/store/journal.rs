@@ -2,15 +2,17 @@
 //!
 //! A sled transaction over many trees takes a lock that sled's flush also
 //! holds while it waits for the disk, so every commit queued behind every
-//! fsync (docs/BENCHMARKS.md, sessions 6 to 8). Instead the writer appends each
-//! batch's changes here and syncs them, then gives them to sled as plain
-//! writes; nobody hears of a batch before both. A crash can leave sled with
-//! part of a batch, or without batches it was given: opening the store
-//! replays the journal, oldest batch first, which completes every batch it
-//! holds (a change is a whole value or a removal, so replaying one that
-//! sled already has changes nothing). When a segment fills, the next batch
-//! goes to a new one, and a segment is deleted once a sled flush begun
-//! after its last batch has ended.
+//! fsync (docs/BENCHMARKS.md, sessions 6 to 8). Instead the writer appends
+//! each batch's changes here and syncs them, then gives them to sled as
+//! plain writes; nobody hears of a batch before both. A crash can leave
+//! sled with part of a batch, or without batches it was given: opening the
+//! store replays the journal, oldest batch first, which completes every
+//! batch it holds (a change is a whole value or a removal, so replaying one
+//! that sled already has changes nothing). When a segment fills, the next
+//! batch goes to a new one. Older segments are deleted once a sled flush
+//! begun after their last batch has ended and sled has recorded, durably,
+//! the last batch that flush covered: a segment that comes back after its
+//! deletion is then skipped, not replayed over newer state.
 //!
 //! A segment is a file named by its first batch's number; a frame in it is
 //! `len: u32, crc32: u32` (little-endian) and `len` bytes: the format, the
@@ -37,8 +39,8 @@ const FORMAT: u8 = 1;
 /// A segment this long gets no more batches: sled is flushed, and it goes.
 const SEGMENT_BYTES: u64 = 32 << 20;
 const SUFFIX: &str = "journal";
-/// The tree and key under which sled records the last batch it holds
-/// on disk, written just before the flushes that let segments go.
+/// The tree and key under which sled records the last batch a completed
+/// flush put on disk, before any segment holding it is deleted.
 const META: &str = "meta";
 const APPLIED: &str = "journal_applied_through";
 
@@ -47,8 +49,6 @@ pub(super) type Changes<'a> = Vec<(&'a str, Vec<(&'a [u8], Option<&'a IVec>)>)>;
 
 pub(super) struct Journal {
     dir: PathBuf,
-    /// Where the last batch a sled flush covered is recorded.
-    meta: sled::Tree,
     file: File,
     len: u64,
     /// The next batch's number.
@@ -87,8 +87,7 @@ impl Journal {
             fs::create_dir_all(&dir).map_err(|e| io_error("creating the journal", e))?;
             sync_dir(data_dir)?;
         }
-        let meta = db.open_tree(META)?;
-        let applied = applied_through(&meta)?;
+        let applied = applied_through(&db.open_tree(META)?)?;
         let segments = segments(&dir)?
             .into_iter()
             .map(|(first, path)| {
@@ -127,8 +126,7 @@ impl Journal {
             }
         }
         if !segments.is_empty() {
-            record_applied(&meta, next - 1)?;
-            db.flush()?;
+            settle(db, next - 1)?;
             for (_, path, _) in &segments {
                 remove(path)?;
             }
@@ -145,7 +143,6 @@ impl Journal {
         Ok((
             Self {
                 dir,
-                meta,
                 file,
                 len: 0,
                 next,
@@ -185,9 +182,7 @@ impl Journal {
         if self.len < SEGMENT_BYTES {
             return;
         }
-        let started = create_segment(&self.dir, self.next)
-            .and_then(|file| record_applied(&self.meta, self.next - 1).map(|()| file));
-        match started {
+        match create_segment(&self.dir, self.next) {
             Ok(file) => {
                 self.file = file;
                 self.len = 0;
@@ -203,8 +198,7 @@ impl Journal {
     /// empties the journal, so the next open has nothing to replay.
     pub(super) fn close(&mut self, db: &sled::Db) -> Result<(), StoreError> {
         self.stop_trimmer();
-        record_applied(&self.meta, self.next - 1)?;
-        db.flush()?;
+        settle(db, self.next - 1)?;
         for (_, path) in segments(&self.dir)? {
             remove(&path)?;
         }
@@ -264,7 +258,7 @@ fn trim(dir: &Path, db: &sled::Db, asks: &mpsc::Receiver<u64>) {
         // Until sled has them on disk, the segments are the only copy; and
         // after a failed fsync a retried one may succeed without the pages
         // it dropped. Only a restart, replaying them, can be sure.
-        if let Err(e) = db.flush() {
+        if let Err(e) = settle(db, below - 1) {
             tracing::error!(error = %e, "flushing sled failed; stopping the process");
             std::process::abort();
         }
@@ -349,10 +343,14 @@ fn applied_through(meta: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-/// Records that sled holds every batch up to `batch`; the next sled flush
-/// puts that on disk with them.
-fn record_applied(meta: &sled::Tree, batch: u64) -> Result<(), StoreError> {
-    meta.insert(APPLIED, &batch.to_be_bytes())?;
+/// Flushes sled, which holds every batch up to `through`, then records
+/// that durably (with a second flush): only then may segments go. Relies
+/// on nothing but a completed flush covering the writes made before it.
+fn settle(db: &sled::Db, through: u64) -> Result<(), StoreError> {
+    db.flush()?;
+    db.open_tree(META)?
+        .insert(APPLIED, &through.to_be_bytes())?;
+    db.flush()?;
     Ok(())
 }
 

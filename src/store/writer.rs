@@ -8,10 +8,10 @@
 //! journal and syncs it, then applies it to sled and answers every write
 //! in it. A body that aborts has its changes undone in the overlay; the
 //! others still commit. Being the only writer of every key a body touches
-//! (only bookkeeping in `meta` is written outside it), the thread takes no sled locks
-//! around a body: what it reads (the overlay over the trees) is the whole
-//! truth. Whatever sled holds is therefore already on disk, so reads wait
-//! for nothing.
+//! (only bookkeeping in `meta` is written outside it), the thread takes no
+//! sled locks around a body: what it reads (the overlay over the trees) is
+//! the whole truth. Whatever sled holds is therefore already on disk, so
+//! reads wait for nothing.
 
 use std::{
     collections::HashMap,
