@@ -510,6 +510,40 @@ mod tests {
     }
 
     #[test]
+    fn a_full_segment_goes_once_sled_has_its_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (IVec::from(&b"one"[..]), IVec::from(&b"two"[..]));
+        {
+            let db = db(dir.path());
+            let (mut journal, _) = Journal::open(dir.path(), &db, true).unwrap();
+            journal.append(&set("t", b"a", &one)).ok().unwrap();
+            db.open_tree("t").unwrap().insert("a", one.clone()).unwrap();
+            journal.len = SEGMENT_BYTES;
+            journal.roll_if_full();
+            journal.append(&set("t", b"b", &two)).ok().unwrap();
+            // Batch 2 never reaches sled: the crash comes first.
+            for _ in 0..100 {
+                if segments(&journal.dir).unwrap().len() == 1 {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(
+                segments(&journal.dir).unwrap()[0].0,
+                2,
+                "the full segment went, the one in use stays"
+            );
+            assert_eq!(applied_through(&db.open_tree(META).unwrap()).unwrap(), 1);
+        }
+        let db = db(dir.path());
+        let (_, replayed) = Journal::open(dir.path(), &db, true).unwrap();
+        assert_eq!(replayed, 1, "only what the trim did not cover");
+        let t = db.open_tree("t").unwrap();
+        assert_eq!(t.get("a").unwrap(), Some(one));
+        assert_eq!(t.get("b").unwrap(), Some(two));
+    }
+
+    #[test]
     fn a_segment_older_than_the_last_flush_is_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let (old, new) = (IVec::from(&b"old"[..]), IVec::from(&b"new"[..]));
