@@ -177,14 +177,14 @@ impl OrderState {
             }
             Err(e) => {
                 // Whatever happened, the store is the truth from here on.
-                self.reload().await;
+                self.reload();
                 Err(e)
             }
         }
     }
 
     /// Reads the order again; keeps the old state if it cannot be read.
-    async fn reload(&mut self) -> bool {
+    fn reload(&mut self) -> bool {
         match self.ctx.store.order(self.order.id) {
             Ok(Some(stored)) => {
                 self.order = stored;

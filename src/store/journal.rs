@@ -49,6 +49,8 @@ pub(super) type Changes<'a> = Vec<(&'a str, Vec<(&'a [u8], Option<&'a IVec>)>)>;
 
 pub(super) struct Journal {
     dir: PathBuf,
+    /// The database the journal's batches go to (flushed on close).
+    db: sled::Db,
     file: File,
     len: u64,
     /// The next batch's number.
@@ -143,6 +145,7 @@ impl Journal {
         Ok((
             Self {
                 dir,
+                db: db.clone(),
                 file,
                 len: 0,
                 next,
@@ -196,9 +199,9 @@ impl Journal {
 
     /// On a clean stop, once every batch is in sled: flushes sled and
     /// empties the journal, so the next open has nothing to replay.
-    pub(super) fn close(&mut self, db: &sled::Db) -> Result<(), StoreError> {
+    pub(super) fn close(&mut self) -> Result<(), StoreError> {
         self.stop_trimmer();
-        settle(db, self.next - 1)?;
+        settle(&self.db, self.next - 1)?;
         for (_, path) in segments(&self.dir)? {
             remove(&path)?;
         }
@@ -505,7 +508,7 @@ mod tests {
         assert_eq!(t.get("c").unwrap(), None, "a torn batch is left out");
         assert_eq!(journal.next, 3, "numbering goes on");
         assert_eq!(segments(&journal.dir).unwrap().len(), 1, "replayed ones go");
-        journal.close(&db).unwrap();
+        journal.close().unwrap();
         assert!(segments(&journal.dir).unwrap().is_empty());
     }
 
@@ -556,7 +559,7 @@ mod tests {
             fs::copy(journal.dir.join(format!("{first:020}.{SUFFIX}")), &kept).unwrap();
             journal.append(&set("t", b"a", &new)).ok().unwrap();
             db.open_tree("t").unwrap().insert("a", new.clone()).unwrap();
-            journal.close(&db).unwrap();
+            journal.close().unwrap();
         }
         // The deleted segment comes back (its unlink did not last).
         fs::copy(

@@ -235,7 +235,6 @@ impl Store {
         )?);
         let (queue, writes) = std::sync::mpsc::channel();
         let writer = writer::Writer {
-            db: db.clone(),
             trees: trees.clone(),
             journal,
             committed: committed.clone(),

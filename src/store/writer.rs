@@ -192,7 +192,6 @@ impl Committed {
 
 /// What the writer thread owns.
 pub(super) struct Writer {
-    pub(super) db: sled::Db,
     pub(super) trees: Vec<sled::Tree>,
     pub(super) journal: Journal,
     pub(super) committed: Arc<Committed>,
@@ -234,7 +233,7 @@ impl Writer {
             }
             if let Some(done) = close {
                 self.committed.closed.store(true, Ordering::Release);
-                let _ = done.send(self.journal.close(&self.db));
+                let _ = done.send(self.journal.close());
             }
         }
     }
