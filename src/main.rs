@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use boxoffice::{
-    config::{Cli, Command, LogFormat},
+    config::{Cli, Command, LogFormat, ServeArgs},
     node::Node,
 };
 use clap::Parser;
@@ -25,13 +25,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            None => serve(cli.serve).await,
-            Some(Command::Serve(args)) => serve(*args).await,
-            Some(Command::Reshard(args)) => reshard(args).await,
-        }
-    });
+    let result = match cli.command {
+        None => serve(runtime, cli.serve),
+        Some(Command::Serve(args)) => serve(runtime, *args),
+        Some(Command::Reshard(args)) => runtime.block_on(reshard(args)),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -42,7 +40,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: boxoffice::config::ServeArgs) -> anyhow::Result<()> {
+/// Serves until SIGTERM, then, once every task (and with them every handle
+/// on the store) has ended, leaves sled's files ready for a quick start.
+fn serve(runtime: tokio::runtime::Runtime, args: ServeArgs) -> anyhow::Result<()> {
+    runtime.block_on(run_node(&args))?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    // The data is safe either way: a failure only leaves the next start
+    // to read sled's log back.
+    if let Err(e) = boxoffice::node::checkpoint(&args) {
+        tracing::warn!("{e:#}");
+    }
+    Ok(())
+}
+
+async fn run_node(args: &ServeArgs) -> anyhow::Result<()> {
     let node = Node::builder(args.clone()).start().await?;
     let addr = node.local_addr()?;
     // Handlers go in before we announce ourselves: a SIGTERM that arrives

@@ -2,7 +2,13 @@
 //! HTTP; and takes it apart again on shutdown (stop accepting, finish
 //! requests, flush).
 
-use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -101,7 +107,9 @@ impl Builder {
             Arc::new(revocations.clone()),
         ]);
         // Before anything is written: the store holds only what is on disk.
-        let own_log = restore(&store, &catalog, &revocations).context("restoring the catalog")?;
+        let image = args.data_dir.join(CATALOG_IMAGE);
+        let own_log =
+            restore(&store, &catalog, &image, &revocations).context("restoring the catalog")?;
         let observed = models.clone();
         store.observe(move |event| {
             for model in observed.iter() {
@@ -166,6 +174,8 @@ impl Builder {
             limits,
             ops,
             store,
+            catalog,
+            image,
             actors,
             follower,
             stop,
@@ -181,6 +191,9 @@ pub struct Node {
     limits: Limits,
     ops: Ops,
     store: Arc<Store>,
+    catalog: Catalog,
+    /// Where a clean stop leaves the catalog for the next start.
+    image: PathBuf,
     actors: Actors,
     follower: Follower,
     /// Set when shutdown starts, ending long-lived responses (live streams).
@@ -231,9 +244,35 @@ impl Node {
         self.follower.stop().await;
         self.actors.shutdown().await;
         self.store.close().await.context("flushing the store")?;
+        // Only an optimization: without it the next start reads the store.
+        if let Err(e) = self.catalog.save(
+            &self.image,
+            self.store.log_id(),
+            self.store.last_event_seq(),
+        ) {
+            tracing::warn!(error = %e, "catalog image not written");
+        }
         Ok(())
     }
 }
+
+/// Lets sled write its snapshot at a clean stop rather than at the next
+/// start, which then reads back none of its log (`Store::checkpoint`).
+/// Only once [`Node::serve`] has returned and every task that held a part
+/// of the node has ended (its runtime shut down): sled opens only once.
+pub fn checkpoint(args: &ServeArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    Store::checkpoint(&args.data_dir, args.cache_mb * 1024 * 1024)
+        .context("writing the store's snapshot")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "store's snapshot written for the next start"
+    );
+    Ok(())
+}
+
+/// The file in the data dir a clean stop leaves the catalog in.
+const CATALOG_IMAGE: &str = "catalog.image";
 
 /// Fills the read models with what this node's store holds (its tickets
 /// as they stand, its recent session events), so a restart reads none of
@@ -243,17 +282,21 @@ impl Node {
 fn restore(
     store: &Store,
     catalog: &Catalog,
+    image: &Path,
     revocations: &Revocations,
 ) -> anyhow::Result<follow::Cursor> {
     // The position first: anything written after it is read again, and
     // versions make that harmless.
     let restoring = std::time::Instant::now();
     let own_log = follow::Cursor::after(store.log_id(), store.last_event_seq());
-    catalog.restore(
-        store
-            .tickets()
-            .map(|t| t.map(|t| crate::domain::TicketEvent::from(&t))),
-    )?;
+    let from_image = catalog.load(image, store.log_id(), store.last_event_seq());
+    if !from_image {
+        catalog.restore(
+            store
+                .tickets()
+                .map(|t| t.map(|t| crate::domain::TicketEvent::from(&t))),
+        )?;
+    }
     let session_events = store.recent_session_events()?;
     for event in &session_events {
         revocations.apply(event);
@@ -261,6 +304,7 @@ fn restore(
     tracing::info!(
         elapsed_ms = restoring.elapsed().as_millis() as u64,
         tickets = catalog.len(),
+        from_image,
         session_events = session_events.len(),
         "read models restored from the store"
     );

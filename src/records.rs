@@ -385,6 +385,98 @@ impl TryFrom<TicketEventRecord> for TicketEvent {
     }
 }
 
+/// The pending holds as a clean stop counted them, stamped with the last
+/// batch written then: a start whose last batch is still that one uses it
+/// instead of counting the reminder index.
+pub(crate) struct HoldsImage {
+    pub(crate) batch: u64,
+    pub(crate) total: i64,
+    pub(crate) by_user: Vec<(UserId, u32)>,
+}
+
+/// [`HoldsImage`] (schema 1).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HoldsImageRecord {
+    batch: u64,
+    total: i64,
+    by_user: Vec<(Uuid, u32)>,
+}
+
+impl Recorded for HoldsImage {
+    type Record = HoldsImageRecord;
+
+    fn to_record(&self) -> HoldsImageRecord {
+        HoldsImageRecord {
+            batch: self.batch,
+            total: self.total,
+            by_user: self
+                .by_user
+                .iter()
+                .map(|(u, n)| ((*u).into(), *n))
+                .collect(),
+        }
+    }
+
+    fn from_record(r: HoldsImageRecord) -> Result<Self, RecordError> {
+        Ok(Self {
+            batch: r.batch,
+            total: r.total,
+            by_user: r.by_user.into_iter().map(|(u, n)| (u.into(), n)).collect(),
+        })
+    }
+}
+
+/// The catalog as a clean stop left it: a start whose store's event log is
+/// still where it was then loads this instead of reading every ticket.
+pub(crate) struct CatalogImage {
+    /// The event log it was taken at: its id and last sequence number.
+    pub(crate) log_id: u64,
+    pub(crate) last_seq: u64,
+    /// The tickets for sale, as pages show them.
+    pub(crate) for_sale: Vec<TicketEvent>,
+    /// Every other ticket known, by its version alone.
+    pub(crate) others: Vec<(TicketId, u64)>,
+}
+
+/// [`CatalogImage`] (schema 1).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct CatalogImageRecord {
+    log_id: u64,
+    last_seq: u64,
+    for_sale: Vec<TicketEventRecord>,
+    others: Vec<(Uuid, u64)>,
+}
+
+impl Recorded for CatalogImage {
+    type Record = CatalogImageRecord;
+
+    fn to_record(&self) -> CatalogImageRecord {
+        CatalogImageRecord {
+            log_id: self.log_id,
+            last_seq: self.last_seq,
+            for_sale: self.for_sale.iter().map(TicketEventRecord::from).collect(),
+            others: self
+                .others
+                .iter()
+                .map(|(id, v)| ((*id).into(), *v))
+                .collect(),
+        }
+    }
+
+    fn from_record(r: CatalogImageRecord) -> Result<Self, RecordError> {
+        Ok(Self {
+            log_id: r.log_id,
+            last_seq: r.last_seq,
+            for_sale: r
+                .for_sale
+                .into_iter()
+                .map(TicketEvent::try_from)
+                .collect::<Result<_, _>>()?,
+            others: r.others.into_iter().map(|(id, v)| (id.into(), v)).collect(),
+        })
+    }
+}
+
 /// What happened (schema 1; the variant order is the layout, so new kinds
 /// are appended and a changed kind gets a new variant, the old one kept
 /// for the logs that hold it).

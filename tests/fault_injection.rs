@@ -1,20 +1,18 @@
-//! A slow disk and kill -9: nothing a reader was shown may vanish in a crash.
+//! A slow disk, a stalled one, and kill -9: nothing a reader was shown
+//! may vanish in a crash, and a stalled disk costs a 503, not a hang.
 //!
 //! Nodes run with `tests/fault/slow_fsync.c` preloaded. A write's 2xx waits
-//! for the flush that puts it on disk; these tests check that reads do too
-//! (a GET, and a peer's catalog follower pulling the event log): whatever a
-//! reader was shown must still be there after a SIGKILL and a restart.
+//! until its batch is in the store's journal and synced; these tests check
+//! that reads do too (a GET, and a peer's catalog follower pulling the event
+//! log): whatever a reader was shown must still be there after a SIGKILL
+//! and a restart.
 //!
-//! How sled 0.34 meets the shim: each flush pwrite()s the log buffer, then
-//! calls sync_file_range (fsync only at start-up and for segment and
-//! snapshot files). A flush holds sled's global lock for its whole
-//! duration, so transactions wait for it, and the next flush starts right
-//! after they commit. Slow syncs alone therefore leave only a short window
-//! in which a committed write is in memory only. Under a burst of
-//! concurrent writes, commits queue up and that window is wide (the peer
-//! test); for one write it is a millisecond or two, so the hold test also
-//! delays the pwrite itself: a write the killed process never issued is
-//! lost, as a power cut would lose one that was written but not synced.
+//! How the store meets the shim: the writer appends each batch to its
+//! journal with write() and fdatasync()s it (slowed by the shim) before it
+//! applies the batch to sled, whose own pwrites (delayed in the hold test)
+//! are synced only when a journal segment fills. So a batch's changes are
+//! visible to nobody while its sync is slow, and a kill during that wait
+//! must leave no trace of them that anyone saw.
 
 mod common;
 
@@ -368,6 +366,62 @@ async fn a_peer_lists_no_phantom_tickets_after_a_slow_node_is_killed_mid_burst()
         );
     }
     eprintln!("took {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// A disk that stops answering syncs: a sign-up answers 503 when an
+/// actor's caller would (10 s) instead of waiting as long as the disk, reads
+/// go on meanwhile, and once the disk is back the late write has landed.
+#[tokio::test]
+async fn a_stalled_disk_answers_503_and_the_write_lands_once_it_is_back() {
+    let stall_dir = tempfile::tempdir().unwrap();
+    let stall = stall_dir.path().join("stall");
+    let mut extra_env = slow_disk_env(0, 0);
+    extra_env.push(("BOXOFFICE_STALL_FILE".into(), stall.display().to_string()));
+    let server = Server::with(Opts {
+        extra_env,
+        ..Opts::default()
+    });
+    let seller = server.client();
+    seller.sign_up(&email("seller")).await;
+    let ticket = id_of(&seller.create_ticket("Before the stall", json!(3)).await);
+
+    std::fs::write(&stall, b"").unwrap();
+    let late = email("late");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        server.client().post(
+            "/api/users/signup",
+            json!({ "email": late, "password": "password123" }),
+        ),
+    )
+    .await
+    .expect("an answer while the disk is stalled, not a hang");
+    assert_eq!(answer.0, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.1);
+    assert!(
+        answer.1["errors"][0]["message"].is_string(),
+        "the uniform error body: {}",
+        answer.1
+    );
+    let (status, shown) = seller.get(&format!("/api/tickets/{ticket}")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "reads are served during the stall: {shown}"
+    );
+
+    // Trying again, as a 503 invites: writes are taken in order, so the
+    // late one lands first and this finds the account made.
+    std::fs::remove_file(&stall).unwrap();
+    let (status, again) = server
+        .client()
+        .post(
+            "/api/users/signup",
+            json!({ "email": late, "password": "password123" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+    assert_eq!(again["errors"][0]["message"], "Email in use");
+    server.client().sign_in(&late).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

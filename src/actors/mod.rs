@@ -253,6 +253,11 @@ pub(crate) struct Actors {
 }
 
 impl Actors {
+    /// The longest a caller waits for an answer before it gets a 503.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.ctx.settings.call_timeout
+    }
+
     /// Starts the supervisor and the reminder service.
     pub(crate) async fn start(
         store: Arc<Store>,

@@ -85,6 +85,41 @@ impl Index {
         })
     }
 
+    /// The index again from what [`Index::image`] gave.
+    pub(crate) fn of_image(for_sale: Vec<TicketEvent>, others: Vec<(TicketId, u64)>) -> Self {
+        let mut versions = HashMap::with_capacity(for_sale.len() + others.len());
+        versions.extend(others);
+        let mut words_of_sale = Vec::new();
+        let mut listings = Vec::with_capacity(for_sale.len());
+        for t in for_sale {
+            versions.insert(t.id, t.version);
+            words_of_sale.extend(words(&t.title).map(|w| (w.into_boxed_str(), t.id)));
+            listings.push((t.id, Listing::of(t)));
+        }
+        Self {
+            versions,
+            for_sale: BTreeMap::from_iter(listings),
+            words: BTreeSet::from_iter(words_of_sale),
+        }
+    }
+
+    /// What the index holds: the tickets for sale as shown, and the
+    /// version of every other ticket.
+    pub(crate) fn image(&self) -> (Vec<TicketEvent>, Vec<(TicketId, u64)>) {
+        let for_sale = self
+            .for_sale
+            .iter()
+            .map(|(id, l)| Self::shown(*id, l))
+            .collect();
+        let others = self
+            .versions
+            .iter()
+            .filter(|(id, _)| !self.for_sale.contains_key(id))
+            .map(|(id, v)| (*id, *v))
+            .collect();
+        (for_sale, others)
+    }
+
     /// Applies a ticket's new state; stale and repeated versions change nothing.
     pub(crate) fn apply(&mut self, t: &TicketEvent) -> bool {
         match self.versions.get_mut(&t.id) {

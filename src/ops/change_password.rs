@@ -30,7 +30,6 @@ impl Operation for SetPassword {
     async fn apply(self, home: &Home) -> Result<User> {
         let (id, version, hash) = (self.id, self.version, self.hash.clone());
         let written = home
-            .store
             .write(move |tx| {
                 let Some(mut user) = tx.user(id)? else {
                     return abort(StoreError::Corrupt(format!("no user {id}")));

@@ -22,10 +22,7 @@ impl Operation for CreateCoupon {
 
     async fn apply(self, home: &Home) -> Result<()> {
         let coupon = Coupon::from_record(self.coupon)?;
-        Ok(home
-            .store
-            .write(move |tx| tx.create_coupon(&coupon))
-            .await?)
+        Ok(home.write(move |tx| tx.create_coupon(&coupon)).await?)
     }
 }
 

@@ -22,7 +22,6 @@ impl Operation for CreateTicket {
         let ticket = Ticket::from_record(self.ticket)?;
         // A new ticket has no owner actor yet and nobody else knows its id.
         Ok(home
-            .store
             .write(move |tx| tx.create_ticket(&ticket).map(|()| ticket))
             .await?)
     }

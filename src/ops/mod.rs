@@ -49,7 +49,7 @@ use crate::{
     passwords::Hasher,
     records::Recorded,
     revocations::Revocations,
-    store::Store,
+    store::{Store, StoreError, Tx, TxResult},
     throttle::Throttle,
 };
 
@@ -86,6 +86,26 @@ impl Home {
             revocations,
             throttle: Arc::default(),
         }
+    }
+
+    /// Writes for an operation that keeps no state of its own. A stalled
+    /// disk answers 503 after the wait an actor's caller gets; the write
+    /// stays queued and may still land, as after any 503 (trying again
+    /// then finds it done: the email in use, the session already ended).
+    /// An actor must wait for its own writes instead: its state follows
+    /// the store.
+    async fn write<R, F>(&self, body: F) -> std::result::Result<R, StoreError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        tokio::time::timeout(self.actors.call_timeout(), self.store.write(body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Flush(
+                    "Saving is taking too long; the change may still be saved".into(),
+                ))
+            })
     }
 
     /// Runs a forwarded operation: its name picks the code, the body is its

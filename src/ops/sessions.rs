@@ -61,7 +61,7 @@ impl Operation for EndSession {
 
     async fn apply(self, home: &Home) -> Result<()> {
         let event = ended(&self.session);
-        Ok(home.store.write(move |tx| tx.emit(event)).await?)
+        Ok(home.write(move |tx| tx.emit(event)).await?)
     }
 }
 

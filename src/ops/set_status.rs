@@ -31,7 +31,6 @@ impl Operation for SetStatus {
         }
         let id = self.id;
         let written = home
-            .store
             .write(move |tx| {
                 let Some(mut user) = tx.user(id)? else {
                     return Ok(None);

@@ -26,7 +26,7 @@ impl Operation for CreateAccount {
 
     async fn apply(self, home: &Home) -> Result<()> {
         let user = User::from_record(self.user)?;
-        Ok(home.store.write(move |tx| tx.create_user(&user)).await?)
+        Ok(home.write(move |tx| tx.create_user(&user)).await?)
     }
 }
 

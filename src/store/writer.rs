@@ -233,7 +233,12 @@ impl Writer {
             }
             if let Some(done) = close {
                 self.committed.closed.store(true, Ordering::Release);
-                let _ = done.send(self.journal.close());
+                // The journal's close flushes sled, the counts with it.
+                let closed = self
+                    .holds
+                    .save(&self.trees[T::Meta as usize], self.journal.last_batch())
+                    .and_then(|()| self.journal.close());
+                let _ = done.send(closed);
             }
         }
     }

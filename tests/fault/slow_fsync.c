@@ -7,6 +7,9 @@
  * BOXOFFICE_WRITE_DELAY_MS (default 0): kill -9 does not drop the kernel's
  * page cache, so without it bytes written but not yet synced survive a
  * SIGKILL that a power cut would lose. Both are read once, at load time.
+ * With BOXOFFICE_STALL_FILE set to a path, every sync call also waits for
+ * as long as that file exists: a disk that stalls and recovers when the
+ * test says so.
  * With BOXOFFICE_FSYNC_DEBUG set (and not "0") every intercepted call is
  * logged to stderr with a CLOCK_MONOTONIC timestamp.
  *
@@ -28,6 +31,7 @@
 static long fsync_delay_ms = 200;
 static long write_delay_ms = 0;
 static int debug;
+static const char *stall_file;
 
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
@@ -62,6 +66,7 @@ static void log_call(const char *what, int fd, long ms) {
 __attribute__((constructor)) static void slow_fsync_init(void) {
     fsync_delay_ms = env_ms("BOXOFFICE_FSYNC_DELAY_MS", 200);
     write_delay_ms = env_ms("BOXOFFICE_WRITE_DELAY_MS", 0);
+    stall_file = getenv("BOXOFFICE_STALL_FILE");
     const char *d = getenv("BOXOFFICE_FSYNC_DEBUG");
     debug = d && *d && strcmp(d, "0") != 0;
     real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
@@ -92,34 +97,47 @@ static void slow_down(const char *what, int fd, long ms) {
     errno = saved;
 }
 
+/* A sync call's delay, then the stall for as long as the stall file exists. */
+static void sync_delay(const char *what, int fd) {
+    slow_down(what, fd, fsync_delay_ms);
+    if (!stall_file || !*stall_file)
+        return;
+    int saved = errno;
+    while (access(stall_file, F_OK) == 0) {
+        struct timespec tick = {0, 10 * 1000000L};
+        nanosleep(&tick, NULL);
+    }
+    errno = saved;
+}
+
 static int missing(void) {
     errno = ENOSYS;
     return -1;
 }
 
 int fsync(int fd) {
-    slow_down("fsync", fd, fsync_delay_ms);
+    sync_delay("fsync", fd);
     return real_fsync ? real_fsync(fd) : missing();
 }
 
 int fdatasync(int fd) {
-    slow_down("fdatasync", fd, fsync_delay_ms);
+    sync_delay("fdatasync", fd);
     return real_fdatasync ? real_fdatasync(fd) : missing();
 }
 
 int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags) {
-    slow_down("sync_file_range", fd, fsync_delay_ms);
+    sync_delay("sync_file_range", fd);
     return real_sync_file_range ? real_sync_file_range(fd, offset, nbytes, flags) : missing();
 }
 
 int syncfs(int fd) {
-    slow_down("syncfs", fd, fsync_delay_ms);
+    sync_delay("syncfs", fd);
     return real_syncfs ? real_syncfs(fd) : missing();
 }
 
 int msync(void *addr, size_t length, int flags) {
     if (flags & MS_SYNC)
-        slow_down("msync", -1, fsync_delay_ms);
+        sync_delay("msync", -1);
     return real_msync ? real_msync(addr, length, flags) : missing();
 }
 
