@@ -245,10 +245,13 @@ impl Node {
         self.actors.shutdown().await;
         self.store.close().await.context("flushing the store")?;
         // Only an optimization: without it the next start reads the store.
+        let placement = self.ops.placement();
+        let me = &placement.me().name;
         if let Err(e) = self.catalog.save(
             &self.image,
             self.store.log_id(),
             self.store.last_event_seq(),
+            |id| placement.ticket_home(id).name == *me,
         ) {
             tracing::warn!(error = %e, "catalog image not written");
         }

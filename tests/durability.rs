@@ -342,8 +342,11 @@ async fn a_restart_after_a_clean_stop_reads_nothing_back_and_shows_the_same() {
         after_stop > while_serving,
         "the stop wrote a newer snapshot: {while_serving:?} then {after_stop:?}"
     );
+    let image = server.data_dir().join("catalog.image");
+    assert!(image.exists(), "the stop left the catalog");
     server.restart();
     assert_eq!(listed(&server.client(), "gig").await, shown);
+    assert!(!image.exists(), "the start took it, once");
     let buyer = server.session(&buyer_addr).await;
     assert_eq!(buyer.buy(&ids[0]).await.0, StatusCode::CREATED);
     let (status, _) = buyer.buy(&ids[1]).await;

@@ -103,18 +103,22 @@ impl Index {
         }
     }
 
-    /// What the index holds: the tickets for sale as shown, and the
-    /// version of every other ticket.
-    pub(crate) fn image(&self) -> (Vec<TicketEvent>, Vec<(TicketId, u64)>) {
+    /// What the index holds of the tickets `keep` picks: those for sale as
+    /// shown, and the version of every other one.
+    pub(crate) fn image(
+        &self,
+        keep: impl Fn(TicketId) -> bool,
+    ) -> (Vec<TicketEvent>, Vec<(TicketId, u64)>) {
         let for_sale = self
             .for_sale
             .iter()
+            .filter(|(id, _)| keep(**id))
             .map(|(id, l)| Self::shown(*id, l))
             .collect();
         let others = self
             .versions
             .iter()
-            .filter(|(id, _)| !self.for_sale.contains_key(id))
+            .filter(|(id, _)| keep(**id) && !self.for_sale.contains_key(id))
             .map(|(id, v)| (*id, *v))
             .collect();
         (for_sale, others)

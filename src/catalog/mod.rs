@@ -18,7 +18,7 @@ pub(crate) use changes::{Changes, Next, Subscription};
 pub(crate) use index::{words, Page, Query};
 
 use crate::{
-    domain::{Event, EventKind, TicketEvent},
+    domain::{Event, EventKind, TicketEvent, TicketId},
     records::{self, CatalogImage},
 };
 
@@ -58,12 +58,25 @@ impl Catalog {
         Ok(())
     }
 
-    /// Writes what the catalog holds to `path`, stamped with the event log
-    /// position it reflects (at a clean stop, once the store is closed).
-    /// A start whose log is still there loads it instead of reading every
-    /// ticket from the store: seconds at 1,000,000 tickets.
-    pub(crate) fn save(&self, path: &Path, log_id: u64, last_seq: u64) -> std::io::Result<()> {
-        let (for_sale, others) = self.index.read().unwrap_or_else(|p| p.into_inner()).image();
+    /// Writes what the catalog holds of this node's own tickets (`own`) to
+    /// `path`, stamped with the position of this node's event log it
+    /// reflects (at a clean stop, once the store is closed). A start whose
+    /// log is still there loads it instead of reading every ticket from the
+    /// store: seconds at 1,000,000 tickets. Peers' tickets are left out:
+    /// their logs are read again after a start anyway, and a peer whose log
+    /// was replaced meanwhile would otherwise leave tickets it no longer has.
+    pub(crate) fn save(
+        &self,
+        path: &Path,
+        log_id: u64,
+        last_seq: u64,
+        own: impl Fn(TicketId) -> bool,
+    ) -> std::io::Result<()> {
+        let (for_sale, others) = self
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .image(own);
         let mut bytes = records::encode(&CatalogImage {
             log_id,
             last_seq,
@@ -86,6 +99,8 @@ impl Catalog {
     /// shows. Returns whether it did; the file is removed either way (after
     /// the next write it would be stale).
     pub(crate) fn load(&self, path: &Path, log_id: u64, last_seq: u64) -> bool {
+        // What a stop cut off while saving left behind.
+        let _ = std::fs::remove_file(path.with_extension("partial"));
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
@@ -213,7 +228,7 @@ mod tests {
             ..Query::default()
         };
 
-        c.save(&path, 7, 42).unwrap();
+        c.save(&path, 7, 42, |_| true).unwrap();
         let loaded = Catalog::default();
         assert!(loaded.load(&path, 7, 42));
         assert_eq!(loaded.page(&search).tickets, c.page(&search).tickets);
@@ -225,18 +240,27 @@ mod tests {
         assert!(!loaded.apply(&EventKind::TicketUpdated(stale)));
         assert!(!path.exists(), "used once");
 
-        c.save(&path, 7, 42).unwrap();
+        // Only what `own` picks goes in: a peer's tickets come from its log.
+        c.save(&path, 7, 42, |id| id == held.id).unwrap();
+        let own = Catalog::default();
+        assert!(own.load(&path, 7, 42));
+        assert_eq!((own.len(), own.for_sale()), (1, 0));
+
+        c.save(&path, 7, 42, |_| true).unwrap();
         assert!(!Catalog::default().load(&path, 7, 43), "the store moved on");
-        c.save(&path, 7, 42).unwrap();
+        c.save(&path, 7, 42, |_| true).unwrap();
         assert!(!Catalog::default().load(&path, 8, 42), "another event log");
-        c.save(&path, 7, 42).unwrap();
+        c.save(&path, 7, 42, |_| true).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 1;
         std::fs::write(&path, bytes).unwrap();
+        // And a stop cut off while saving the next one.
+        std::fs::write(path.with_extension("partial"), b"cut off").unwrap();
         let damaged = Catalog::default();
         assert!(!damaged.load(&path, 7, 42), "damage is caught");
         assert_eq!(damaged.len(), 0);
         assert!(!path.exists());
+        assert!(!path.with_extension("partial").exists(), "leftovers go");
     }
 }

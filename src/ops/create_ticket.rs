@@ -21,7 +21,10 @@ impl Operation for CreateTicket {
     async fn apply(self, home: &Home) -> Result<Ticket> {
         let ticket = Ticket::from_record(self.ticket)?;
         // A new ticket has no owner actor yet and nobody else knows its id.
+        // It waits for a stalled disk rather than answer 503: trying again
+        // after a 503 would list it twice, under a new id.
         Ok(home
+            .store
             .write(move |tx| tx.create_ticket(&ticket).map(|()| ticket))
             .await?)
     }

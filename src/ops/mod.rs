@@ -92,8 +92,8 @@ impl Home {
     /// disk answers 503 after the wait an actor's caller gets; the write
     /// stays queued and may still land, as after any 503 (trying again
     /// then finds it done: the email in use, the session already ended).
-    /// An actor must wait for its own writes instead: its state follows
-    /// the store.
+    /// Only for writes that trying again cannot repeat. An actor must wait
+    /// for its own writes instead: its state follows the store.
     async fn write<R, F>(&self, body: F) -> std::result::Result<R, StoreError>
     where
         F: FnOnce(&mut Tx<'_>) -> TxResult<R> + Send + 'static,

@@ -111,8 +111,9 @@ pub(crate) struct Store {
     committed: Arc<writer::Committed>,
     /// Names this event log; a follower that sees another id re-reads it.
     log_id: u64,
-    /// Pending holds on disk, in all and by buyer: counted once at open,
-    /// then kept by the writer as batches commit.
+    /// Pending holds on disk, in all and by buyer: counted at open (or read
+    /// back from what a clean stop left), then kept by the writer as
+    /// batches commit.
     holds: Arc<orders::PendingHolds>,
 }
 
@@ -229,7 +230,7 @@ impl Store {
             &trees[T::Reminders as usize],
             &trees[T::Orders as usize],
             &trees[T::Meta as usize],
-            journal.last_batch(),
+            durable.then(|| journal.last_batch()),
         )?);
         let (queue, writes) = std::sync::mpsc::channel();
         let writer = writer::Writer {
@@ -374,7 +375,10 @@ impl Store {
     /// snapshot to a temporary file and renames it.
     pub(crate) fn checkpoint(dir: &Path, cache_bytes: u64) -> Result<(), StoreError> {
         // sled's own threads may still hold its lock file for a moment
-        // after the last handle went.
+        // after the last handle went. sled takes the lock before it reads
+        // anything, and says so only in its message; any other error would
+        // come after a whole read of its log, not worth repeating.
+        let locked = |e: &std::io::Error| e.to_string().starts_with("could not acquire lock");
         let mut tries = 0;
         loop {
             match sled_config(dir, cache_bytes).open() {
@@ -382,7 +386,7 @@ impl Store {
                     drop(db);
                     return Ok(());
                 }
-                Err(sled::Error::Io(e)) if tries < 40 => {
+                Err(sled::Error::Io(e)) if locked(&e) && tries < 40 => {
                     tracing::debug!(error = %e, "sled not released yet");
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -895,7 +899,8 @@ mod tests {
             );
             assert_eq!(store.holds.by_user().get(&buyer), Some(&2));
             hold(&store).await.unwrap();
-            // No clean stop: the counts left behind are older than this write.
+            // No clean stop: the counts it left were taken at open, or (if
+            // sled lost that) are older than this write.
         }
         let store = reopen(dir.path()).await;
         assert_eq!(

@@ -115,16 +115,18 @@ impl PendingHolds {
     /// The counts at open: those a clean stop left in `meta` when nothing
     /// was written since (batch numbers only grow, so an equal stamp
     /// means the same reminders), or else a count of the reminder index,
-    /// which takes seconds at 1,000,000 holds.
+    /// which takes seconds at 1,000,000 holds. `last_batch` is `None`
+    /// without fsync, when a crash could have taken back batches the stamp
+    /// counts. The saved counts are used once: the next stop saves its own.
     pub(super) fn open(
         reminders: &sled::Tree,
         orders: &sled::Tree,
         meta: &sled::Tree,
-        last_batch: u64,
+        last_batch: Option<u64>,
     ) -> Result<Self, StoreError> {
-        if let Some(bytes) = meta.get(HOLDS_IMAGE)? {
+        if let Some(bytes) = meta.remove(HOLDS_IMAGE)? {
             match codec::decode::<HoldsImage>(&bytes) {
-                Ok(image) if image.batch == last_batch => {
+                Ok(image) if Some(image.batch) == last_batch => {
                     return Ok(Self {
                         total: AtomicI64::new(image.total),
                         by_user: Mutex::new(image.by_user.into_iter().collect()),
