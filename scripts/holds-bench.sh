@@ -3,7 +3,9 @@
 #   TTL=secs scripts/holds-bench.sh [holds]     (default 100000 holds, TTL 120)
 # 1. A flash rush wins `holds` tickets (one BUY each); reports wins/s, then
 #    RSS and live actors right after and once actors have passivated.
-# 2. Restarts the node with every hold still pending: time to ready.
+# 2. Restarts the node with every hold still pending, first after a kill -9
+#    right after the rush (sled reads back its log of the rush, the store
+#    is scanned), then after a clean stop: time to ready for each.
 # 3. Keeps it up while the holds fall due (at the rate they were placed):
 #    how late each lapsed (boxoffice_hold_lapse_delay_seconds).
 # 4. A second rush, then the node is stopped until every hold is overdue and
@@ -93,7 +95,11 @@ sleep 12
 echo "once idle:      RSS $(rss_mb) MB, live actors $(stats | field liveActors), for sale $(stats | field catalogForSale)"
 [ $(( t_last - t_rush )) -ge "$ttl" ] && echo "note: the rush outlasted TTL=$ttl s; some holds lapsed during it"
 
-echo "== 2. restart with the holds pending"
+echo "== 2. restarts with the holds pending"
+kill -KILL "$pid"; wait "$pid" || true; pid=
+echo "after a kill -9:"
+start
+echo "after a clean stop:"
 stop
 start
 echo "RSS after the restart: $(rss_mb) MB, live actors $(stats | field liveActors)"

@@ -95,7 +95,7 @@ impl Builder {
         store.ensure_shards(args.shards)?;
         tracing::info!(
             elapsed_ms = opening.elapsed().as_millis() as u64,
-            pending_holds = store.pending_holds(),
+            pending_holds = store.pending_holds()?,
             "store opened"
         );
         // This node's own changes reach its read models as soon as they are

@@ -385,47 +385,6 @@ impl TryFrom<TicketEventRecord> for TicketEvent {
     }
 }
 
-/// The pending holds as a clean stop counted them, stamped with the last
-/// batch written then: a start whose last batch is still that one uses it
-/// instead of counting the reminder index.
-pub(crate) struct HoldsImage {
-    pub(crate) batch: u64,
-    pub(crate) total: i64,
-    pub(crate) by_user: Vec<(UserId, u32)>,
-}
-
-/// [`HoldsImage`] (schema 1).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct HoldsImageRecord {
-    batch: u64,
-    total: i64,
-    by_user: Vec<(Uuid, u32)>,
-}
-
-impl Recorded for HoldsImage {
-    type Record = HoldsImageRecord;
-
-    fn to_record(&self) -> HoldsImageRecord {
-        HoldsImageRecord {
-            batch: self.batch,
-            total: self.total,
-            by_user: self
-                .by_user
-                .iter()
-                .map(|(u, n)| ((*u).into(), *n))
-                .collect(),
-        }
-    }
-
-    fn from_record(r: HoldsImageRecord) -> Result<Self, RecordError> {
-        Ok(Self {
-            batch: r.batch,
-            total: r.total,
-            by_user: r.by_user.into_iter().map(|(u, n)| (u.into(), n)).collect(),
-        })
-    }
-}
-
 /// The catalog as a clean stop left it: a start whose store's event log is
 /// still where it was then loads this instead of reading every ticket.
 pub(crate) struct CatalogImage {

@@ -315,8 +315,8 @@ async fn listed(c: &Client, q: &str) -> Vec<String> {
 /// A clean stop leaves what the next start would otherwise read back: sled
 /// writes its snapshot only when it opens (without one made at the stop,
 /// the next start reads back every write since this one: seconds after an
-/// onsale), and the catalog and hold counts are left stamped with where
-/// the store stood. The restart shows exactly what was shown before it;
+/// onsale), and the catalog is left stamped with where the store's event
+/// log stood. The restart shows exactly what was shown before it;
 /// after a kill -9 that follows later writes, they are read from the store.
 #[tokio::test]
 async fn a_restart_after_a_clean_stop_reads_nothing_back_and_shows_the_same() {

@@ -273,7 +273,7 @@ impl TicketState {
             .write(move |tx| {
                 // Exact on this node: writes are serial, and the count is
                 // the stored one plus the batch's and this write's.
-                if cap > 0 && tx.pending_holds_of(by) >= cap {
+                if cap > 0 && tx.pending_holds_of(by)? >= cap {
                     return abort(RuleError::HoldLimitReached.into());
                 }
                 tx.put_ticket(&ticket)?;

@@ -242,7 +242,9 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     let (tickets, orders) = state.ops.live_actors_by_kind();
     metrics::gauge!(m::LIVE_ACTORS, "kind" => "ticket").set(tickets as f64);
     metrics::gauge!(m::LIVE_ACTORS, "kind" => "order").set(orders as f64);
-    metrics::gauge!(m::HOLDS_PENDING).set(state.ops.pending_holds() as f64);
+    if let Ok(holds) = state.ops.pending_holds() {
+        metrics::gauge!(m::HOLDS_PENDING).set(holds as f64);
+    }
     metrics::gauge!(m::REVOKED_ACCOUNTS).set(state.ops.revoked_accounts() as f64);
     for peer in state.ops.cluster().map(|c| c.peers()).unwrap_or_default() {
         metrics::gauge!(m::PEER_UP, "peer" => peer.name.clone()).set(f64::from(u8::from(peer.up)));

@@ -239,8 +239,8 @@ impl Ops {
     }
 
     /// Holds on this node waiting for payment.
-    pub(crate) fn pending_holds(&self) -> i64 {
-        self.home.store.pending_holds()
+    pub(crate) fn pending_holds(&self) -> Result<i64> {
+        Ok(self.home.store.pending_holds()?)
     }
 
     /// Ticket and order actors alive on this node, by kind.

@@ -197,12 +197,6 @@ impl Journal {
         }
     }
 
-    /// The number of the last batch written: they are numbered without
-    /// gaps from the data dir's first, so it only grows.
-    pub(super) fn last_batch(&self) -> u64 {
-        self.next - 1
-    }
-
     /// On a clean stop, once every batch is in sled: flushes sled and
     /// empties the journal, so the next open has nothing to replay.
     pub(super) fn close(&mut self) -> Result<(), StoreError> {

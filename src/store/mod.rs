@@ -18,7 +18,7 @@ mod tickets;
 mod users;
 mod writer;
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use sled::IVec;
 use tokio::sync::oneshot;
@@ -27,7 +27,7 @@ pub(crate) use events::LogPage;
 pub(crate) use idempotency::{IdemKey, Scope};
 
 use crate::{
-    domain::{Event, EventKind, Timestamp, UserId},
+    domain::{Event, EventKind, Timestamp},
     records::Recorded,
 };
 
@@ -84,9 +84,10 @@ enum T {
     Coupons,
     CouponHolds,
     SessionEvents,
+    HoldCounts,
 }
 
-const TREE_NAMES: [&str; 13] = [
+const TREE_NAMES: [&str; 14] = [
     "users",
     "emails",
     "tickets",
@@ -100,6 +101,7 @@ const TREE_NAMES: [&str; 13] = [
     "coupons",
     "coupon_holds",
     "session_events",
+    "hold_counts",
 ];
 
 pub(crate) struct Store {
@@ -111,10 +113,6 @@ pub(crate) struct Store {
     committed: Arc<writer::Committed>,
     /// Names this event log; a follower that sees another id re-reads it.
     log_id: u64,
-    /// Pending holds on disk, in all and by buyer: counted at open (or read
-    /// back from what a clean stop left), then kept by the writer as
-    /// batches commit.
-    holds: Arc<orders::PendingHolds>,
 }
 
 /// One write's view while its body runs on the writer thread: the
@@ -125,13 +123,6 @@ pub(crate) struct Tx<'a> {
     next_seq: u64,
     at: Timestamp,
     emitted: Vec<Event>,
-    /// Pending holds by buyer as committed before this batch.
-    holds_before: &'a HashMap<UserId, u32>,
-    /// Holds the batch's earlier writes added and cleared, by buyer
-    /// (`None`: a hold whose buyer is unknown, counted in the total only).
-    holds_batch: &'a HashMap<Option<UserId>, i32>,
-    /// Holds this write added (+1) and cleared (-1), by buyer.
-    holds_delta: Vec<(Option<UserId>, i32)>,
     /// How to take this write's changes back out of the overlay.
     undo: Vec<writer::Undo>,
 }
@@ -218,6 +209,12 @@ impl Store {
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
         orders::migrate_pending(&db, &trees[T::Reminders as usize])?;
+        orders::count_holds_once(
+            &trees[T::Reminders as usize],
+            &trees[T::Orders as usize],
+            &trees[T::HoldCounts as usize],
+            &trees[T::Meta as usize],
+        )?;
         events::keep_recent_session_events(
             &trees[T::Events as usize],
             &trees[T::SessionEvents as usize],
@@ -226,18 +223,11 @@ impl Store {
         let last_seq = events::last_seq(&trees[T::Events as usize])?;
         let log_id = events::log_id(&trees[T::Meta as usize], durable)?;
         let committed = Arc::new(writer::Committed::new(last_seq));
-        let holds = Arc::new(orders::PendingHolds::open(
-            &trees[T::Reminders as usize],
-            &trees[T::Orders as usize],
-            &trees[T::Meta as usize],
-            durable.then(|| journal.last_batch()),
-        )?);
         let (queue, writes) = std::sync::mpsc::channel();
         let writer = writer::Writer {
             trees: trees.clone(),
             journal,
             committed: committed.clone(),
-            holds: holds.clone(),
             last_seq,
         };
         let writer = std::thread::Builder::new()
@@ -245,7 +235,6 @@ impl Store {
             .spawn(move || writer.run(writes))
             .map_err(|e| StoreError::Flush(format!("starting the writer thread: {e}")))?;
         Ok(Self {
-            holds,
             trees,
             writes: std::sync::Mutex::new(Some(queue)),
             writer: std::sync::Mutex::new(Some(writer)),
@@ -310,9 +299,9 @@ impl Store {
         }
     }
 
-    /// Holds waiting for payment (committed; for metrics).
-    pub(crate) fn pending_holds(&self) -> i64 {
-        self.holds.total()
+    /// Holds waiting for payment (on disk; for metrics).
+    pub(crate) fn pending_holds(&self) -> Result<i64, StoreError> {
+        orders::pending_total(self.tree(T::Meta))
     }
 
     /// Records the cluster's shard count on first start and refuses any
@@ -432,6 +421,16 @@ pub(crate) mod test_support {
     }
 
     /// Opens `dir` again after a store there was closed.
+    impl Store {
+        /// `buyer`'s pending holds as on disk.
+        pub(crate) fn holds_of(&self, buyer: crate::domain::UserId) -> u32 {
+            self.tree(T::HoldCounts)
+                .get(buyer.as_bytes())
+                .unwrap()
+                .map_or(0, |v| u32::from_be_bytes(v.as_ref().try_into().unwrap()))
+        }
+    }
+
     pub(crate) async fn reopen(dir: &Path) -> Store {
         once_free(|| Store::open(dir, true)).await
     }
@@ -722,7 +721,7 @@ mod tests {
                 if refuse {
                     return abort(StoreError::Stale("refused after holding".into()));
                 }
-                Ok(tx.pending_holds_of(buyer))
+                tx.pending_holds_of(buyer)
             })
         };
         let blocker = hold_the_writer(&store);
@@ -731,8 +730,8 @@ mod tests {
         assert_eq!(first.unwrap(), 1);
         assert!(refused.is_err());
         assert_eq!(second.unwrap(), 2, "the refused hold is not counted");
-        assert_eq!(store.holds.by_user().get(&buyer), Some(&2));
-        assert_eq!(store.pending_holds(), 2);
+        assert_eq!(store.holds_of(buyer), 2);
+        assert_eq!(store.pending_holds().unwrap(), 2);
     }
 
     fn copy_dir(from: &Path, to: &Path) {
@@ -784,7 +783,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pending_holds_are_counted_by_buyer_across_a_restart() {
+    async fn a_data_dir_without_hold_counts_is_counted_once_by_buyer() {
         use crate::domain::{Order, OrderId, Price, Ticket, Title, UserId};
         let dir = tempfile::tempdir().unwrap();
         let buyer = UserId::new();
@@ -810,9 +809,9 @@ mod tests {
             let seen = store
                 .write(move |tx| {
                     tx.put_order(&one)?;
-                    let after_one = tx.pending_holds_of(buyer);
+                    let after_one = tx.pending_holds_of(buyer)?;
                     tx.put_order(&two)?;
-                    Ok((after_one, tx.pending_holds_of(buyer)))
+                    Ok((after_one, tx.pending_holds_of(buyer)?))
                 })
                 .await
                 .unwrap();
@@ -828,22 +827,28 @@ mod tests {
                 .insert(orders::reminder_key(second.expires_at, orphan), &[])
                 .unwrap();
             store.close().await.unwrap();
-            // As those releases left it: no counts from the stop.
-            store.tree(T::Meta).remove(orders::HOLDS_IMAGE).unwrap();
+            // As a data dir from before the counts were kept left it.
+            store.tree(T::Meta).remove(orders::HOLDS_TOTAL).unwrap();
             store.tree(T::Meta).flush().unwrap();
+            store.tree(T::HoldCounts).clear().unwrap();
+            store.tree(T::HoldCounts).flush().unwrap();
         }
         let store = reopen(dir.path()).await;
+        assert_eq!(store.holds_of(buyer), 2, "counted at open");
         assert_eq!(
-            store.holds.by_user().get(&buyer),
-            Some(&2),
-            "counted at open"
+            store.pending_holds().unwrap(),
+            3,
+            "the orphan counts in the total"
         );
-        assert_eq!(store.pending_holds(), 3, "the orphan counts in the total");
         assert!(store
             .drop_stale_reminder(second.expires_at, orphan)
             .await
             .unwrap());
-        assert_eq!(store.pending_holds(), 2, "and leaves it when dropped");
+        assert_eq!(
+            store.pending_holds().unwrap(),
+            2,
+            "and leaves it when dropped"
+        );
         assert!(
             !store
                 .drop_stale_reminder(second.expires_at, orphan)
@@ -851,17 +856,24 @@ mod tests {
                 .unwrap(),
             "once"
         );
-        assert_eq!(store.pending_holds(), 2);
+        assert_eq!(store.pending_holds().unwrap(), 2);
         store
             .drop_stale_reminder(second.expires_at, second.id)
             .await
             .unwrap();
-        assert_eq!(store.holds.by_user().get(&buyer), Some(&1));
-        assert_eq!(store.pending_holds(), 1);
+        assert_eq!(store.holds_of(buyer), 1);
+        assert_eq!(store.pending_holds().unwrap(), 1);
+        drop(store);
+        // Counted once: the counts are on disk now, found as they are.
+        let store = reopen(dir.path()).await;
+        assert_eq!(
+            (store.holds_of(buyer), store.pending_holds().unwrap()),
+            (1, 1)
+        );
     }
 
     #[tokio::test]
-    async fn a_clean_stop_leaves_the_hold_counts_and_a_later_write_voids_them() {
+    async fn hold_counts_are_written_with_their_batch_and_never_counted_again() {
         use crate::domain::{Order, OrderId, Price, Ticket, Title, UserId};
         let dir = tempfile::tempdir().unwrap();
         let buyer = UserId::new();
@@ -880,35 +892,25 @@ mod tests {
             );
             store.submit(move |tx| tx.put_order(&order))
         };
-        // A reminder the counts do not know of: only a count finds it.
+        // A reminder the counts do not know of: only a count would find it.
         let unknown = orders::reminder_key(Timestamp::now(), OrderId::new());
         {
             let store = Store::open(dir.path(), true).unwrap();
             hold(&store).await.unwrap();
             hold(&store).await.unwrap();
-            store.close().await.unwrap();
             store.tree(T::Reminders).insert(unknown, &[]).unwrap();
-            store.tree(T::Reminders).flush().unwrap();
+            // No close: the start after a crash replays the journal.
         }
         {
             let store = reopen(dir.path()).await;
-            assert_eq!(
-                store.pending_holds(),
-                2,
-                "the counts from the stop, not a count"
-            );
-            assert_eq!(store.holds.by_user().get(&buyer), Some(&2));
+            assert_eq!(store.pending_holds().unwrap(), 2, "not a count");
+            assert_eq!(store.holds_of(buyer), 2);
             hold(&store).await.unwrap();
-            // No clean stop: the counts it left were taken at open, or (if
-            // sled lost that) are older than this write.
+            store.close().await.unwrap();
         }
         let store = reopen(dir.path()).await;
-        assert_eq!(
-            store.pending_holds(),
-            4,
-            "counted again, the unknown one too"
-        );
-        assert_eq!(store.holds.by_user().get(&buyer), Some(&3));
+        assert_eq!(store.pending_holds().unwrap(), 3);
+        assert_eq!(store.holds_of(buyer), 3);
     }
 
     #[tokio::test]

@@ -2,26 +2,18 @@
 //! buyer's orders (oldest first), and the reminders: one per pending order,
 //! keyed by its deadline (so what falls due next is the start of the tree),
 //! holding its buyer's id. A hold costs these bytes, not an actor or a
-//! timer in memory; the store also counts pending holds by buyer, so a cap
-//! on them is checked inside the transaction that would add one.
+//! timer in memory. The pending holds are also counted, by buyer and in
+//! all, by the same transactions: a cap on them is checked inside the
+//! transaction that would add one, and no start counts them again.
 
-use std::{
-    collections::HashMap,
-    ops::Bound,
-    sync::{
-        atomic::{AtomicI64, Ordering},
-        Mutex, MutexGuard,
-    },
-};
+use std::{collections::HashMap, ops::Bound};
 
 use super::{codec, get, scan, tx_get, Store, StoreError, Tx, TxResult, T};
-use crate::{
-    domain::{Order, OrderId, Timestamp, UserId},
-    records::HoldsImage,
-};
+use crate::domain::{Order, OrderId, Timestamp, UserId};
 
-/// The `meta` key of the pending holds a clean stop counted.
-pub(super) const HOLDS_IMAGE: &str = "pending_holds_image";
+/// The `meta` key of the number of pending holds (big-endian `i64`). The
+/// counts by buyer are in their own tree; both are there once this key is.
+pub(super) const HOLDS_TOTAL: &str = "pending_holds";
 
 fn user_key(user: UserId, order: OrderId) -> [u8; 32] {
     let mut key = [0; 32];
@@ -105,104 +97,53 @@ impl Store {
     }
 }
 
-/// Pending holds, in all and by buyer.
-pub(super) struct PendingHolds {
-    total: AtomicI64,
-    by_user: Mutex<HashMap<UserId, u32>>,
+/// Pending holds waiting for payment, from what is on disk (for metrics).
+pub(super) fn pending_total(meta: &sled::Tree) -> Result<i64, StoreError> {
+    Ok(meta.get(HOLDS_TOTAL)?.map_or(0, |v| decode_count(&v)))
 }
 
-impl PendingHolds {
-    /// The counts at open: those a clean stop left in `meta` when nothing
-    /// was written since (batch numbers only grow, so an equal stamp
-    /// means the same reminders), or else a count of the reminder index,
-    /// which takes seconds at 1,000,000 holds. `last_batch` is `None`
-    /// without fsync, when a crash could have taken back batches the stamp
-    /// counts. The saved counts are used once: the next stop saves its own.
-    pub(super) fn open(
-        reminders: &sled::Tree,
-        orders: &sled::Tree,
-        meta: &sled::Tree,
-        last_batch: Option<u64>,
-    ) -> Result<Self, StoreError> {
-        if let Some(bytes) = meta.remove(HOLDS_IMAGE)? {
-            match codec::decode::<HoldsImage>(&bytes) {
-                Ok(image) if Some(image.batch) == last_batch => {
-                    return Ok(Self {
-                        total: AtomicI64::new(image.total),
-                        by_user: Mutex::new(image.by_user.into_iter().collect()),
-                    })
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "pending holds image unreadable; counting"),
-            }
-        }
-        Self::count(reminders, orders)
-    }
+fn decode_count(bytes: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(bytes).map_or(0, i64::from_be_bytes)
+}
 
-    /// Leaves the counts in `meta` for the next open, stamped with the last
-    /// batch written (at a clean stop, before the final flush).
-    pub(super) fn save(&self, meta: &sled::Tree, last_batch: u64) -> Result<(), StoreError> {
-        let image = HoldsImage {
-            batch: last_batch,
-            total: self.total(),
-            by_user: self.by_user().iter().map(|(u, n)| (*u, *n)).collect(),
+/// Data dirs written before the counts were kept on disk: counts the
+/// reminder index once (seconds at 1,000,000 holds) and writes the counts,
+/// the total last, so a stop cut short here counts again at the next open.
+/// A reminder written before reminders named their buyer costs a read of
+/// its order.
+pub(super) fn count_holds_once(
+    reminders: &sled::Tree,
+    orders: &sled::Tree,
+    counts: &sled::Tree,
+    meta: &sled::Tree,
+) -> Result<(), StoreError> {
+    if meta.contains_key(HOLDS_TOTAL)? {
+        return Ok(());
+    }
+    let mut total = 0i64;
+    let mut by_user: HashMap<UserId, u32> = HashMap::new();
+    for entry in reminders.iter() {
+        let (key, value) = entry?;
+        total += 1;
+        let buyer = match UserId::try_from_slice(&value) {
+            Some(buyer) => Some(buyer),
+            None => {
+                let (_, order) = parse_reminder(&key)?;
+                get::<Order>(orders, order.as_bytes())?.map(|o| o.user_id)
+            }
         };
-        meta.insert(HOLDS_IMAGE, codec::encode(&image))?;
-        Ok(())
-    }
-
-    /// Counts the reminder index. A reminder written before reminders
-    /// named their buyer costs a read of its order.
-    fn count(reminders: &sled::Tree, orders: &sled::Tree) -> Result<Self, StoreError> {
-        let mut total = 0;
-        let mut by_user: HashMap<UserId, u32> = HashMap::new();
-        for entry in reminders.iter() {
-            let (key, value) = entry?;
-            total += 1;
-            let buyer = match UserId::try_from_slice(&value) {
-                Some(buyer) => Some(buyer),
-                None => {
-                    let (_, order) = parse_reminder(&key)?;
-                    get::<Order>(orders, order.as_bytes())?.map(|o| o.user_id)
-                }
-            };
-            if let Some(buyer) = buyer {
-                *by_user.entry(buyer).or_default() += 1;
-            }
-        }
-        Ok(Self {
-            total: AtomicI64::new(total),
-            by_user: Mutex::new(by_user),
-        })
-    }
-
-    pub(super) fn total(&self) -> i64 {
-        self.total.load(Ordering::Relaxed)
-    }
-
-    /// The counts by buyer, locked: the writer holds it across a batch
-    /// (bodies and commit); others only read it.
-    pub(super) fn by_user(&self) -> MutexGuard<'_, HashMap<UserId, u32>> {
-        self.by_user.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Applies a committed batch's changes (a hold of no known buyer
-    /// changes the total only).
-    pub(super) fn apply(
-        &self,
-        by_user: &mut HashMap<UserId, u32>,
-        delta: &[(Option<UserId>, i32)],
-    ) {
-        for &(buyer, d) in delta {
-            self.total.fetch_add(i64::from(d), Ordering::Relaxed);
-            let Some(buyer) = buyer else { continue };
-            let n = by_user.entry(buyer).or_default();
-            *n = n.saturating_add_signed(d);
-            if *n == 0 {
-                by_user.remove(&buyer);
-            }
+        if let Some(buyer) = buyer {
+            *by_user.entry(buyer).or_default() += 1;
         }
     }
+    counts.clear()?;
+    for (buyer, n) in by_user {
+        counts.insert(buyer.as_bytes(), &n.to_be_bytes())?;
+    }
+    counts.flush()?;
+    meta.insert(HOLDS_TOTAL, &total.to_be_bytes())?;
+    meta.flush()?;
+    Ok(())
 }
 
 /// A reminder's key: deadline (big-endian millis, so it sorts), then order id.
@@ -255,16 +196,33 @@ pub(super) fn migrate_pending(db: &sled::Db, reminders: &sled::Tree) -> Result<(
 
 impl Tx<'_> {
     /// `buyer`'s holds waiting for payment, this transaction's included.
-    pub(crate) fn pending_holds_of(&self, buyer: UserId) -> u32 {
-        let before = self.holds_before.get(&buyer).copied().unwrap_or(0);
-        let earlier = self.holds_batch.get(&Some(buyer)).copied().unwrap_or(0);
-        let delta: i32 = self
-            .holds_delta
-            .iter()
-            .filter(|(b, _)| *b == Some(buyer))
-            .map(|(_, d)| d)
-            .sum();
-        before.saturating_add_signed(earlier + delta)
+    pub(crate) fn pending_holds_of(&self, buyer: UserId) -> TxResult<u32> {
+        Ok(self
+            .get(T::HoldCounts, buyer.as_bytes())?
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map_or(0, u32::from_be_bytes))
+    }
+
+    /// Counts a hold added (`+1`) or cleared (`-1`), in all and by its
+    /// buyer (`None`: unknown, in the total only), in this write.
+    fn count_hold(&mut self, buyer: Option<UserId>, d: i32) -> TxResult<()> {
+        if let Some(buyer) = buyer {
+            let n = self.pending_holds_of(buyer)?.saturating_add_signed(d);
+            if n == 0 {
+                self.remove(T::HoldCounts, buyer.as_bytes())?;
+            } else {
+                self.put(T::HoldCounts, buyer.as_bytes(), &n.to_be_bytes()[..]);
+            }
+        }
+        let total = self
+            .get(T::Meta, HOLDS_TOTAL.as_bytes())?
+            .map_or(0, |v| decode_count(&v));
+        self.put(
+            T::Meta,
+            HOLDS_TOTAL.as_bytes(),
+            &(total + i64::from(d)).to_be_bytes()[..],
+        );
+        Ok(())
     }
 
     pub(crate) fn order(&self, id: OrderId) -> TxResult<Option<Order>> {
@@ -281,10 +239,10 @@ impl Tx<'_> {
                 .insert(T::Reminders, &reminder, order.user_id.as_bytes())?
                 .is_none()
             {
-                self.holds_delta.push((Some(order.user_id), 1));
+                self.count_hold(Some(order.user_id), 1)?;
             }
         } else if self.remove(T::Reminders, &reminder)?.is_some() {
-            self.holds_delta.push((Some(order.user_id), -1));
+            self.count_hold(Some(order.user_id), -1)?;
         }
         Ok(())
     }
@@ -301,7 +259,7 @@ impl Tx<'_> {
         };
         // A reminder naming nobody whose order is gone counted in the
         // total only.
-        self.holds_delta.push((buyer, -1));
+        self.count_hold(buyer, -1)?;
         Ok(true)
     }
 }

@@ -28,10 +28,9 @@ use tokio::sync::oneshot;
 
 use super::{
     journal::{AppendError, Changes, Journal},
-    orders::PendingHolds,
     StoreError, Tx, TxResult, T, TREE_NAMES,
 };
-use crate::domain::{Event, Timestamp, UserId};
+use crate::domain::{Event, Timestamp};
 use crate::metrics as m;
 
 /// Most writes in one batch; more wait for the next.
@@ -195,7 +194,6 @@ pub(super) struct Writer {
     pub(super) trees: Vec<sled::Tree>,
     pub(super) journal: Journal,
     pub(super) committed: Arc<Committed>,
-    pub(super) holds: Arc<PendingHolds>,
     /// The last event sequence number written: numbers are gap-free and in
     /// commit order (readers tail by `after=N`).
     pub(super) last_seq: u64,
@@ -233,12 +231,7 @@ impl Writer {
             }
             if let Some(done) = close {
                 self.committed.closed.store(true, Ordering::Release);
-                // The journal's close flushes sled, the counts with it.
-                let closed = self
-                    .holds
-                    .save(&self.trees[T::Meta as usize], self.journal.last_batch())
-                    .and_then(|()| self.journal.close());
-                let _ = done.send(closed);
+                let _ = done.send(self.journal.close());
             }
         }
     }
@@ -251,9 +244,7 @@ impl Writer {
             }
             return;
         }
-        let mut by_user = self.holds.by_user();
         let mut overlay = Overlay::default();
-        let mut holds: HashMap<Option<UserId>, i32> = HashMap::new();
         let mut events: Vec<Event> = Vec::new();
         let mut next_seq = self.last_seq + 1;
         for job in &mut jobs {
@@ -263,25 +254,18 @@ impl Writer {
                 next_seq,
                 at: Timestamp::now(),
                 emitted: Vec::new(),
-                holds_before: &by_user,
-                holds_batch: &holds,
-                holds_delta: Vec::new(),
                 undo: Vec::new(),
             };
             let kept = job.run(&mut tx);
             let Tx {
                 next_seq: after,
                 emitted,
-                holds_delta,
                 undo,
                 ..
             } = tx;
             if kept {
                 next_seq = after;
                 events.extend(emitted);
-                for (buyer, d) in holds_delta {
-                    *holds.entry(buyer).or_default() += d;
-                }
             } else {
                 overlay.undo(undo);
             }
@@ -291,7 +275,6 @@ impl Writer {
             match self.journal.append(&overlay.changes()) {
                 Ok(()) => {}
                 Err(AppendError::NotWritten(e)) => {
-                    drop(by_user);
                     let message = format!("writing the journal: {e}");
                     tracing::error!(error = %e, "writing the journal failed; the batch is refused");
                     for job in jobs {
@@ -316,9 +299,6 @@ impl Writer {
             }
         }
         self.last_seq = next_seq - 1;
-        let delta: Vec<(Option<UserId>, i32)> = holds.into_iter().collect();
-        self.holds.apply(&mut by_user, &delta);
-        drop(by_user);
         self.publish(&events);
         for job in jobs {
             job.finish(Ok(()));
