@@ -294,11 +294,9 @@ fn restore(
     let own_log = follow::Cursor::after(store.log_id(), store.last_event_seq());
     let from_image = catalog.load(image, store.log_id(), store.last_event_seq());
     if !from_image {
-        catalog.restore(
-            store
-                .tickets()
-                .map(|t| t.map(|t| crate::domain::TicketEvent::from(&t))),
-        )?;
+        let as_event =
+            |t: Result<crate::domain::Ticket, _>| t.map(|t| crate::domain::TicketEvent::from(&t));
+        catalog.restore(store.tickets_in_halves()?.map(|half| half.map(as_event)))?;
     }
     let session_events = store.recent_session_events()?;
     for event in &session_events {

@@ -85,6 +85,17 @@ impl Index {
         })
     }
 
+    /// Both indexes in one, for tickets that are in only one of them.
+    pub(crate) fn join(mut self, mut other: Self) -> Self {
+        if self.versions.len() < other.versions.len() {
+            std::mem::swap(&mut self, &mut other);
+        }
+        self.versions.extend(other.versions);
+        self.for_sale.append(&mut other.for_sale);
+        self.words.append(&mut other.words);
+        self
+    }
+
     /// The index again from what [`Index::image`] gave.
     pub(crate) fn of_image(for_sale: Vec<TicketEvent>, others: Vec<(TicketId, u64)>) -> Self {
         let mut versions = HashMap::with_capacity(for_sale.len() + others.len());
