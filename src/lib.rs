@@ -9,8 +9,9 @@
 //!   and their transitions, events). No I/O.
 //! - `records`: what goes to disk or over the wire, versioned types of its
 //!   own, checked when read back.
-//! - `store`: sled, one tree per record kind plus the event log; the only
-//!   module that touches sled. One writer thread takes whatever writes have
+//! - `store`: sled, one tree per record kind plus the event log, in two
+//!   databases read back in parallel at a start; the only module that
+//!   touches sled. One writer thread takes whatever writes have
 //!   queued as one batch, syncs it to a redo journal, then applies it to
 //!   sled: a 2xx means "on disk", and whatever a read finds already is.
 //! - `actors`: the supervision tree: one actor per ticket, per order and

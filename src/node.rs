@@ -108,7 +108,7 @@ impl Builder {
         ]);
         // Before anything is written: the store holds only what is on disk.
         let image = args.data_dir.join(CATALOG_IMAGE);
-        let own_log =
+        let (own_log, imaged) =
             restore(&store, &catalog, &image, &revocations).context("restoring the catalog")?;
         let observed = models.clone();
         store.observe(move |event| {
@@ -116,6 +116,21 @@ impl Builder {
                 model.apply(event);
             }
         });
+        // Every event up to the store's position is in the catalog by then.
+        let image_keeper = {
+            let store = store.clone();
+            let placement = placement.clone();
+            let me = placement.me().name.clone();
+            catalog
+                .keep_image(
+                    image.clone(),
+                    store.log_id(),
+                    imaged,
+                    move || store.last_event_seq(),
+                    move |id| placement.ticket_home(id).name == me,
+                )
+                .context("starting the catalog's image keeper")?
+        };
         let actors = Actors::start(store.clone(), self.payments, self.settings).await?;
         let home = Home::new(store.clone(), actors.clone(), revocations);
         let cluster = match cookie {
@@ -176,6 +191,7 @@ impl Builder {
             store,
             catalog,
             image,
+            image_keeper,
             actors,
             follower,
             stop,
@@ -192,8 +208,10 @@ pub struct Node {
     ops: Ops,
     store: Arc<Store>,
     catalog: Catalog,
-    /// Where a clean stop leaves the catalog for the next start.
+    /// Where the catalog is left for the next start: while serving, now
+    /// and then, and at a clean stop.
     image: PathBuf,
+    image_keeper: crate::catalog::ImageKeeper,
     actors: Actors,
     follower: Follower,
     /// Set when shutdown starts, ending long-lived responses (live streams).
@@ -243,6 +261,8 @@ impl Node {
         tracing::info!("HTTP drained; stopping actors and flushing");
         self.follower.stop().await;
         self.actors.shutdown().await;
+        let mut image_keeper = self.image_keeper;
+        image_keeper.stop();
         self.store.close().await.context("flushing the store")?;
         // Only an optimization: without it the next start reads the store.
         let placement = self.ops.placement();
@@ -280,24 +300,44 @@ const CATALOG_IMAGE: &str = "catalog.image";
 /// Fills the read models with what this node's store holds (its tickets
 /// as they stand, its recent session events), so a restart reads none of
 /// its own event log again, however long it is; returns where following
-/// that log goes on. Only sound before the first write: the store then
+/// that log goes on, and the position the catalog's image on disk covers
+/// (0 without one). Only sound before the first write: the store then
 /// holds nothing that is not on disk.
 fn restore(
     store: &Store,
     catalog: &Catalog,
     image: &Path,
     revocations: &Revocations,
-) -> anyhow::Result<follow::Cursor> {
+) -> anyhow::Result<(follow::Cursor, u64)> {
     // The position first: anything written after it is read again, and
     // versions make that harmless.
     let restoring = std::time::Instant::now();
-    let own_log = follow::Cursor::after(store.log_id(), store.last_event_seq());
-    let from_image = catalog.load(image, store.log_id(), store.last_event_seq());
-    if !from_image {
-        let as_event =
-            |t: Result<crate::domain::Ticket, _>| t.map(|t| crate::domain::TicketEvent::from(&t));
-        catalog.restore(store.tickets_in_halves()?.map(|half| half.map(as_event)))?;
-    }
+    let position = store.last_event_seq();
+    let own_log = follow::Cursor::after(store.log_id(), position);
+    let mut caught_up = 0;
+    let imaged = catalog.load(image, store.log_id(), position);
+    let from_image = match imaged {
+        Some(mut after) => {
+            // The image came before the last events (a crash, mostly).
+            while after < position {
+                let page = store.events_after(after, 10_000)?;
+                let Some(last) = page.events.last() else {
+                    break;
+                };
+                after = last.seq;
+                caught_up += page.events.len();
+                catalog.catch_up(&page.events);
+            }
+            true
+        }
+        None => {
+            let as_event = |t: Result<crate::domain::Ticket, _>| {
+                t.map(|t| crate::domain::TicketEvent::from(&t))
+            };
+            catalog.restore(store.tickets_in_halves()?.map(|half| half.map(as_event)))?;
+            false
+        }
+    };
     let session_events = store.recent_session_events()?;
     for event in &session_events {
         revocations.apply(event);
@@ -306,10 +346,11 @@ fn restore(
         elapsed_ms = restoring.elapsed().as_millis() as u64,
         tickets = catalog.len(),
         from_image,
+        caught_up,
         session_events = session_events.len(),
         "read models restored from the store"
     );
-    Ok(own_log)
+    Ok((own_log, imaged.unwrap_or(0)))
 }
 
 fn solo(name: &str) -> crate::cluster::placement::Member {

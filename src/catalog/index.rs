@@ -114,25 +114,17 @@ impl Index {
         }
     }
 
-    /// What the index holds of the tickets `keep` picks: those for sale as
-    /// shown, and the version of every other one.
-    pub(crate) fn image(
-        &self,
-        keep: impl Fn(TicketId) -> bool,
-    ) -> (Vec<TicketEvent>, Vec<(TicketId, u64)>) {
-        let for_sale = self
-            .for_sale
-            .iter()
-            .filter(|(id, _)| keep(**id))
-            .map(|(id, l)| Self::shown(*id, l))
-            .collect();
-        let others = self
-            .versions
-            .iter()
-            .filter(|(id, _)| keep(**id) && !self.for_sale.contains_key(id))
-            .map(|(id, v)| (*id, *v))
-            .collect();
-        (for_sale, others)
+    /// Every ticket known with its version, for sale or not.
+    pub(crate) fn versions(&self) -> Vec<(TicketId, u64)> {
+        self.versions.iter().map(|(id, v)| (*id, *v)).collect()
+    }
+
+    /// Up to `n` tickets for sale after `after`, in order, as pages show them.
+    pub(crate) fn for_sale_after(&self, after: Option<TicketId>, n: usize) -> Vec<TicketEvent> {
+        self.in_order(after)
+            .take(n)
+            .map(|(id, l)| Self::shown(id, l))
+            .collect()
     }
 
     /// Applies a ticket's new state; stale and repeated versions change nothing.

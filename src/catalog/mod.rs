@@ -10,8 +10,12 @@ mod index;
 
 use std::{
     io::Write as _,
-    path::Path,
-    sync::{Arc, RwLock},
+    path::{Path, PathBuf},
+    sync::{
+        mpsc::{self, RecvTimeoutError},
+        Arc, RwLock,
+    },
+    time::Duration,
 };
 
 pub(crate) use changes::{Changes, Next, Subscription};
@@ -21,6 +25,40 @@ use crate::{
     domain::{Event, EventKind, TicketEvent, TicketId},
     records::{self, CatalogImage},
 };
+
+/// The events of this node's log after which a serving node writes its
+/// image again: a start after a crash applies at most about this many,
+/// plus what came while the last image was written.
+pub(crate) const IMAGE_AFTER_EVENTS: u64 = 100_000;
+/// Tickets for sale copied per hold of the lock while an image is taken.
+const IMAGE_SLICE: usize = 4_096;
+/// How often a serving node looks whether its image is due.
+#[cfg(not(test))]
+const IMAGE_CHECK: Duration = Duration::from_secs(5);
+#[cfg(test)]
+const IMAGE_CHECK: Duration = Duration::from_millis(20);
+
+/// The thread that keeps the catalog's image recent; stopped when dropped.
+pub(crate) struct ImageKeeper {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ImageKeeper {
+    /// Stops the thread, waiting for an image being written.
+    pub(crate) fn stop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ImageKeeper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 #[derive(Clone, Default)]
 pub(crate) struct Catalog {
@@ -75,11 +113,14 @@ impl Catalog {
 
     /// Writes what the catalog holds of this node's own tickets (`own`) to
     /// `path`, stamped with the position of this node's event log it
-    /// reflects (at a clean stop, once the store is closed). A start whose
-    /// log is still there loads it instead of reading every ticket from the
-    /// store: seconds at 1,000,000 tickets. Peers' tickets are left out:
-    /// their logs are read again after a start anyway, and a peer whose log
-    /// was replaced meanwhile would otherwise leave tickets it no longer has.
+    /// covers at least: every event up to `last_seq` must have been applied
+    /// before the call (a later one may be in too). A start loads it and
+    /// applies the events after that position from the store, instead of
+    /// reading every ticket: seconds at 1,000,000 tickets. Written while
+    /// serving too (every [`IMAGE_AFTER_EVENTS`]), so a start after a crash
+    /// has a recent one. Peers' tickets are left out: their logs are read
+    /// again after a start anyway, and a peer whose log was replaced
+    /// meanwhile would otherwise leave tickets it no longer has.
     pub(crate) fn save(
         &self,
         path: &Path,
@@ -87,11 +128,7 @@ impl Catalog {
         last_seq: u64,
         own: impl Fn(TicketId) -> bool,
     ) -> std::io::Result<()> {
-        let (for_sale, others) = self
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .image(own);
+        let (for_sale, others) = self.image(own);
         let mut bytes = records::encode(&CatalogImage {
             log_id,
             last_seq,
@@ -108,49 +145,120 @@ impl Catalog {
         std::fs::rename(&aside, path)
     }
 
+    /// The `own` tickets for sale as pages show them, in order, and the
+    /// version of every other one, each as new as when the call began or
+    /// newer. Read a slice at a time: the writer, which applies each batch
+    /// here before answering, waits for one slice, never for all of them.
+    fn image(&self, own: impl Fn(TicketId) -> bool) -> (Vec<TicketEvent>, Vec<(TicketId, u64)>) {
+        let read = || self.index.read().unwrap_or_else(|p| p.into_inner());
+        let versions = read().versions();
+        let mut for_sale = Vec::new();
+        let mut after = None;
+        loop {
+            let slice = read().for_sale_after(after, IMAGE_SLICE);
+            let Some(last) = slice.last() else { break };
+            after = Some(last.id);
+            for_sale.extend(slice.into_iter().filter(|t| own(t.id)));
+        }
+        // A ticket put up for sale after `versions` was taken is listed,
+        // one sold meanwhile is not: each shows up once, either way.
+        let others = versions
+            .into_iter()
+            .filter(|(id, _)| own(*id) && for_sale.binary_search_by_key(id, |t| t.id).is_err())
+            .collect();
+        (for_sale, others)
+    }
+
     /// Fills a catalog that has applied nothing yet from what [`Catalog::save`]
-    /// wrote to `path`, if it was taken at the store's event log position
-    /// `(log_id, last_seq)`: the store then holds exactly the tickets it
-    /// shows. Returns whether it did; the file is removed either way (after
-    /// the next write it would be stale).
-    pub(crate) fn load(&self, path: &Path, log_id: u64, last_seq: u64) -> bool {
+    /// wrote to `path`, if it was taken from the store's event log `log_id`
+    /// at or before its position `last_seq`, and not so far before that
+    /// reading the store would be quicker. Returns the image's position:
+    /// the events after it must go to [`Catalog::catch_up`].
+    pub(crate) fn load(&self, path: &Path, log_id: u64, last_seq: u64) -> Option<u64> {
         // What a stop cut off while saving left behind.
         let _ = std::fs::remove_file(path.with_extension("partial"));
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
                 tracing::warn!(error = %e, path = %path.display(), "catalog image not read");
-                return false;
+                return None;
             }
         };
-        if let Err(e) = std::fs::remove_file(path) {
-            // Left in place, it could be loaded over newer tickets later.
-            tracing::warn!(error = %e, path = %path.display(), "catalog image not removed; not used");
-            return false;
-        }
         let image = bytes
             .split_last_chunk::<4>()
             .filter(|(body, crc)| crc32fast::hash(body) == u32::from_le_bytes(**crc))
             .ok_or_else(|| "checksum mismatch".to_owned())
             .and_then(|(body, _)| records::decode::<CatalogImage>(body).map_err(|e| e.to_string()));
-        match image {
-            Ok(image) if (image.log_id, image.last_seq) == (log_id, last_seq) => {
-                let loaded = index::Index::of_image(image.for_sale, image.others);
-                let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-                debug_assert_eq!(index.len(), 0, "loaded before anything is applied");
-                *index = loaded;
-                true
-            }
-            Ok(_) => {
-                tracing::info!("catalog image older than the store; reading the store");
-                false
-            }
+        let image = match image {
+            Ok(image) => image,
             Err(e) => {
                 tracing::warn!(error = %e, "catalog image unreadable; reading the store");
-                false
+                return None;
+            }
+        };
+        let tickets = (image.for_sale.len() + image.others.len()) as u64;
+        if image.log_id != log_id || image.last_seq > last_seq {
+            tracing::info!("catalog image of another event log; reading the store");
+            return None;
+        }
+        if last_seq - image.last_seq > tickets.max(IMAGE_AFTER_EVENTS) {
+            tracing::info!("catalog image far behind the store; reading the store");
+            return None;
+        }
+        let taken_at = image.last_seq;
+        let loaded = index::Index::of_image(image.for_sale, image.others);
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        debug_assert_eq!(index.len(), 0, "loaded before anything is applied");
+        *index = loaded;
+        Some(taken_at)
+    }
+
+    /// Applies the events of this node's own log that came after an image,
+    /// at a start: like [`Catalog::restore`], without feeding live streams.
+    pub(crate) fn catch_up<'a>(&self, events: impl IntoIterator<Item = &'a Event>) {
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        for event in events {
+            if let EventKind::TicketCreated(t) | EventKind::TicketUpdated(t) = &event.kind {
+                index.apply(t);
             }
         }
+    }
+
+    /// Writes the image to `path` again, on a thread of its own, each time
+    /// this node's log (`position`, whose events are all applied here) has
+    /// moved [`IMAGE_AFTER_EVENTS`] past the last one (at `imaged` when it
+    /// starts): the image a start after a crash finds is that recent.
+    /// Until the keeper is stopped.
+    pub(crate) fn keep_image(
+        &self,
+        path: PathBuf,
+        log_id: u64,
+        imaged: u64,
+        position: impl Fn() -> u64 + Send + 'static,
+        own: impl Fn(TicketId) -> bool + Send + 'static,
+    ) -> std::io::Result<ImageKeeper> {
+        let catalog = self.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let mut saved = imaged;
+        let thread = std::thread::Builder::new()
+            .name("catalog-image".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(IMAGE_CHECK) {
+                    let now = position();
+                    if now < saved + IMAGE_AFTER_EVENTS {
+                        continue;
+                    }
+                    match catalog.save(&path, log_id, now, &own) {
+                        Ok(()) => saved = now,
+                        Err(e) => tracing::warn!(error = %e, "catalog image not written"),
+                    }
+                }
+            })?;
+        Ok(ImageKeeper {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// The feed of the changes applied, for live streams.
@@ -258,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn an_image_loads_once_and_only_at_the_position_it_was_taken() {
+    fn an_image_loads_at_or_before_the_store_and_catches_up_with_its_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalog.image");
         let c = Catalog::default();
@@ -286,27 +394,72 @@ mod tests {
 
         c.save(&path, 7, 42, |_| true).unwrap();
         let loaded = Catalog::default();
-        assert!(loaded.load(&path, 7, 42));
+        assert_eq!(loaded.load(&path, 7, 42), Some(42));
         assert_eq!(loaded.page(&search).tickets, c.page(&search).tickets);
         assert_eq!((loaded.len(), loaded.for_sale()), (3, 2));
         // The held ticket's version came along: its stale listing is ignored.
-        held.release(held.order_id().unwrap());
+        let order = held.order_id().unwrap();
+        held.release(order);
         let mut stale = TicketEvent::from(&held);
         stale.version -= 2;
         assert!(!loaded.apply(&EventKind::TicketUpdated(stale)));
-        assert!(!path.exists(), "used once");
+
+        // The store moved on (a crash after the image): the image stays
+        // valid, and the log after it brings the catalog up to date.
+        assert!(path.exists(), "kept for the next start");
+        let event = |seq, kind| Event {
+            seq,
+            at: crate::domain::Timestamp::from_millis(1),
+            kind,
+        };
+        let fresh = Ticket::new(
+            Title::parse("Folk night").unwrap(),
+            Price::from_cents(5).unwrap(),
+            UserId::new(),
+        );
+        let after = [
+            event(43, EventKind::TicketUpdated(TicketEvent::from(&held))),
+            event(44, EventKind::TicketCreated(TicketEvent::from(&fresh))),
+        ];
+        let behind = Catalog::default();
+        assert_eq!(behind.load(&path, 7, 44), Some(42));
+        behind.catch_up(&after);
+        for e in &after {
+            c.apply(&e.kind);
+        }
+        let everything = Query {
+            limit: 10,
+            ..Query::default()
+        };
+        assert_eq!(
+            behind.page(&everything).tickets,
+            c.page(&everything).tickets
+        );
+        assert_eq!((behind.len(), behind.for_sale()), (4, 4));
 
         // Only what `own` picks goes in: a peer's tickets come from its log.
-        c.save(&path, 7, 42, |id| id == held.id).unwrap();
+        c.save(&path, 7, 44, |id| id == held.id).unwrap();
         let own = Catalog::default();
-        assert!(own.load(&path, 7, 42));
-        assert_eq!((own.len(), own.for_sale()), (1, 0));
+        assert_eq!(own.load(&path, 7, 44), Some(44));
+        assert_eq!((own.len(), own.for_sale()), (1, 1));
 
-        c.save(&path, 7, 42, |_| true).unwrap();
-        assert!(!Catalog::default().load(&path, 7, 43), "the store moved on");
-        c.save(&path, 7, 42, |_| true).unwrap();
-        assert!(!Catalog::default().load(&path, 8, 42), "another event log");
-        c.save(&path, 7, 42, |_| true).unwrap();
+        c.save(&path, 7, 44, |_| true).unwrap();
+        assert_eq!(
+            Catalog::default().load(&path, 7, 43),
+            None,
+            "ahead of the store"
+        );
+        assert_eq!(
+            Catalog::default().load(&path, 8, 44),
+            None,
+            "another event log"
+        );
+        let far = 44 + IMAGE_AFTER_EVENTS + 1;
+        assert_eq!(
+            Catalog::default().load(&path, 7, far),
+            None,
+            "reading the store is quicker"
+        );
         let mut bytes = std::fs::read(&path).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 1;
@@ -314,9 +467,50 @@ mod tests {
         // And a stop cut off while saving the next one.
         std::fs::write(path.with_extension("partial"), b"cut off").unwrap();
         let damaged = Catalog::default();
-        assert!(!damaged.load(&path, 7, 42), "damage is caught");
+        assert_eq!(damaged.load(&path, 7, 44), None, "damage is caught");
         assert_eq!(damaged.len(), 0);
-        assert!(!path.exists());
         assert!(!path.with_extension("partial").exists(), "leftovers go");
+    }
+
+    #[test]
+    fn a_serving_catalog_writes_its_image_once_its_log_has_moved_far_enough() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.image");
+        let c = Catalog::default();
+        let t = Ticket::new(
+            Title::parse("Opera").unwrap(),
+            Price::from_cents(5).unwrap(),
+            UserId::new(),
+        );
+        c.apply(&EventKind::TicketCreated(TicketEvent::from(&t)));
+        let position = Arc::new(AtomicU64::new(10 + IMAGE_AFTER_EVENTS - 1));
+        let at = position.clone();
+        let mut keeper = c
+            .keep_image(
+                path.clone(),
+                7,
+                10,
+                move || at.load(Ordering::SeqCst),
+                |_| true,
+            )
+            .unwrap();
+        std::thread::sleep(IMAGE_CHECK * 5);
+        assert!(!path.exists(), "not due yet");
+        position.store(10 + IMAGE_AFTER_EVENTS, Ordering::SeqCst);
+        for _ in 0..500 {
+            if path.exists() {
+                break;
+            }
+            std::thread::sleep(IMAGE_CHECK);
+        }
+        assert!(path.exists(), "written once due");
+        keeper.stop();
+        let loaded = Catalog::default();
+        assert_eq!(
+            loaded.load(&path, 7, 10 + IMAGE_AFTER_EVENTS),
+            Some(10 + IMAGE_AFTER_EVENTS)
+        );
+        assert_eq!(loaded.for_sale(), 1);
     }
 }

@@ -32,12 +32,12 @@ use std::{
 
 use sled::IVec;
 
-use super::StoreError;
+use super::{databases::Databases, StoreError};
 
 /// The frame layout this code writes and reads.
 const FORMAT: u8 = 1;
 /// A segment this long gets no more batches: sled is flushed, and it goes.
-const SEGMENT_BYTES: u64 = 32 << 20;
+const SEGMENT_BYTES: u64 = 8 << 20;
 const SUFFIX: &str = "journal";
 /// The tree and key under which sled records the last batch a completed
 /// flush put on disk, before any segment holding it is deleted.
@@ -49,8 +49,8 @@ pub(super) type Changes<'a> = Vec<(&'a str, Vec<(&'a [u8], Option<&'a IVec>)>)>;
 
 pub(super) struct Journal {
     dir: PathBuf,
-    /// The database the journal's batches go to (flushed on close).
-    db: sled::Db,
+    /// The databases the journal's batches go to (flushed on close).
+    dbs: Databases,
     file: File,
     len: u64,
     /// The next batch's number.
@@ -79,17 +79,17 @@ pub(super) enum AppendError {
 }
 
 impl Journal {
-    /// Replays whatever an unclean stop left into `db`, makes it durable
+    /// Replays whatever an unclean stop left into `dbs`, makes it durable
     /// there, and starts an empty journal. Returns it with the number of
     /// batches replayed.
-    pub(super) fn open(dir: &Path, db: &sled::Db, sync: bool) -> Result<(Self, u64), StoreError> {
+    pub(super) fn open(dir: &Path, dbs: &Databases, sync: bool) -> Result<(Self, u64), StoreError> {
         let data_dir = dir;
         let dir = dir.join("journal");
         if !dir.exists() {
             fs::create_dir_all(&dir).map_err(|e| io_error("creating the journal", e))?;
             sync_dir(data_dir)?;
         }
-        let applied = applied_through(&db.open_tree(META)?)?;
+        let applied = applied_through(&dbs.open_tree(META)?)?;
         let segments = segments(&dir)?
             .into_iter()
             .map(|(first, path)| {
@@ -122,13 +122,13 @@ impl Journal {
                         next - 1
                     )));
                 }
-                replay(frame, db, &mut trees)?;
+                replay(frame, dbs, &mut trees)?;
                 next = batch + 1;
                 replayed += 1;
             }
         }
         if !segments.is_empty() {
-            settle(db, next - 1)?;
+            settle(dbs, next - 1)?;
             for (_, path, _) in &segments {
                 remove(path)?;
             }
@@ -136,16 +136,16 @@ impl Journal {
         }
         let file = create_segment(&dir, next)?;
         let (below, asks) = mpsc::channel();
-        let trim_db = db.clone();
+        let trim_dbs = dbs.clone();
         let trim_dir = dir.clone();
         let thread = thread::Builder::new()
             .name("store-trim".into())
-            .spawn(move || trim(&trim_dir, &trim_db, &asks))
+            .spawn(move || trim(&trim_dir, &trim_dbs, &asks))
             .map_err(|e| io_error("starting the journal's trimmer", e))?;
         Ok((
             Self {
                 dir,
-                db: db.clone(),
+                dbs: dbs.clone(),
                 file,
                 len: 0,
                 next,
@@ -201,7 +201,7 @@ impl Journal {
     /// empties the journal, so the next open has nothing to replay.
     pub(super) fn close(&mut self) -> Result<(), StoreError> {
         self.stop_trimmer();
-        settle(&self.db, self.next - 1)?;
+        settle(&self.dbs, self.next - 1)?;
         for (_, path) in segments(&self.dir)? {
             remove(&path)?;
         }
@@ -253,7 +253,7 @@ impl Drop for Journal {
 }
 
 /// Flushes sled for every segment handed over, then deletes those below.
-fn trim(dir: &Path, db: &sled::Db, asks: &mpsc::Receiver<u64>) {
+fn trim(dir: &Path, dbs: &Databases, asks: &mpsc::Receiver<u64>) {
     while let Ok(mut below) = asks.recv() {
         while let Ok(later) = asks.try_recv() {
             below = later;
@@ -261,7 +261,7 @@ fn trim(dir: &Path, db: &sled::Db, asks: &mpsc::Receiver<u64>) {
         // Until sled has them on disk, the segments are the only copy; and
         // after a failed fsync a retried one may succeed without the pages
         // it dropped. Only a restart, replaying them, can be sure.
-        if let Err(e) = settle(db, below - 1) {
+        if let Err(e) = settle(dbs, below - 1) {
             tracing::error!(error = %e, "flushing sled failed; stopping the process");
             std::process::abort();
         }
@@ -349,18 +349,18 @@ fn applied_through(meta: &sled::Tree) -> Result<u64, StoreError> {
 /// Flushes sled, which holds every batch up to `through`, then records
 /// that durably (with a second flush): only then may segments go. Relies
 /// on nothing but a completed flush covering the writes made before it.
-fn settle(db: &sled::Db, through: u64) -> Result<(), StoreError> {
-    db.flush()?;
-    db.open_tree(META)?
+fn settle(dbs: &Databases, through: u64) -> Result<(), StoreError> {
+    dbs.flush()?;
+    dbs.open_tree(META)?
         .insert(APPLIED, &through.to_be_bytes())?;
-    db.flush()?;
+    dbs.flush()?;
     Ok(())
 }
 
 /// Applies one frame's changes (its format and number checked already).
 fn replay(
     frame: &[u8],
-    db: &sled::Db,
+    dbs: &Databases,
     trees: &mut HashMap<Vec<u8>, sled::Tree>,
 ) -> Result<(), StoreError> {
     let mut r = Reader(frame);
@@ -371,7 +371,7 @@ fn replay(
         let tree = match trees.get(name) {
             Some(tree) => tree,
             None => {
-                let tree = db.open_tree(name)?;
+                let tree = dbs.open_tree(name)?;
                 trees.entry(name.to_vec()).or_insert(tree)
             }
         };
@@ -465,16 +465,8 @@ mod tests {
 
     use super::*;
 
-    /// sled lets go of its lock from a background thread after the last
-    /// handle drops: give it a moment.
-    fn db(dir: &Path) -> sled::Db {
-        for _ in 0..50 {
-            if let Ok(db) = sled::Config::new().path(dir.join("sled")).open() {
-                return db;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        panic!("sled stayed locked")
+    fn db(dir: &Path) -> Databases {
+        Databases::open(dir, 1 << 20).unwrap()
     }
 
     fn set<'a>(tree: &'a str, key: &'a [u8], value: &'a IVec) -> Changes<'a> {
@@ -490,7 +482,11 @@ mod tests {
             let (mut journal, replayed) = Journal::open(dir.path(), &db, true).unwrap();
             assert_eq!(replayed, 0);
             journal.append(&set("t", b"a", &one)).ok().unwrap();
-            let both = vec![("t", vec![(&b"a"[..], Some(&two)), (&b"b"[..], None)])];
+            // One batch over both databases.
+            let both = vec![
+                ("t", vec![(&b"a"[..], Some(&two)), (&b"b"[..], None)]),
+                ("events", vec![(&b"e"[..], Some(&one))]),
+            ];
             journal.append(&both).ok().unwrap();
             // The crash: sled got neither batch; a third was being written.
             journal.append(&set("t", b"c", &one)).ok().unwrap();
@@ -505,6 +501,12 @@ mod tests {
         let t = db.open_tree("t").unwrap();
         assert_eq!(t.get("a").unwrap(), Some(two.clone()), "in order");
         assert_eq!(t.get("b").unwrap(), None, "removals replayed too");
+        let events = db.open_tree("events").unwrap();
+        assert_eq!(
+            events.get("e").unwrap(),
+            Some(one.clone()),
+            "in both databases"
+        );
         assert_eq!(t.get("c").unwrap(), None, "a torn batch is left out");
         assert_eq!(journal.next, 3, "numbering goes on");
         assert_eq!(segments(&journal.dir).unwrap().len(), 1, "replayed ones go");

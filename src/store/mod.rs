@@ -10,6 +10,7 @@
 mod charges;
 mod codec;
 mod coupons;
+mod databases;
 mod events;
 mod idempotency;
 mod journal;
@@ -198,17 +199,17 @@ impl Store {
         durable: bool,
         cache_bytes: u64,
     ) -> Result<Self, StoreError> {
-        let db = sled_config(dir, cache_bytes).open()?;
+        let dbs = databases::Databases::open(dir, cache_bytes)?;
         // Before anything reads a tree: sled may hold part of a batch.
-        let (journal, replayed) = journal::Journal::open(dir, &db, durable)?;
+        let (journal, replayed) = journal::Journal::open(dir, &dbs, durable)?;
         if replayed > 0 {
             tracing::info!(batches = replayed, "finished batches from the journal");
         }
         let trees = TREE_NAMES
             .iter()
-            .map(|name| db.open_tree(name))
+            .map(|name| dbs.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
-        orders::migrate_pending(&db, &trees[T::Reminders as usize])?;
+        orders::migrate_pending(dbs.main(), &trees[T::Reminders as usize])?;
         orders::count_holds_once(
             &trees[T::Reminders as usize],
             &trees[T::Orders as usize],
@@ -363,37 +364,8 @@ impl Store {
     /// start skip it. A stop cut short here loses nothing: sled writes its
     /// snapshot to a temporary file and renames it.
     pub(crate) fn checkpoint(dir: &Path, cache_bytes: u64) -> Result<(), StoreError> {
-        // sled's own threads may still hold its lock file for a moment
-        // after the last handle went. sled takes the lock before it reads
-        // anything, and says so only in its message; any other error would
-        // come after a whole read of its log, not worth repeating.
-        let locked = |e: &std::io::Error| e.to_string().starts_with("could not acquire lock");
-        let mut tries = 0;
-        loop {
-            match sled_config(dir, cache_bytes).open() {
-                Ok(db) => {
-                    drop(db);
-                    return Ok(());
-                }
-                Err(sled::Error::Io(e)) if locked(&e) && tries < 40 => {
-                    tracing::debug!(error = %e, "sled not released yet");
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        databases::Databases::checkpoint(dir, cache_bytes)
     }
-}
-
-/// How every open of sled's files is configured.
-fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
-    sled::Config::new()
-        .path(dir.join("sled"))
-        .cache_capacity(cache_bytes)
-        // The journal makes writes durable; sled is flushed only to let
-        // journal segments go.
-        .flush_every_ms(None)
 }
 
 /// Every record in `tree`, in key order.
@@ -638,8 +610,10 @@ mod tests {
 
         // A data dir from before the index: its log is indexed once, at open.
         {
+            let log = once_free(|| sled::open(dir.path().join("sled-log"))).await;
+            log.drop_tree("session_events").unwrap();
+            log.flush().unwrap();
             let db = once_free(|| sled::open(dir.path().join("sled"))).await;
-            db.drop_tree("session_events").unwrap();
             db.open_tree("meta")
                 .unwrap()
                 .remove(events::SESSION_EVENTS_INDEXED)

@@ -1,0 +1,196 @@
+//! The two sled databases the trees are split across, opened together.
+//!
+//! sled 0.34 writes its snapshot only when it opens, so an open after a
+//! crash reads back every log segment written since the one before: 3.7 s
+//! of one core after a rush of 1,000,000 holds (docs/BENCHMARKS.md,
+//! session 11). Each database has its own log and its own reader, so two
+//! of them, each with about half of what a win writes, are read back on
+//! two threads at once. The event log and the indexes every write appends
+//! to go to `sled-log`; the records, the reminders and the counts stay in
+//! `sled`. Nothing depends on a write reaching both at once: the journal
+//! completes whole batches in both after a crash, and only a flush of both
+//! lets its segments go.
+
+use std::{path::Path, thread, time::Duration};
+
+use super::StoreError;
+
+/// The trees kept in the second database.
+const LOG_TREES: [&str; 4] = ["events", "session_events", "idempotency", "user_orders"];
+const MAIN_DIR: &str = "sled";
+const LOG_DIR: &str = "sled-log";
+
+/// Both databases; clones share them.
+#[derive(Clone)]
+pub(super) struct Databases {
+    main: sled::Db,
+    log: sled::Db,
+}
+
+impl Databases {
+    /// Opens (or creates) both under `dir`, each read back on a thread of
+    /// its own, with `cache_bytes` of page cache between them. A data dir
+    /// from before the split has its log trees moved over, once.
+    pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let (main, log) = open_both(dir, cache_bytes)?;
+        let dbs = Self { main, log };
+        dbs.move_log_trees()?;
+        Ok(dbs)
+    }
+
+    /// Opens both once more and closes them: for a clean stop, once every
+    /// handle on the store is gone (see [`super::Store::checkpoint`]).
+    pub(super) fn checkpoint(dir: &Path, cache_bytes: u64) -> Result<(), StoreError> {
+        let (main, log) = open_both(dir, cache_bytes)?;
+        drop((main, log));
+        Ok(())
+    }
+
+    /// The database that holds the tree `name`.
+    fn of(&self, name: &[u8]) -> &sled::Db {
+        if LOG_TREES.iter().any(|t| t.as_bytes() == name) {
+            &self.log
+        } else {
+            &self.main
+        }
+    }
+
+    pub(super) fn open_tree(&self, name: impl AsRef<[u8]>) -> Result<sled::Tree, StoreError> {
+        let name = name.as_ref();
+        Ok(self.of(name).open_tree(name)?)
+    }
+
+    /// The database of the records, for what looks at its tree names.
+    pub(super) fn main(&self) -> &sled::Db {
+        &self.main
+    }
+
+    /// Puts every write made to either before the call on disk.
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
+        self.main.flush()?;
+        self.log.flush()?;
+        Ok(())
+    }
+
+    /// Data dirs from before the split hold the log trees in `sled`:
+    /// copied over, made durable, and only then dropped there. A crash in
+    /// between copies them again at the next open, over the same values:
+    /// nothing is written to them before this has finished.
+    fn move_log_trees(&self) -> Result<(), StoreError> {
+        let names = self.main.tree_names();
+        for name in LOG_TREES {
+            if !names.iter().any(|n| n.as_ref() == name.as_bytes()) {
+                continue;
+            }
+            let old = self.main.open_tree(name)?;
+            let new = self.log.open_tree(name)?;
+            let mut moved = 0u64;
+            for entry in old.iter() {
+                let (key, value) = entry?;
+                new.insert(key, value)?;
+                moved += 1;
+            }
+            self.log.flush()?;
+            drop(old);
+            self.main.drop_tree(name)?;
+            self.main.flush()?;
+            tracing::info!(tree = name, records = moved, "moved to {LOG_DIR}");
+        }
+        Ok(())
+    }
+}
+
+/// Opens both databases, each on its own thread.
+fn open_both(dir: &Path, cache_bytes: u64) -> Result<(sled::Db, sled::Db), StoreError> {
+    // The records are read far more than the log: most of the cache.
+    let log_cache = cache_bytes / 4;
+    thread::scope(|s| {
+        let main = s.spawn(|| open_one(&dir.join(MAIN_DIR), cache_bytes - log_cache));
+        let log = open_one(&dir.join(LOG_DIR), log_cache);
+        let main = main.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        Ok((main?, log?))
+    })
+}
+
+fn open_one(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    // sled's own threads may still hold its lock file for a moment after
+    // the last handle went (a checkpoint right after the store closed, a
+    // test reopening). sled takes the lock before it reads anything, and
+    // says so only in its message; any other error comes after a whole
+    // read of its log, not worth repeating.
+    let locked = |e: &std::io::Error| e.to_string().starts_with("could not acquire lock");
+    let mut tries = 0;
+    loop {
+        match config(path, cache_bytes).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if locked(&e) && tries < 40 => {
+                tracing::debug!(error = %e, "sled not released yet");
+                tries += 1;
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn config(path: &Path, cache_bytes: u64) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        // The journal makes writes durable; sled is flushed only to let
+        // journal segments go.
+        .flush_every_ms(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_from_before_the_split_has_its_log_trees_moved_once() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = sled::open(dir.path().join(MAIN_DIR)).unwrap();
+            old.open_tree("events")
+                .unwrap()
+                .insert(b"1", b"e1")
+                .unwrap();
+            old.open_tree("user_orders")
+                .unwrap()
+                .insert(b"u", b"")
+                .unwrap();
+            old.open_tree("tickets")
+                .unwrap()
+                .insert(b"t", b"t1")
+                .unwrap();
+            old.flush().unwrap();
+        }
+        let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
+        let events = dbs.open_tree("events").unwrap();
+        assert_eq!(events.get(b"1").unwrap().as_deref(), Some(&b"e1"[..]));
+        assert!(dbs
+            .open_tree("user_orders")
+            .unwrap()
+            .contains_key(b"u")
+            .unwrap());
+        assert_eq!(
+            dbs.open_tree("tickets")
+                .unwrap()
+                .get(b"t")
+                .unwrap()
+                .as_deref(),
+            Some(&b"t1"[..]),
+            "the records stay"
+        );
+        let main_names = dbs.main.tree_names();
+        assert!(!main_names.iter().any(|n| n.as_ref() == b"events"));
+        // Written to in its new place, then opened again: not moved twice.
+        events.insert(b"2", b"e2").unwrap();
+        dbs.flush().unwrap();
+        drop((events, dbs));
+        let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
+        let events = dbs.open_tree("events").unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(dbs.log.open_tree("events").unwrap().len(), 2);
+    }
+}
