@@ -137,11 +137,13 @@ impl Catalog {
         });
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        // Whole or not at all: written aside, synced, then renamed.
+        // Whole or not at all: written aside, then renamed. Not synced:
+        // one cut short by a power loss fails its checksum, and the start
+        // reads the store instead; syncing tens of MB while a rush syncs
+        // its journal slowed the rush (docs/BENCHMARKS.md, session 11).
         let aside = path.with_extension("partial");
         let mut file = std::fs::File::create(&aside)?;
         file.write_all(&bytes)?;
-        file.sync_all()?;
         std::fs::rename(&aside, path)
     }
 
@@ -249,8 +251,16 @@ impl Catalog {
                     if now < saved + IMAGE_AFTER_EVENTS {
                         continue;
                     }
+                    let started = std::time::Instant::now();
                     match catalog.save(&path, log_id, now, &own) {
-                        Ok(()) => saved = now,
+                        Ok(()) => {
+                            saved = now;
+                            tracing::info!(
+                                position = now,
+                                elapsed_ms = started.elapsed().as_millis() as u64,
+                                "catalog image written"
+                            );
+                        }
                         Err(e) => tracing::warn!(error = %e, "catalog image not written"),
                     }
                 }

@@ -5,9 +5,9 @@
 //! of one core after a rush of 1,000,000 holds (docs/BENCHMARKS.md,
 //! session 11). Each database has its own log and its own reader, so two
 //! of them, each with about half of what a win writes, are read back on
-//! two threads at once. The event log and the indexes every write appends
-//! to go to `sled-log`; the records, the reminders and the counts stay in
-//! `sled`. Nothing depends on a write reaching both at once: the journal
+//! two threads at once. The event log, its index of session events and
+//! the idempotency keys go to `sled-log` (about half of what a win writes
+//! to sled); the records, their indexes and the counts stay in `sled`. Nothing depends on a write reaching both at once: the journal
 //! completes whole batches in both after a crash, and only a flush of both
 //! lets its segments go.
 
@@ -16,9 +16,27 @@ use std::{path::Path, thread, time::Duration};
 use super::StoreError;
 
 /// The trees kept in the second database.
-const LOG_TREES: [&str; 4] = ["events", "session_events", "idempotency", "user_orders"];
+const LOG_TREES: [&str; 3] = ["events", "session_events", "idempotency"];
 const MAIN_DIR: &str = "sled";
 const LOG_DIR: &str = "sled-log";
+
+/// Which database a tree is in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Part {
+    Main,
+    Log,
+}
+
+impl Part {
+    /// The database that holds the tree `name`.
+    pub(super) fn of(name: &[u8]) -> Self {
+        if LOG_TREES.iter().any(|t| t.as_bytes() == name) {
+            Self::Log
+        } else {
+            Self::Main
+        }
+    }
+}
 
 /// Both databases; clones share them.
 #[derive(Clone)]
@@ -48,10 +66,9 @@ impl Databases {
 
     /// The database that holds the tree `name`.
     fn of(&self, name: &[u8]) -> &sled::Db {
-        if LOG_TREES.iter().any(|t| t.as_bytes() == name) {
-            &self.log
-        } else {
-            &self.main
+        match Part::of(name) {
+            Part::Main => &self.main,
+            Part::Log => &self.log,
         }
     }
 
@@ -113,6 +130,17 @@ fn open_both(dir: &Path, cache_bytes: u64) -> Result<(sled::Db, sled::Db), Store
 }
 
 fn open_one(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    let db = open_when_free(path, cache_bytes)?;
+    tracing::info!(
+        db = %path.display(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sled opened"
+    );
+    Ok(db)
+}
+
+fn open_when_free(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     // sled's own threads may still hold its lock file for a moment after
     // the last handle went (a checkpoint right after the store closed, a
     // test reopening). sled takes the lock before it reads anything, and

@@ -32,7 +32,10 @@ use std::{
 
 use sled::IVec;
 
-use super::{databases::Databases, StoreError};
+use super::{
+    databases::{Databases, Part},
+    StoreError,
+};
 
 /// The frame layout this code writes and reads.
 const FORMAT: u8 = 1;
@@ -101,8 +104,7 @@ impl Journal {
         // one may exist, empty, if starting it failed half-way.
         let last = segments.iter().rposition(|(_, _, bytes)| !bytes.is_empty());
         let mut next = applied + 1;
-        let mut replayed = 0;
-        let mut trees: HashMap<Vec<u8>, sled::Tree> = HashMap::new();
+        let mut due = Vec::new();
         for (i, (first, _, bytes)) in segments.iter().enumerate() {
             for (n, frame) in frames(bytes, Some(i) == last)?.into_iter().enumerate() {
                 let batch = batch_of(frame)?;
@@ -122,11 +124,18 @@ impl Journal {
                         next - 1
                     )));
                 }
-                replay(frame, dbs, &mut trees)?;
+                due.push(frame);
                 next = batch + 1;
-                replayed += 1;
             }
         }
+        // Each database's changes in order, both databases at once.
+        let replayed = due.len() as u64;
+        thread::scope(|s| {
+            let log = s.spawn(|| replay(&due, dbs, Part::Log));
+            let main = replay(&due, dbs, Part::Main);
+            let log = log.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            main.and(log)
+        })?;
         if !segments.is_empty() {
             settle(dbs, next - 1)?;
             for (_, path, _) in &segments {
@@ -346,47 +355,54 @@ fn applied_through(meta: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-/// Flushes sled, which holds every batch up to `through`, then records
-/// that durably (with a second flush): only then may segments go. Relies
+/// Flushes both databases, which hold every batch up to `through`, then
+/// records that durably (a second flush of the one that records it): only
+/// then may segments go. Relies
 /// on nothing but a completed flush covering the writes made before it.
 fn settle(dbs: &Databases, through: u64) -> Result<(), StoreError> {
     dbs.flush()?;
     dbs.open_tree(META)?
         .insert(APPLIED, &through.to_be_bytes())?;
-    dbs.flush()?;
+    dbs.main().flush()?;
     Ok(())
 }
 
-/// Applies one frame's changes (its format and number checked already).
-fn replay(
-    frame: &[u8],
-    dbs: &Databases,
-    trees: &mut HashMap<Vec<u8>, sled::Tree>,
-) -> Result<(), StoreError> {
-    let mut r = Reader(frame);
-    r.bytes(9)?;
-    while !r.0.is_empty() {
-        let name_len = r.u8()? as usize;
-        let name = r.bytes(name_len)?;
-        let tree = match trees.get(name) {
-            Some(tree) => tree,
-            None => {
-                let tree = dbs.open_tree(name)?;
-                trees.entry(name.to_vec()).or_insert(tree)
-            }
-        };
-        for _ in 0..r.u32()? {
-            let key_len = r.u32()? as usize;
-            let key = r.bytes(key_len)?;
-            match r.u8()? {
-                0 => {
-                    tree.remove(key)?;
+/// Applies the changes `frames` make to the trees of one database, in
+/// order (their format and numbers checked already).
+fn replay(frames: &[&[u8]], dbs: &Databases, part: Part) -> Result<(), StoreError> {
+    let mut trees: HashMap<&[u8], sled::Tree> = HashMap::new();
+    for frame in frames {
+        let mut r = Reader(frame);
+        r.bytes(9)?;
+        while !r.0.is_empty() {
+            let name_len = r.u8()? as usize;
+            let name = r.bytes(name_len)?;
+            let mine = Part::of(name) == part;
+            let tree = match trees.get(name) {
+                Some(tree) => Some(tree),
+                None if mine => Some(&*trees.entry(name).or_insert(dbs.open_tree(name)?)),
+                None => None,
+            };
+            for _ in 0..r.u32()? {
+                let key_len = r.u32()? as usize;
+                let key = r.bytes(key_len)?;
+                let value = match r.u8()? {
+                    0 => None,
+                    1 => {
+                        let len = r.u32()? as usize;
+                        Some(r.bytes(len)?)
+                    }
+                    _ => return Err(StoreError::Corrupt("journal: a change".into())),
+                };
+                match (tree, value) {
+                    (None, _) => {}
+                    (Some(tree), None) => {
+                        tree.remove(key)?;
+                    }
+                    (Some(tree), Some(value)) => {
+                        tree.insert(key, value)?;
+                    }
                 }
-                1 => {
-                    let len = r.u32()? as usize;
-                    tree.insert(key, r.bytes(len)?)?;
-                }
-                _ => return Err(StoreError::Corrupt("journal: a change".into())),
             }
         }
     }

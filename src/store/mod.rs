@@ -201,9 +201,14 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let dbs = databases::Databases::open(dir, cache_bytes)?;
         // Before anything reads a tree: sled may hold part of a batch.
+        let replaying = std::time::Instant::now();
         let (journal, replayed) = journal::Journal::open(dir, &dbs, durable)?;
         if replayed > 0 {
-            tracing::info!(batches = replayed, "finished batches from the journal");
+            tracing::info!(
+                batches = replayed,
+                elapsed_ms = replaying.elapsed().as_millis() as u64,
+                "finished batches from the journal"
+            );
         }
         let trees = TREE_NAMES
             .iter()
