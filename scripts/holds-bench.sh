@@ -4,8 +4,9 @@
 # 1. A flash rush wins `holds` tickets (one BUY each); reports wins/s, then
 #    RSS and live actors right after and once actors have passivated.
 # 2. Restarts the node with every hold still pending, first after a kill -9
-#    right after the rush (sled reads back its log of the rush, the store
-#    is scanned), then after a clean stop: time to ready for each.
+#    right after the rush (sled reads back its logs of the rush, the catalog
+#    comes from its last image and the events after it), then after a clean
+#    stop: time to ready for each.
 # 3. Keeps it up while the holds fall due (at the rate they were placed):
 #    how late each lapsed (boxoffice_hold_lapse_delay_seconds).
 # 4. A second rush, then the node is stopped until every hold is overdue and

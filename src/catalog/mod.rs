@@ -201,7 +201,7 @@ impl Catalog {
         };
         let tickets = (image.for_sale.len() + image.others.len()) as u64;
         if image.log_id != log_id || image.last_seq > last_seq {
-            tracing::info!("catalog image of another event log; reading the store");
+            tracing::info!("catalog image of another event log or ahead of it; reading the store");
             return None;
         }
         if last_seq - image.last_seq > tickets.max(IMAGE_AFTER_EVENTS) {

@@ -3,13 +3,12 @@
 //! sled 0.34 writes its snapshot only when it opens, so an open after a
 //! crash reads back every log segment written since the one before: 3.7 s
 //! of one core after a rush of 1,000,000 holds (docs/BENCHMARKS.md,
-//! session 11). Each database has its own log and its own reader, so two
-//! of them, each with about half of what a win writes, are read back on
-//! two threads at once. The event log, its index of session events and
-//! the idempotency keys go to `sled-log` (about half of what a win writes
-//! to sled); the records, their indexes and the counts stay in `sled`. Nothing depends on a write reaching both at once: the journal
-//! completes whole batches in both after a crash, and only a flush of both
-//! lets its segments go.
+//! session 11). Each database has its own log, read back on its own
+//! thread. The event log, its index of session events and the idempotency
+//! keys go to `sled-log` (about half of what a win writes to sled); the
+//! records, their indexes and the counts stay in `sled`. Nothing depends
+//! on a write reaching both at once: the journal completes whole batches
+//! in both after a crash, and only a flush of both lets its segments go.
 
 use std::{path::Path, thread, time::Duration};
 
