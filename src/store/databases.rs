@@ -190,6 +190,10 @@ mod tests {
                 .unwrap()
                 .insert(b"t", b"t1")
                 .unwrap();
+            old.open_tree("idempotency")
+                .unwrap()
+                .insert(b"k", b"o1")
+                .unwrap();
             old.flush().unwrap();
         }
         let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
@@ -211,10 +215,13 @@ mod tests {
         );
         let main_names = dbs.main.tree_names();
         assert!(!main_names.iter().any(|n| n.as_ref() == b"events"));
+        assert!(!main_names.iter().any(|n| n.as_ref() == b"idempotency"));
+        let keys = dbs.log.open_tree("idempotency").unwrap();
+        assert_eq!(keys.get(b"k").unwrap().as_deref(), Some(&b"o1"[..]));
         // Written to in its new place, then opened again: not moved twice.
         events.insert(b"2", b"e2").unwrap();
         dbs.flush().unwrap();
-        drop((events, dbs));
+        drop((events, keys, dbs));
         let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
         let events = dbs.open_tree("events").unwrap();
         assert_eq!(events.len(), 2);
