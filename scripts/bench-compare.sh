@@ -5,6 +5,7 @@
 # Defaults: hot → 1 ticket × 1000 buyers; flash → 2000 tickets × 10 buyers;
 # wins → the flash scenario with one buyer, so every BUY wins (30,000 tickets).
 # Results land in target/bench/<scenario>-{boxoffice,pg}.{json,svg}.
+# BOXOFFICE_BIN runs another build of the server (to compare two commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-hot}
@@ -26,6 +27,8 @@ data=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # A node writes out its store as it stops: remove its files once it has.
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   scripts/pg-peer.sh stop
   rm -rf "$data"
 }
@@ -34,7 +37,7 @@ trap cleanup EXIT
 url=$(scripts/pg-peer.sh start)
 DATABASE_URL=$url target/release/examples/pg_peer 127.0.0.1:3290 >"$data/pg.log" 2>&1 &
 pids+=($!)
-target/release/boxoffice --http-addr 127.0.0.1:3291 --data-dir "$data/boxoffice" --max-holds-per-user 0 >"$data/bo.log" 2>&1 &
+"${BOXOFFICE_BIN:-target/release/boxoffice}" --http-addr 127.0.0.1:3291 --data-dir "$data/boxoffice" --max-holds-per-user 0 >"$data/bo.log" 2>&1 &
 pids+=($!)
 for port in 3290 3291; do
   for _ in $(seq 1 100); do

@@ -1,10 +1,11 @@
-//! Every node follows every node's event log (its own too) and feeds what
-//! it reads to its read models: the catalog and the session revocations.
-//! A follower task pulls each log from where it left off, which is also
-//! how a node catches up after a restart or a reconnect. A node's own
-//! changes also reach its read models straight from the store, once on
-//! disk and before the writer's 2xx; events carry versions, so reading
-//! one twice is harmless.
+//! Every node follows every other node's event log and feeds what it reads
+//! to its read models: the catalog and the session revocations. A
+//! follower task pulls each log from where it left off, which is also how
+//! a node catches up after a restart or a reconnect. A node's own changes
+//! reach its read models straight from its store, once on disk and before
+//! the writer's 2xx, and a start fills them from the store: reading its
+//! own log back as well would only repeat them. Events carry versions, so
+//! reading one twice is harmless.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -74,20 +75,18 @@ impl Progress {
     }
 }
 
-/// Follows every node's event log until the returned [`Follower`] is
-/// stopped or dropped: from `from` for the logs the read models already
-/// hold up to a point (this node's own, restored from its store), from
-/// the start for the others.
+/// Follows every node's event log but `own`'s, from the start, until the
+/// returned [`Follower`] is stopped or dropped.
 pub(crate) fn follow(
     source: impl EventSource,
     models: Models,
     progress: Progress,
-    from: impl IntoIterator<Item = (String, Cursor)>,
+    own: String,
 ) -> Follower {
-    let mut cursors: HashMap<String, Cursor> = from.into_iter().collect();
+    let mut cursors: HashMap<String, Cursor> = HashMap::new();
     Follower(tokio::spawn(async move {
         loop {
-            for member in source.members() {
+            for member in source.members().into_iter().filter(|m| *m != own) {
                 let cursor = cursors.entry(member.clone()).or_default();
                 if catch_up(&source, &models, &member, cursor).await {
                     progress.read_to_end(&member);
@@ -145,19 +144,9 @@ async fn catch_up(
 
 /// Where a follower is in one node's log.
 #[derive(Debug, Default)]
-pub(crate) struct Cursor {
+struct Cursor {
     log_id: Option<u64>,
     seq: u64,
-}
-
-impl Cursor {
-    /// Just after `seq` in the log named `log_id`.
-    pub(crate) fn after(log_id: u64, seq: u64) -> Self {
-        Self {
-            log_id: Some(log_id),
-            seq,
-        }
-    }
 }
 
 /// The follower task: stopped on shutdown (or when dropped).

@@ -92,11 +92,36 @@ async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// ractor opens an info-level span for every actor it starts (two, with
+/// its id formatted into each): a tenth of the CPU of a rush of distinct
+/// tickets, where every BUY starts one. They are off unless `RUST_LOG`
+/// names `ractor` itself; a request's own span still follows its messages
+/// into the actors.
+const QUIET_ACTOR_SPANS: &str = "ractor::actor=warn";
+
+/// `RUST_LOG` (or `info`), with ractor's actor spans off unless it names them.
+fn log_filter(rust_log: Option<&str>) -> EnvFilter {
+    let spec = rust_log.filter(|s| !s.trim().is_empty()).unwrap_or("info");
+    let filter = EnvFilter::try_new(spec).unwrap_or_else(|e| {
+        eprintln!("ignoring RUST_LOG={spec:?}: {e}");
+        EnvFilter::new("info")
+    });
+    let names_ractor = spec.split(',').any(|directive| {
+        let target = directive.split(['=', '[']).next().unwrap_or("").trim();
+        target == "ractor" || target.starts_with("ractor::")
+    });
+    if names_ractor {
+        filter
+    } else {
+        filter.add_directive(QUIET_ACTOR_SPANS.parse().expect("a valid directive"))
+    }
+}
+
 /// Logs go to stderr: JSON lines unless a person is watching (or asked).
 fn init_logs(format: Option<LogFormat>) {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(std::env::var(EnvFilter::DEFAULT_ENV).ok().as_deref());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -135,4 +160,27 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown requested");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn actor_spans_are_off_unless_rust_log_names_them() {
+        for rust_log in [None, Some(""), Some("debug"), Some("ractor_cluster=debug")] {
+            let filter = log_filter(rust_log).to_string();
+            assert!(
+                filter.contains("ractor::actor=warn"),
+                "{rust_log:?}: {filter}"
+            );
+        }
+        for rust_log in ["ractor=debug", "info,ractor::actor=trace"] {
+            let filter = log_filter(Some(rust_log)).to_string();
+            assert!(
+                !filter.contains("ractor::actor=warn"),
+                "{rust_log}: {filter}"
+            );
+        }
+    }
 }

@@ -99,7 +99,7 @@ impl Builder {
             "store opened"
         );
         // This node's own changes reach its read models as soon as they are
-        // on disk; every node's (this one's too) also through the follower.
+        // on disk; the other nodes' through the follower.
         let catalog = Catalog::default();
         let revocations = Revocations::default();
         let models: Models = Arc::new([
@@ -108,7 +108,7 @@ impl Builder {
         ]);
         // Before anything is written: the store holds only what is on disk.
         let image = args.data_dir.join(CATALOG_IMAGE);
-        let (own_log, imaged) =
+        let imaged =
             restore(&store, &catalog, &image, &revocations).context("restoring the catalog")?;
         let observed = models.clone();
         store.observe(move |event| {
@@ -160,10 +160,15 @@ impl Builder {
         };
         let ops = Ops::new(placement, home, cluster, Hasher::new()?, catalog.clone());
         let coupons = ops.connect_coupons();
-        let progress =
-            follow::Progress::new(ops.placement().members().iter().map(|m| m.name.clone()));
         let own_name = ops.placement().me().name.clone();
-        let follower = follow::follow(ops.clone(), models, progress.clone(), [(own_name, own_log)]);
+        let progress = follow::Progress::new(
+            ops.placement()
+                .members()
+                .iter()
+                .map(|m| m.name.clone())
+                .filter(|name| *name != own_name),
+        );
+        let follower = follow::follow(ops.clone(), models, progress.clone(), own_name);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let limits = Limits {
             header_timeout: Duration::from_secs(args.header_timeout_secs),
@@ -299,21 +304,18 @@ const CATALOG_IMAGE: &str = "catalog.image";
 
 /// Fills the read models with what this node's store holds (its tickets
 /// as they stand, its recent session events), so a restart reads none of
-/// its own event log again, however long it is; returns where following
-/// that log goes on, and the position the catalog's image on disk covers
-/// (0 without one). Only sound before the first write: the store then
-/// holds nothing that is not on disk.
+/// its own event log again, however long it is; from then on the store
+/// tells them of each change itself. Returns the position the catalog's
+/// image on disk covers (0 without one). Only sound before the first
+/// write: the store then holds nothing that is not on disk.
 fn restore(
     store: &Store,
     catalog: &Catalog,
     image: &Path,
     revocations: &Revocations,
-) -> anyhow::Result<(follow::Cursor, u64)> {
-    // The position first: anything written after it is read again, and
-    // versions make that harmless.
+) -> anyhow::Result<u64> {
     let restoring = std::time::Instant::now();
     let position = store.last_event_seq();
-    let own_log = follow::Cursor::after(store.log_id(), position);
     let mut caught_up = 0;
     let imaged = catalog.load(image, store.log_id(), position);
     let from_image = match imaged {
@@ -350,7 +352,7 @@ fn restore(
         session_events = session_events.len(),
         "read models restored from the store"
     );
-    Ok((own_log, imaged.unwrap_or(0)))
+    Ok(imaged.unwrap_or(0))
 }
 
 fn solo(name: &str) -> crate::cluster::placement::Member {

@@ -370,7 +370,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        domain::{OrderStatus, Price, Ticket, Title, UserId},
+        domain::{OrderStatus, Price, RuleError, Ticket, Title, UserId},
         node::test_support::{test_node, TestNode},
     };
 
@@ -503,6 +503,46 @@ mod tests {
         assert!(settle(stale).await.is_err(), "stale decision refused");
         assert_eq!(store.order(order.id).unwrap().unwrap(), cancelled);
         assert!(store.ticket(t.id).unwrap().unwrap().is_available());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_won_tickets_actor_leaves_memory_long_before_one_still_for_sale() {
+        let node = test_node(|s| s.idle_after = Duration::from_secs(300), None).await;
+        let service = node.ops();
+        let seller = UserId::new();
+        let price = Price::from_cents(100).unwrap();
+        let won = service
+            .create_ticket(seller, title("Won"), price)
+            .await
+            .unwrap();
+        let kept = service
+            .create_ticket(seller, title("Kept"), price)
+            .await
+            .unwrap();
+        service
+            .edit_ticket(seller, kept.id, title("Kept, edited"), price)
+            .await
+            .unwrap();
+        service
+            .buy(UserId::new(), won.id, "k".into(), None)
+            .await
+            .unwrap();
+        // A tenth of the idle time (as before) would be 30 s: well past this.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ActorRef::<TicketMsg>::where_is(won.id.actor_name()).is_some() {
+            assert!(Instant::now() < deadline, "the won ticket's actor stayed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            ActorRef::<TicketMsg>::where_is(kept.id.actor_name()).is_some(),
+            "a ticket for sale keeps its actor for the idle time"
+        );
+        // Started again from the store on its next message.
+        let again = service.buy(UserId::new(), won.id, "k2".into(), None).await;
+        assert!(
+            matches!(again, Err(Error::Rule(RuleError::AlreadyReserved))),
+            "{again:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,6 +172,7 @@ impl Actor for TicketActor {
         state: &mut TicketState,
     ) -> Result<(), ActorProcessingErr> {
         state.idle.saw(&msg);
+        let was_for_sale = state.ticket.is_available();
         match msg {
             TicketMsg::Edit {
                 by,
@@ -212,6 +213,9 @@ impl Actor for TicketActor {
                 .check(&myself, !state.asked || !state.ticket.is_available()),
             #[cfg(test)]
             TicketMsg::Crash => panic!("crash requested by a test"),
+        }
+        if was_for_sale && !state.ticket.is_available() {
+            state.idle.settled(&myself);
         }
         Ok(())
     }
@@ -255,8 +259,13 @@ impl TicketState {
             subject: ticket_id.as_bytes(),
             key: &key,
         };
-        if let Some(first) = store.remembered::<OrderId>(idem)? {
-            return store.order(first)?.ok_or(Error::not_found("Order"));
+        // The first BUY of a fresh listing (most of a rush) has nothing to
+        // look up: the key is remembered with a hold, and a hold changes
+        // the version.
+        if !self.ticket.is_untouched() {
+            if let Some(first) = store.remembered::<OrderId>(idem)? {
+                return store.order(first)?.ok_or(Error::not_found("Order"));
+            }
         }
         let mut ticket = self.ticket.clone();
         let order_id = OrderId::for_ticket(ticket.id);
@@ -277,7 +286,7 @@ impl TicketState {
                     return abort(RuleError::HoldLimitReached.into());
                 }
                 tx.put_ticket(&ticket)?;
-                tx.put_order(&order)?;
+                tx.place_order(&order)?;
                 let idem = IdemKey {
                     scope: Scope::Reserve,
                     user: by,

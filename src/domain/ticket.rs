@@ -139,6 +139,12 @@ impl Ticket {
         self.state == TicketState::Available
     }
 
+    /// Unchanged since it was listed (version 0): never held, so no BUY of
+    /// it has been answered, nor remembered under an idempotency key.
+    pub fn is_untouched(&self) -> bool {
+        self.version == 0
+    }
+
     /// A new title and price, by the seller, while the ticket is available.
     pub fn edit(&mut self, by: UserId, title: Title, price: Price) -> Result<(), RuleError> {
         if by != self.user_id {

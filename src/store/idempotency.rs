@@ -42,8 +42,11 @@ impl Store {
 }
 
 impl Tx<'_> {
+    /// Remembers the first outcome under `key`. Callers look for one first
+    /// (in the actor that alone answers for the subject), so the write does
+    /// not look again.
     pub(crate) fn remember<V: Recorded>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
-        self.insert(T::Idempotency, &key.bytes(), codec::encode(outcome))?;
+        self.put(T::Idempotency, &key.bytes(), codec::encode(outcome));
         Ok(())
     }
 }

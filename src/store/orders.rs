@@ -229,6 +229,20 @@ impl Tx<'_> {
         tx_get(self, T::Orders, id.as_bytes())
     }
 
+    /// A new order (its id is fresh): its record, its buyer's index entry
+    /// and, while pending, its reminder, put without looking for what was
+    /// there, since nothing was (three lookups fewer per BUY on the writer).
+    pub(crate) fn place_order(&mut self, order: &Order) -> TxResult<()> {
+        self.put(T::Orders, order.id.as_bytes(), codec::encode(order));
+        self.put(T::UserOrders, &user_key(order.user_id, order.id), &[][..]);
+        if order.is_pending() {
+            let reminder = reminder_key(order.expires_at, order.id);
+            self.put(T::Reminders, &reminder, order.user_id.as_bytes());
+            self.count_hold(Some(order.user_id), 1)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn put_order(&mut self, order: &Order) -> TxResult<()> {
         self.put(T::Orders, order.id.as_bytes(), codec::encode(order));
         self.insert(T::UserOrders, &user_key(order.user_id, order.id), &[][..])?;
