@@ -5,7 +5,7 @@
 # Both are the same signed-in POST /api/orders: one names a ticket already
 # held (the ticket's actor refuses it: 400 "Ticket is already reserved"),
 # the other an id that does not parse (refused before any actor: 400).
-# Needs wrk (Debian: apt-get install wrk).
+# Needs wrk (Debian: apt-get install wrk). BOXOFFICE_BIN runs another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -18,7 +18,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT
 
-JWT_KEY=bench-jwt-key target/release/boxoffice --http-addr 127.0.0.1:$port --data-dir "$data/node" \
+JWT_KEY=bench-jwt-key "${BOXOFFICE_BIN:-target/release/boxoffice}" --http-addr 127.0.0.1:$port --data-dir "$data/node" \
   >"$data/log" 2>&1 &
 pid=$!
 until curl -sf "$base/readyz" >/dev/null; do sleep 0.05; done

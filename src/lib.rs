@@ -19,11 +19,11 @@
 //!   holds at their deadlines from the store.
 //! - [`cluster`]: placement (shard → node), membership, heartbeats and
 //!   forwarding of operations, by name and bytes, over ractor_cluster.
-//! - `follow`: every node reads every node's event log into its read
+//! - `follow`: every node reads its peers' event logs into its read
 //!   models: `catalog`, the ticket listing, paged and searched through
 //!   ordered indexes, with a feed of its changes for live streams; and
-//!   `revocations`, the sessions that have ended. A restarting node fills
-//!   them from its own store instead of reading its own log again.
+//!   `revocations`, the sessions that have ended. Its own store fills
+//!   them at a start and tells them of each of its own changes.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
 //! - `http`: axum routes, JSON validation, sessions, the uniform error body,
