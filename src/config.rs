@@ -97,7 +97,8 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
-    /// Seconds an idle ticket or settled order actor stays in memory.
+    /// Seconds an idle ticket or order actor stays in memory (a hundredth
+    /// of it once its ticket is no longer for sale or its order decided).
     #[arg(long, env = "BOXOFFICE_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_secs: u64,
 

@@ -26,7 +26,8 @@ pub(crate) trait ReadModel: Send + Sync + 'static {
 /// Where the follower reads every node's event log; given by whoever starts
 /// the node, so the read models need nothing above them.
 pub(crate) trait EventSource: Send + Sync + 'static {
-    /// Every node whose log is followed (this one included).
+    /// Every node of the cluster, this one included (its own log is not
+    /// followed).
     fn members(&self) -> Vec<String>;
     /// Up to `limit` of `member`'s events after `after`.
     fn events_after(

@@ -93,8 +93,8 @@ async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
 }
 
 /// ractor opens an info-level span for every actor it starts (two, with
-/// its id formatted into each): a tenth of the CPU of a rush of distinct
-/// tickets, where every BUY starts one. They are off unless `RUST_LOG`
+/// its id formatted into each): 9 % of the request threads' CPU in a rush
+/// of distinct tickets, where every BUY starts one. They are off unless `RUST_LOG`
 /// names `ractor` itself; a request's own span still follows its messages
 /// into the actors.
 const QUIET_ACTOR_SPANS: &str = "ractor::actor=warn";
@@ -102,10 +102,13 @@ const QUIET_ACTOR_SPANS: &str = "ractor::actor=warn";
 /// `RUST_LOG` (or `info`), with ractor's actor spans off unless it names them.
 fn log_filter(rust_log: Option<&str>) -> EnvFilter {
     let spec = rust_log.filter(|s| !s.trim().is_empty()).unwrap_or("info");
-    let filter = EnvFilter::try_new(spec).unwrap_or_else(|e| {
-        eprintln!("ignoring RUST_LOG={spec:?}: {e}");
-        EnvFilter::new("info")
-    });
+    let (spec, filter) = match EnvFilter::try_new(spec) {
+        Ok(filter) => (spec, filter),
+        Err(e) => {
+            eprintln!("ignoring RUST_LOG={spec:?}: {e}");
+            ("info", EnvFilter::new("info"))
+        }
+    };
     let names_ractor = spec.split(',').any(|directive| {
         let target = directive.split(['=', '[']).next().unwrap_or("").trim();
         target == "ractor" || target.starts_with("ractor::")
@@ -168,7 +171,13 @@ mod tests {
 
     #[test]
     fn actor_spans_are_off_unless_rust_log_names_them() {
-        for rust_log in [None, Some(""), Some("debug"), Some("ractor_cluster=debug")] {
+        for rust_log in [
+            None,
+            Some(""),
+            Some("debug"),
+            Some("ractor_cluster=debug"),
+            Some("ractor=nonsense"),
+        ] {
             let filter = log_filter(rust_log).to_string();
             assert!(
                 filter.contains("ractor::actor=warn"),

@@ -113,6 +113,7 @@ impl Actor for OrderActor {
         state: &mut OrderState,
     ) -> Result<(), ActorProcessingErr> {
         state.idle.saw(&msg);
+        let was_pending = state.order.is_pending();
         match msg {
             OrderMsg::Cancel { by, reply } => {
                 let _ = reply.send(state.cancel(by).await);
@@ -150,6 +151,9 @@ impl Actor for OrderActor {
             OrderMsg::IdleCheck => state.idle.check(&myself, !state.order.is_pending()),
             #[cfg(test)]
             OrderMsg::Crash => panic!("crash requested by a test"),
+        }
+        if was_pending && !state.order.is_pending() {
+            state.idle.settled(&myself);
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The catalog: every node's view of all tickets, built from the
-//! TicketCreated/TicketUpdated events of every node (read by `follow`), so
+//! TicketCreated/TicketUpdated events of every node (its own from its
+//! store, its peers' read by `follow`), so
 //! listing tickets needs no fan-out; [`index`] pages and searches it.
 //! Events are applied in version order; stale and repeated ones are ignored.
 //! Each change applied also goes to the [`changes`] feed that live streams

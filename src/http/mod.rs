@@ -332,11 +332,11 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Readiness: 200 when every peer answers and this node has read every
-/// node's event log to its end since it started.
+/// peer's event log to its end since it started.
 ///
 /// Until then its view of ended sessions (and of the catalog) may be
-/// behind what the other nodes say. A node alone is ready once it has
-/// read its own log.
+/// behind what the other nodes say. A node alone is ready once its own
+/// store has filled its read models, which comes before it serves.
 #[utoipa::path(
     get,
     path = "/readyz",
