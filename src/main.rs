@@ -94,9 +94,9 @@ async fn reshard(args: boxoffice::config::ReshardArgs) -> anyhow::Result<()> {
 
 /// ractor opens an info-level span for every actor it starts (two, with
 /// its id formatted into each): 9 % of the request threads' CPU in a rush
-/// of distinct tickets, where every BUY starts one. They are off unless `RUST_LOG`
-/// names `ractor` itself; a request's own span still follows its messages
-/// into the actors.
+/// of distinct tickets, where every BUY starts one. They are off unless
+/// `RUST_LOG` names `ractor` itself; a request's own span still follows
+/// its messages into the actors.
 const QUIET_ACTOR_SPANS: &str = "ractor::actor=warn";
 
 /// `RUST_LOG` (or `info`), with ractor's actor spans off unless it names them.
