@@ -357,8 +357,8 @@ fn applied_through(meta: &sled::Tree) -> Result<u64, StoreError> {
 
 /// Flushes both databases, which hold every batch up to `through`, then
 /// records that durably (a second flush of the one that records it): only
-/// then may segments go. Relies
-/// on nothing but a completed flush covering the writes made before it.
+/// then may segments go. Relies on nothing but a completed flush covering
+/// the writes made before it.
 fn settle(dbs: &Databases, through: u64) -> Result<(), StoreError> {
     dbs.flush()?;
     dbs.open_tree(META)?
