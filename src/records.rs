@@ -838,6 +838,33 @@ impl Recorded for Coupon {
     }
 }
 
+/// Consecutive events of one batch, stored as one entry of a node's log
+/// under the last one's number (schema 2): an entry per event made most of
+/// what sled writes and reads back after a crash. An entry of schema 1 is
+/// a single event, as every log written before runs holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventRun(pub(crate) Vec<Event>);
+
+impl Recorded for EventRun {
+    const SCHEMA: u8 = 2;
+    type Record = Vec<EventRecord>;
+
+    fn to_record(&self) -> Self::Record {
+        self.0.to_record()
+    }
+
+    fn from_record(record: Self::Record) -> Result<Self, RecordError> {
+        Vec::from_record(record).map(Self)
+    }
+
+    fn upgrade(schema: u8, body: &[u8]) -> Result<Self, RecordError> {
+        match schema {
+            FIRST_SCHEMA => Ok(Self(vec![Event::from_record(postcard_body(body)?)?])),
+            _ => Err(RecordError(format!("unknown record schema {schema}"))),
+        }
+    }
+}
+
 impl<T: Recorded> Recorded for Option<T> {
     type Record = Option<T::Record>;
 
@@ -1010,6 +1037,22 @@ mod tests {
         );
         let event: Event = read(EVENTS[4]);
         assert_eq!((event.seq, event.at.as_millis()), (11, AT));
+    }
+
+    #[test]
+    fn a_log_entry_of_one_event_reads_as_a_run_of_one_and_runs_round_trip() {
+        let single: Event = read(EVENTS[1]);
+        let run: EventRun = read(EVENTS[1]);
+        assert_eq!(run.0, vec![single.clone()]);
+        let events: Vec<Event> = EVENTS.iter().map(|hex| read::<Event>(hex)).collect();
+        let run = EventRun(events);
+        let bytes = encode(&run);
+        assert_eq!(bytes[0], 2, "runs are schema 2");
+        assert_eq!(decode::<EventRun>(&bytes).unwrap(), run);
+        assert!(
+            decode::<Event>(&bytes).is_err(),
+            "a run is not misread as one event"
+        );
     }
 
     #[test]

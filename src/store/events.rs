@@ -1,12 +1,26 @@
-//! The event log: sequence number (big-endian, so it sorts) → event.
-//! Only events already on disk are served, so a follower never holds an
-//! event that a crash can take back, nor a sequence number that gets reused.
+//! The event log: runs of consecutive events, each under the sequence
+//! number of its last event (big-endian, so it sorts). A run is a batch's
+//! events, or part of them (a log written before runs holds one event per
+//! entry, read the same way). Only events already on disk are served, so a
+//! follower never holds an event that a crash can take back, nor a
+//! sequence number that gets reused.
 
-use super::{codec, Store, StoreError, T};
+use super::{codec, writer::Overlay, Store, StoreError, T};
 use crate::{
     domain::{Event, Timestamp, SESSION_TTL_SECS},
-    records::{EventRecord, RecordError, Recorded},
+    records::{EventRecord, EventRun, RecordError, Recorded},
 };
+
+/// Puts `run` (consecutive events, not empty) in a batch's changes.
+pub(super) fn log_run(overlay: &mut Overlay, run: &[Event]) {
+    let Some(last) = run.last() else { return };
+    let value = codec::encode(&EventRun(run.to_vec()));
+    overlay.set(T::Events, &last.seq.to_be_bytes(), Some(value.into()));
+}
+
+fn read_run(bytes: &[u8]) -> Result<Vec<Event>, StoreError> {
+    codec::decode::<EventRun>(bytes).map(|run| run.0)
+}
 
 pub(super) fn last_seq(tree: &sled::Tree) -> Result<u64, StoreError> {
     match tree.last()? {
@@ -62,10 +76,10 @@ pub(super) fn keep_recent_session_events(
 ) -> Result<(), StoreError> {
     if meta.get(SESSION_EVENTS_INDEXED)?.is_none() {
         for entry in events.iter() {
-            let (key, bytes) = entry?;
-            let event: Event = codec::decode(&bytes)?;
-            if event.kind.touches_sessions() {
-                index.insert(key, bytes)?;
+            for event in read_run(&entry?.1)? {
+                if event.kind.touches_sessions() {
+                    index.insert(event.seq.to_be_bytes(), codec::encode(&event))?;
+                }
             }
         }
         // On disk before the marker says it is there.
@@ -76,7 +90,7 @@ pub(super) fn keep_recent_session_events(
     // than that: a node booting with its clock far ahead must not forget
     // the sign-outs it will still need once the clock is put right.
     let last_written = match events.last()? {
-        Some((_, bytes)) => codec::decode::<Event>(&bytes)?.at.as_secs(),
+        Some((_, bytes)) => read_run(&bytes)?.last().map_or(0, |e| e.at.as_secs()),
         None => 0,
     };
     let oldest = Timestamp::now()
@@ -111,16 +125,22 @@ impl Store {
     /// Up to `limit` events on disk with a sequence number above `after`, in order.
     pub(crate) fn events_after(&self, after: u64, limit: usize) -> Result<LogPage, StoreError> {
         let head = self.committed.last_seq();
-        let events = if after >= head {
-            Vec::new()
-        } else {
-            let start = (after + 1).to_be_bytes();
-            self.tree(T::Events)
-                .range(start..=head.to_be_bytes())
-                .take(limit)
-                .map(|entry| codec::decode(&entry?.1))
-                .collect::<Result<_, _>>()?
-        };
+        let mut events = Vec::new();
+        if after < head {
+            // The first run that ends past `after` may begin before it; one
+            // that ends past `head` is being applied, not yet published.
+            let runs = self
+                .tree(T::Events)
+                .range((after + 1).to_be_bytes()..=head.to_be_bytes());
+            for entry in runs {
+                let run = read_run(&entry?.1)?;
+                events.extend(run.into_iter().filter(|e| e.seq > after));
+                if events.len() >= limit {
+                    events.truncate(limit);
+                    break;
+                }
+            }
+        }
         Ok(LogPage {
             log_id: self.log_id,
             head,

@@ -165,7 +165,8 @@ impl Tx<'_> {
         self.set(t, key, None)
     }
 
-    /// Appends an event to the log, in this write.
+    /// Appends an event to the log, in this write. The writer stores the
+    /// batch's events in runs once every body has run.
     pub(crate) fn emit(&mut self, kind: EventKind) -> TxResult<()> {
         let event = Event {
             seq: self.next_seq,
@@ -173,12 +174,10 @@ impl Tx<'_> {
             kind,
         };
         self.next_seq += 1;
-        let key = event.seq.to_be_bytes();
-        let bytes = IVec::from(codec::encode(&event));
         if event.kind.touches_sessions() {
-            self.put(T::SessionEvents, &key, bytes.clone());
+            let key = event.seq.to_be_bytes();
+            self.put(T::SessionEvents, &key, codec::encode(&event));
         }
-        self.put(T::Events, &key, bytes);
         self.emitted.push(event);
         Ok(())
     }
@@ -477,6 +476,85 @@ mod tests {
             [8, 9]
         );
         assert_eq!(store.last_event_seq(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_log_of_single_events_reads_on_into_the_runs_written_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path(), true)
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
+        // Three entries of one event each, as logs before runs hold them.
+        let ticket = |cents| {
+            Ticket::new(
+                Title::parse("t").unwrap(),
+                Price::from_cents(cents).unwrap(),
+                UserId::new(),
+            )
+        };
+        {
+            let log = once_free(|| sled::open(dir.path().join("sled-log"))).await;
+            let events = log.open_tree("events").unwrap();
+            for seq in 1..=3u64 {
+                let old = Event {
+                    seq,
+                    at: Timestamp::now(),
+                    kind: EventKind::TicketCreated(TicketEvent::from(&ticket(seq))),
+                };
+                events
+                    .insert(seq.to_be_bytes(), codec::encode(&old))
+                    .unwrap();
+            }
+            log.flush().unwrap();
+        }
+        let store = reopen(dir.path()).await;
+        assert_eq!(store.last_event_seq(), 3);
+        // One write of 40 events: more than one run.
+        store
+            .write(move |tx| {
+                (4..=43).try_for_each(|cents| {
+                    tx.emit(EventKind::TicketCreated(TicketEvent::from(&ticket(cents))))
+                })
+            })
+            .await
+            .unwrap();
+        let seqs = |after, limit| -> Vec<u64> {
+            let page = store.events_after(after, limit).unwrap();
+            page.events.iter().map(|e| e.seq).collect()
+        };
+        assert_eq!(seqs(0, 100), (1..=43).collect::<Vec<_>>());
+        assert_eq!(seqs(2, 5), [3, 4, 5, 6, 7], "across the old and the new");
+        assert_eq!(seqs(34, 3), [35, 36, 37], "across two runs");
+        assert_eq!(seqs(43, 10), Vec::<u64>::new());
+        assert_eq!(store.last_event_seq(), 43);
+        assert_eq!(
+            store.tree(T::Events).len(),
+            5,
+            "three single events, then two runs"
+        );
+        let prices: Vec<u64> = store
+            .events_after(40, 10)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::TicketCreated(t) => t.price.cents(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(prices, [41, 42, 43], "each event is the one emitted");
+        store.close().await.unwrap();
+        drop(store);
+        let store = reopen(dir.path()).await;
+        assert_eq!(store.last_event_seq(), 43, "a run's key is its last event");
+        assert_eq!(seqs_of(&store, 41), [42, 43]);
+    }
+
+    fn seqs_of(store: &Store, after: u64) -> Vec<u64> {
+        let page = store.events_after(after, 100).unwrap();
+        page.events.iter().map(|e| e.seq).collect()
     }
 
     #[tokio::test]

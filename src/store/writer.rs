@@ -27,6 +27,7 @@ use sled::IVec;
 use tokio::sync::oneshot;
 
 use super::{
+    events,
     journal::{AppendError, Changes, Journal},
     StoreError, Tx, TxResult, T, TREE_NAMES,
 };
@@ -35,6 +36,9 @@ use crate::metrics as m;
 
 /// Most writes in one batch; more wait for the next.
 const MAX_BATCH: usize = 1024;
+/// Most events in one entry of the log: sled keeps 16 entries to a leaf
+/// and writes a leaf whole every few changes, so entries stay a few KiB.
+const EVENT_RUN: usize = 32;
 
 /// Told of every event once it is on disk (the local catalog uses this).
 pub(crate) type Observer = Box<dyn Fn(&Event) + Send + Sync>;
@@ -269,6 +273,9 @@ impl Writer {
             } else {
                 overlay.undo(undo);
             }
+        }
+        for run in events.chunks(EVENT_RUN) {
+            events::log_run(&mut overlay, run);
         }
         if !overlay.is_empty() {
             let started = Instant::now();
