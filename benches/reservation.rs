@@ -105,7 +105,10 @@ impl Way {
     /// One BUY: true when this buyer got the ticket.
     async fn reserve(&self, ticket: TicketId, buyer: UserId, key: usize) -> bool {
         match self {
-            Way::Actor(ops) => ops.buy(buyer, ticket, key.to_string(), None).await.is_ok(),
+            Way::Actor(ops) => ops
+                .buy(buyer, ticket, Some(key.to_string()), None)
+                .await
+                .is_ok(),
             Way::SledTx(s) => {
                 let order = boxoffice::domain::OrderId::for_ticket(ticket);
                 let won = (&s.tickets, &s.orders)

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 pub use crate::actors::Settings;
 use crate::{
     actors::Actors,
-    catalog::Catalog,
+    catalog::{Catalog, Image},
     cluster::{Cluster, ClusterSettings, Placement},
     config::ServeArgs,
     follow::{self, Follower, Models, ReadModel},
@@ -83,6 +83,24 @@ impl Builder {
         if args.unsafe_no_fsync {
             tracing::warn!("--unsafe-no-fsync: writes are acknowledged before they reach disk");
         }
+        let image = args.data_dir.join(CATALOG_IMAGE);
+        // Read and indexed while the store opens: it needs nothing from it.
+        let reading_image = {
+            let image = image.clone();
+            std::thread::Builder::new()
+                .name("catalog-image".into())
+                .spawn(move || {
+                    let started = std::time::Instant::now();
+                    let read = Catalog::read_image(&image);
+                    tracing::info!(
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        found = read.is_some(),
+                        "catalog image read"
+                    );
+                    read
+                })
+                .context("starting to read the catalog's image")?
+        };
         let opening = std::time::Instant::now();
         let store = Arc::new(
             Store::open_with_cache(
@@ -107,9 +125,11 @@ impl Builder {
             Arc::new(revocations.clone()),
         ]);
         // Before anything is written: the store holds only what is on disk.
-        let image = args.data_dir.join(CATALOG_IMAGE);
+        let read_image = reading_image
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
         let imaged =
-            restore(&store, &catalog, &image, &revocations).context("restoring the catalog")?;
+            restore(&store, &catalog, read_image, &revocations).context("restoring the catalog")?;
         let observed = models.clone();
         store.observe(move |event| {
             for model in observed.iter() {
@@ -311,13 +331,13 @@ const CATALOG_IMAGE: &str = "catalog.image";
 fn restore(
     store: &Store,
     catalog: &Catalog,
-    image: &Path,
+    image: Option<Image>,
     revocations: &Revocations,
 ) -> anyhow::Result<u64> {
     let restoring = std::time::Instant::now();
     let position = store.last_event_seq();
     let mut caught_up = 0;
-    let imaged = catalog.load(image, store.log_id(), position);
+    let imaged = image.and_then(|image| catalog.adopt(image, store.log_id(), position));
     let from_image = match imaged {
         Some(mut after) => {
             // The image came before the last events (a crash, mostly).

@@ -468,7 +468,10 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = service.buy(buyer, t.id, "k".into(), None).await.unwrap();
+        let order = service
+            .buy(buyer, t.id, Some("k".into()), None)
+            .await
+            .unwrap();
         let ctx = node.actors().context().clone();
         let settle = |next: crate::domain::Order| {
             let ctx = ctx.clone();
@@ -524,7 +527,7 @@ mod tests {
             .await
             .unwrap();
         service
-            .buy(UserId::new(), won.id, "k".into(), None)
+            .buy(UserId::new(), won.id, Some("k".into()), None)
             .await
             .unwrap();
         // A tenth of the idle time (as before) would be 30 s: well past this.
@@ -538,11 +541,35 @@ mod tests {
             "a ticket for sale keeps its actor for the idle time"
         );
         // Started again from the store on its next message.
-        let again = service.buy(UserId::new(), won.id, "k2".into(), None).await;
+        let again = service
+            .buy(UserId::new(), won.id, Some("k2".into()), None)
+            .await;
         assert!(
             matches!(again, Err(Error::Rule(RuleError::AlreadyReserved))),
             "{again:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_buy_without_a_key_is_not_answered_again_with_its_order() {
+        let node = node(Duration::from_secs(2)).await;
+        let service = node.ops();
+        let price = Price::from_cents(100).unwrap();
+        let t = service
+            .create_ticket(UserId::new(), title("Keyless"), price)
+            .await
+            .unwrap();
+        let buyer = UserId::new();
+        service.buy(buyer, t.id, None, None).await.unwrap();
+        // The same buyer again, keyless: a new BUY, refused; with a key
+        // (never sent before) just as much.
+        for key in [None, Some("k".to_owned())] {
+            let again = service.buy(buyer, t.id, key, None).await;
+            assert!(
+                matches!(again, Err(Error::Rule(RuleError::AlreadyReserved))),
+                "{again:?}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,7 +585,10 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = service.buy(buyer, t.id, "k".into(), None).await.unwrap();
+        let order = service
+            .buy(buyer, t.id, Some("k".into()), None)
+            .await
+            .unwrap();
         let name = order.id.actor_name();
         assert!(
             ActorRef::<OrderMsg>::where_is(name.clone()).is_none(),
@@ -584,7 +614,10 @@ mod tests {
         }
         assert!(store.ticket(t.id).unwrap().unwrap().is_available());
         // The same idempotency key still answers with the first order.
-        let again = service.buy(buyer, t.id, "k".into(), None).await.unwrap();
+        let again = service
+            .buy(buyer, t.id, Some("k".into()), None)
+            .await
+            .unwrap();
         assert_eq!(again.id, order.id);
     }
 
@@ -657,9 +690,12 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = ops.buy(buyer, ticket.id, "k".into(), None).await.unwrap();
+        let order = ops
+            .buy(buyer, ticket.id, Some("k".into()), None)
+            .await
+            .unwrap();
         let paying = tokio::spawn(async move {
-            ops.pay(buyer, order.id, "tok_visa".into(), "p".into())
+            ops.pay(buyer, order.id, "tok_visa".into(), Some("p".into()))
                 .await
         });
         gateway.entered.notified().await;
@@ -781,10 +817,10 @@ mod tests {
             .await
             .unwrap();
         let buyer = UserId::new();
-        let order = ops.buy(buyer, t.id, "k".into(), None).await.unwrap();
+        let order = ops.buy(buyer, t.id, Some("k".into()), None).await.unwrap();
 
         let err = ops
-            .pay(buyer, order.id, "tok_visa".into(), "p".into())
+            .pay(buyer, order.id, "tok_visa".into(), Some("p".into()))
             .await
             .expect_err("the provider did not answer in time");
         assert!(
@@ -800,7 +836,7 @@ mod tests {
         // The provider recovers; the buyer retries with the same key.
         gateway.delay_ms.store(0, SeqCst);
         let charge = ops
-            .pay(buyer, order.id, "tok_visa".into(), "p".into())
+            .pay(buyer, order.id, "tok_visa".into(), Some("p".into()))
             .await
             .unwrap();
         assert_eq!(

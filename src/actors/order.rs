@@ -34,7 +34,7 @@ pub(crate) enum OrderMsg {
         /// Not needed when a coupon leaves nothing to charge.
         token: Option<String>,
         coupon: Option<CouponCode>,
-        key: String,
+        key: Option<String>,
         reply: RpcReplyPort<Result<Charge>>,
     },
     /// The deadline came while this actor was running (from the reminder
@@ -246,21 +246,21 @@ impl OrderState {
         by: UserId,
         token: Option<String>,
         coupon: Option<CouponCode>,
-        key: String,
+        key: Option<String>,
     ) -> Result<Charge> {
         let store = self.ctx.store.clone();
-        let idem = IdemKey {
-            scope: Scope::Pay,
-            user: by,
-            subject: self.order.id.as_bytes(),
-            key: &key,
-        };
-        let replay = match store.remembered::<ChargeId>(idem)? {
-            Some(first) => store.charge(first)?,
-            None => None,
-        };
-        if let Some(first) = replay {
-            return Ok(first);
+        if let Some(key) = &key {
+            let idem = IdemKey {
+                scope: Scope::Pay,
+                user: by,
+                subject: self.order.id.as_bytes(),
+                key,
+            };
+            if let Some(first) = store.remembered::<ChargeId>(idem)? {
+                if let Some(first) = store.charge(first)? {
+                    return Ok(first);
+                }
+            }
         }
         self.order.check_payable(by, Timestamp::now())?;
         let Some(code) = coupon else {
@@ -301,7 +301,7 @@ impl OrderState {
         by: UserId,
         token: Option<String>,
         discount: Option<Discount>,
-        key: String,
+        key: Option<String>,
     ) -> Result<Charge, Failed> {
         let price = self.order.ticket.price;
         let amount = discount.map_or(Amount::from(price), |d| d.apply(price));

@@ -29,10 +29,11 @@ pub(crate) enum TicketMsg {
         price: Price,
         reply: RpcReplyPort<Result<Ticket>>,
     },
-    /// Hold the ticket for a new order of `by`. `key` makes retries safe.
+    /// Hold the ticket for a new order of `by`. `key`, when the client
+    /// sent one, makes retries safe.
     Reserve {
         by: UserId,
-        key: String,
+        key: Option<String>,
         /// The price the buyer saw, when they said.
         seen: Option<Price>,
         reply: RpcReplyPort<Result<Order>>,
@@ -97,11 +98,12 @@ impl Settlement {
     }
 }
 
-/// A successful charge, and the payer's idempotency key to remember it by.
+/// A successful charge, and the payer's idempotency key, if any, to
+/// remember it by.
 #[derive(Clone)]
 pub(crate) struct Payment {
     pub charge: Charge,
-    pub key: String,
+    pub key: Option<String>,
 }
 
 pub(super) struct TicketActor;
@@ -250,19 +252,24 @@ impl TicketState {
         Ok(ticket)
     }
 
-    async fn reserve(&mut self, by: UserId, key: String, seen: Option<Price>) -> Result<Order> {
+    async fn reserve(
+        &mut self,
+        by: UserId,
+        key: Option<String>,
+        seen: Option<Price>,
+    ) -> Result<Order> {
         let store = &self.ctx.store;
         let ticket_id = self.ticket.id;
-        let idem = IdemKey {
-            scope: Scope::Reserve,
-            user: by,
-            subject: ticket_id.as_bytes(),
-            key: &key,
-        };
         // The first BUY of a fresh listing (most of a rush) has nothing to
         // look up: the key is remembered with a hold, and a hold changes
         // the version.
-        if !self.ticket.is_untouched() {
+        if let Some(key) = key.as_deref().filter(|_| !self.ticket.is_untouched()) {
+            let idem = IdemKey {
+                scope: Scope::Reserve,
+                user: by,
+                subject: ticket_id.as_bytes(),
+                key,
+            };
             if let Some(first) = store.remembered::<OrderId>(idem)? {
                 return store.order(first)?.ok_or(Error::not_found("Order"));
             }
@@ -287,13 +294,15 @@ impl TicketState {
                 }
                 tx.put_ticket(&ticket)?;
                 tx.place_order(&order)?;
-                let idem = IdemKey {
-                    scope: Scope::Reserve,
-                    user: by,
-                    subject: ticket.id.as_bytes(),
-                    key: &key,
-                };
-                tx.remember(idem, &order.id)?;
+                if let Some(key) = &key {
+                    let idem = IdemKey {
+                        scope: Scope::Reserve,
+                        user: by,
+                        subject: ticket.id.as_bytes(),
+                        key,
+                    };
+                    tx.remember(idem, &order.id)?;
+                }
                 tx.emit(EventKind::OrderCreated {
                     id: order.id,
                     user_id: order.user_id,
@@ -345,13 +354,15 @@ impl TicketState {
                 tx.put_order(&s.order)?;
                 if let Some(Payment { charge, key }) = &s.payment {
                     tx.put_charge(charge)?;
-                    let idem = IdemKey {
-                        scope: Scope::Pay,
-                        user: charge.user_id,
-                        subject: s.order.id.as_bytes(),
-                        key,
-                    };
-                    tx.remember(idem, &charge.id)?;
+                    if let Some(key) = key {
+                        let idem = IdemKey {
+                            scope: Scope::Pay,
+                            user: charge.user_id,
+                            subject: s.order.id.as_bytes(),
+                            key,
+                        };
+                        tx.remember(idem, &charge.id)?;
+                    }
                 }
                 tx.emit(s.event)?;
                 if changed {

@@ -61,6 +61,15 @@ impl Drop for ImageKeeper {
     }
 }
 
+/// A catalog image read from disk and indexed, not yet checked against the
+/// store (see [`Catalog::adopt`]).
+pub(crate) struct Image {
+    log_id: u64,
+    last_seq: u64,
+    tickets: u64,
+    index: index::Index,
+}
+
 #[derive(Clone, Default)]
 pub(crate) struct Catalog {
     index: Arc<RwLock<index::Index>>,
@@ -173,12 +182,10 @@ impl Catalog {
         (for_sale, others)
     }
 
-    /// Fills a catalog that has applied nothing yet from what [`Catalog::save`]
-    /// wrote to `path`, if it was taken from the store's event log `log_id`
-    /// at or before its position `last_seq`, and not so far before that
-    /// reading the store would be quicker. Returns the image's position:
-    /// the events after it must go to [`Catalog::catch_up`].
-    pub(crate) fn load(&self, path: &Path, log_id: u64, last_seq: u64) -> Option<u64> {
+    /// Reads and indexes what [`Catalog::save`] wrote to `path`. It needs
+    /// nothing from the store, so a start does it while the store opens;
+    /// [`Catalog::adopt`] then decides whether it is used.
+    pub(crate) fn read_image(path: &Path) -> Option<Image> {
         // What a stop cut off while saving left behind.
         let _ = std::fs::remove_file(path.with_extension("partial"));
         let bytes = match std::fs::read(path) {
@@ -201,21 +208,32 @@ impl Catalog {
                 return None;
             }
         };
-        let tickets = (image.for_sale.len() + image.others.len()) as u64;
+        Some(Image {
+            log_id: image.log_id,
+            last_seq: image.last_seq,
+            tickets: (image.for_sale.len() + image.others.len()) as u64,
+            index: index::Index::of_image(image.for_sale, image.others),
+        })
+    }
+
+    /// Fills a catalog that has applied nothing yet from `image`, if it was
+    /// taken from the store's event log `log_id` at or before its position
+    /// `last_seq`, and not so far before that reading the store would be
+    /// quicker. Returns the image's position: the events after it must go
+    /// to [`Catalog::catch_up`].
+    pub(crate) fn adopt(&self, image: Image, log_id: u64, last_seq: u64) -> Option<u64> {
         if image.log_id != log_id || image.last_seq > last_seq {
             tracing::info!("catalog image of another event log or ahead of it; reading the store");
             return None;
         }
-        if last_seq - image.last_seq > tickets.max(IMAGE_AFTER_EVENTS) {
+        if last_seq - image.last_seq > image.tickets.max(IMAGE_AFTER_EVENTS) {
             tracing::info!("catalog image far behind the store; reading the store");
             return None;
         }
-        let taken_at = image.last_seq;
-        let loaded = index::Index::of_image(image.for_sale, image.others);
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        debug_assert_eq!(index.len(), 0, "loaded before anything is applied");
-        *index = loaded;
-        Some(taken_at)
+        debug_assert_eq!(index.len(), 0, "adopted before anything is applied");
+        *index = image.index;
+        Some(image.last_seq)
     }
 
     /// Applies the events of this node's own log that came after an image,
@@ -482,6 +500,13 @@ mod tests {
         assert_eq!(damaged.load(&path, 7, 44), None, "damage is caught");
         assert_eq!(damaged.len(), 0);
         assert!(!path.with_extension("partial").exists(), "leftovers go");
+    }
+
+    impl Catalog {
+        /// Reads the image at `path` and adopts it, as a start does.
+        fn load(&self, path: &Path, log_id: u64, last_seq: u64) -> Option<u64> {
+            Catalog::read_image(path).and_then(|image| self.adopt(image, log_id, last_seq))
+        }
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! What crosses between nodes. Every message starts with a version byte: a
 //! peer built with another protocol is refused with a clear error rather
-//! than misread. Version 1: a postcard [`Envelope`] one way, a postcard
+//! than misread. Version 2: a postcard [`Envelope`] one way, a postcard
 //! `Result<Vec<u8>, Error>` back; the inner bytes are the operation's own
-//! postcard-encoded request and reply.
+//! postcard-encoded request and reply. (Version 1 carried an idempotency
+//! key in every BUY and payment; now only one the client sent.)
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// One forwarded request.
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,8 +67,8 @@ mod tests {
         let back: Envelope = decode(&bytes).unwrap();
         assert_eq!((back.op.as_str(), back.body), ("buy", vec![1, 2, 3]));
         let mut other = bytes.clone();
-        other[0] = 2;
+        other[0] = 1;
         let err = decode::<Envelope>(&other).unwrap_err();
-        assert!(err.to_string().contains("protocol 2"), "{err}");
+        assert!(err.to_string().contains("protocol 1"), "{err}");
     }
 }

@@ -287,13 +287,13 @@ async fn request_id(request: axum::extract::Request, next: middleware::Next) -> 
     response
 }
 
-/// The client's `Idempotency-Key`, or a fresh one: a request without a key
-/// is still safe to retry inside boxoffice, just not from the client.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+/// The client's `Idempotency-Key`, if it sent one. Only then is the outcome
+/// remembered: nobody could retry with a key made up here.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
-        None => Ok(uuid::Uuid::now_v7().to_string()),
+        None => Ok(None),
         Some(v) => match v.to_str() {
-            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Ok(k.trim().to_owned()),
+            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Ok(Some(k.trim().to_owned())),
             _ => Err(ApiError::bad_request(
                 "Idempotency-Key must be 1 to 255 visible characters",
             )),

@@ -14,8 +14,9 @@ use crate::{
 pub(crate) struct Buy {
     pub(crate) buyer: UserId,
     pub(crate) ticket: TicketId,
-    /// Retrying with the same key returns the first order instead of trying again.
-    pub(crate) key: String,
+    /// Retrying with the same key returns the first order instead of
+    /// trying again; without one, nothing is remembered for a retry.
+    pub(crate) key: Option<String>,
     /// The price the buyer saw: a ticket at another price now is refused.
     pub(crate) seen: Option<Price>,
 }
@@ -44,7 +45,7 @@ impl Ops {
         &self,
         buyer: UserId,
         ticket: TicketId,
-        key: String,
+        key: Option<String>,
         seen: Option<Price>,
     ) -> Result<Order> {
         let op = Buy {

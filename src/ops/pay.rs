@@ -24,8 +24,9 @@ pub(crate) struct Pay {
     pub(crate) token: Option<String>,
     /// A coupon to take off the price.
     pub(crate) coupon: Option<CouponCode>,
-    /// Retrying with the same key returns the first charge.
-    pub(crate) key: String,
+    /// Retrying with the same key returns the first charge; without one,
+    /// nothing is remembered for a retry.
+    pub(crate) key: Option<String>,
 }
 
 impl Operation for Pay {
@@ -68,7 +69,7 @@ impl Ops {
         user: UserId,
         id: OrderId,
         token: String,
-        key: String,
+        key: Option<String>,
     ) -> Result<Charge> {
         self.pay_with(user, id, Some(token), None, key).await
     }
@@ -83,7 +84,7 @@ impl Ops {
         id: OrderId,
         token: Option<String>,
         coupon: Option<CouponCode>,
-        key: String,
+        key: Option<String>,
     ) -> Result<Charge> {
         let op = Pay {
             user,

@@ -453,14 +453,14 @@ pub(crate) type Checked<T> = Result<T, ApiError>;
 pub(crate) type PageResult = Result<Response, PageError>;
 
 /// The idempotency key a form carries (made when it was shown), so that a
-/// form sent twice does one thing; a fresh one if it is missing or odd.
-pub(crate) fn form_key(values: &[(String, String)]) -> String {
+/// form sent twice does one thing; none if it is missing or odd.
+pub(crate) fn form_key(values: &[(String, String)]) -> Option<String> {
     values
         .iter()
         .find(|(n, _)| n == "key")
         .map(|(_, k)| k.trim())
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .map_or_else(new_key, str::to_owned)
+        .map(str::to_owned)
 }
 
 /// A fresh idempotency key for a form.
