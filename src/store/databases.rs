@@ -4,33 +4,34 @@
 //! crash reads back every log segment written since the one before: 3.7 s
 //! of one core after a rush of 1,000,000 holds (docs/BENCHMARKS.md,
 //! session 11). Each database has its own log, read back on its own
-//! thread. The event log, its index of session events and the idempotency
-//! keys go to `sled-log` (about half of what a win writes to sled); the
-//! records, their indexes and the counts stay in `sled`. Nothing depends
-//! on a write reaching both at once: the journal completes whole batches
-//! in both after a crash, and only a flush of both lets its segments go.
+//! thread, so the two are kept about the same size: the tickets, the
+//! event log, its index of session events and the idempotency keys go to
+//! `sled-log` (named when it held only the log); the orders, their
+//! indexes, the accounts and the counts stay in `sled`. Nothing depends on
+//! a write reaching both at once: the journal completes whole batches in
+//! both after a crash, and only a flush of both lets its segments go.
 
 use std::{path::Path, thread, time::Duration};
 
 use super::StoreError;
 
 /// The trees kept in the second database.
-const LOG_TREES: [&str; 3] = ["events", "session_events", "idempotency"];
+const SECOND_TREES: [&str; 4] = ["tickets", "events", "session_events", "idempotency"];
 const MAIN_DIR: &str = "sled";
-const LOG_DIR: &str = "sled-log";
+const SECOND_DIR: &str = "sled-log";
 
 /// Which database a tree is in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Part {
     Main,
-    Log,
+    Second,
 }
 
 impl Part {
     /// The database that holds the tree `name`.
     pub(super) fn of(name: &[u8]) -> Self {
-        if LOG_TREES.iter().any(|t| t.as_bytes() == name) {
-            Self::Log
+        if SECOND_TREES.iter().any(|t| t.as_bytes() == name) {
+            Self::Second
         } else {
             Self::Main
         }
@@ -41,25 +42,25 @@ impl Part {
 #[derive(Clone)]
 pub(super) struct Databases {
     main: sled::Db,
-    log: sled::Db,
+    second: sled::Db,
 }
 
 impl Databases {
     /// Opens (or creates) both under `dir`, each read back on a thread of
     /// its own, with `cache_bytes` of page cache between them. A data dir
-    /// from before the split has its log trees moved over, once.
+    /// from before a tree's move to the second has it moved over, once.
     pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let (main, log) = open_both(dir, cache_bytes)?;
-        let dbs = Self { main, log };
-        dbs.move_log_trees()?;
+        let (main, second) = open_both(dir, cache_bytes)?;
+        let dbs = Self { main, second };
+        dbs.move_trees()?;
         Ok(dbs)
     }
 
     /// Opens both once more and closes them: for a clean stop, once every
     /// handle on the store is gone (see [`super::Store::checkpoint`]).
     pub(super) fn checkpoint(dir: &Path, cache_bytes: u64) -> Result<(), StoreError> {
-        let (main, log) = open_both(dir, cache_bytes)?;
-        drop((main, log));
+        let (main, second) = open_both(dir, cache_bytes)?;
+        drop((main, second));
         Ok(())
     }
 
@@ -67,7 +68,7 @@ impl Databases {
     fn of(&self, name: &[u8]) -> &sled::Db {
         match Part::of(name) {
             Part::Main => &self.main,
-            Part::Log => &self.log,
+            Part::Second => &self.second,
         }
     }
 
@@ -84,33 +85,33 @@ impl Databases {
     /// Puts every write made to either before the call on disk.
     pub(super) fn flush(&self) -> Result<(), StoreError> {
         self.main.flush()?;
-        self.log.flush()?;
+        self.second.flush()?;
         Ok(())
     }
 
-    /// Data dirs from before the split hold the log trees in `sled`:
+    /// Older data dirs hold some of the second's trees in `sled`:
     /// copied over, made durable, and only then dropped there. A crash in
     /// between copies them again at the next open, over the same values:
     /// nothing is written to them before this has finished.
-    fn move_log_trees(&self) -> Result<(), StoreError> {
+    fn move_trees(&self) -> Result<(), StoreError> {
         let names = self.main.tree_names();
-        for name in LOG_TREES {
+        for name in SECOND_TREES {
             if !names.iter().any(|n| n.as_ref() == name.as_bytes()) {
                 continue;
             }
             let old = self.main.open_tree(name)?;
-            let new = self.log.open_tree(name)?;
+            let new = self.second.open_tree(name)?;
             let mut moved = 0u64;
             for entry in old.iter() {
                 let (key, value) = entry?;
                 new.insert(key, value)?;
                 moved += 1;
             }
-            self.log.flush()?;
+            self.second.flush()?;
             drop(old);
             self.main.drop_tree(name)?;
             self.main.flush()?;
-            tracing::info!(tree = name, records = moved, "moved to {LOG_DIR}");
+            tracing::info!(tree = name, records = moved, "moved to {SECOND_DIR}");
         }
         Ok(())
     }
@@ -118,13 +119,14 @@ impl Databases {
 
 /// Opens both databases, each on its own thread.
 fn open_both(dir: &Path, cache_bytes: u64) -> Result<(sled::Db, sled::Db), StoreError> {
-    // The records are read far more than the log: most of the cache.
-    let log_cache = cache_bytes / 4;
+    // Tickets are read at every start of their actor, orders and accounts
+    // as often: an even split.
+    let second_cache = cache_bytes / 2;
     thread::scope(|s| {
-        let main = s.spawn(|| open_one(&dir.join(MAIN_DIR), cache_bytes - log_cache));
-        let log = open_one(&dir.join(LOG_DIR), log_cache);
+        let main = s.spawn(|| open_one(&dir.join(MAIN_DIR), cache_bytes - second_cache));
+        let second = open_one(&dir.join(SECOND_DIR), second_cache);
         let main = main.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        Ok((main?, log?))
+        Ok((main?, second?))
     })
 }
 
@@ -174,7 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_data_dir_from_before_the_split_has_its_log_trees_moved_once() {
+    fn an_older_data_dir_has_the_second_databases_trees_moved_once() {
         let dir = tempfile::tempdir().unwrap();
         {
             let old = sled::open(dir.path().join(MAIN_DIR)).unwrap();
@@ -199,32 +201,29 @@ mod tests {
         let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
         let events = dbs.open_tree("events").unwrap();
         assert_eq!(events.get(b"1").unwrap().as_deref(), Some(&b"e1"[..]));
-        assert!(dbs
-            .open_tree("user_orders")
-            .unwrap()
-            .contains_key(b"u")
-            .unwrap());
-        assert_eq!(
-            dbs.open_tree("tickets")
+        assert!(
+            dbs.main
+                .open_tree("user_orders")
                 .unwrap()
-                .get(b"t")
-                .unwrap()
-                .as_deref(),
-            Some(&b"t1"[..]),
-            "the records stay"
+                .contains_key(b"u")
+                .unwrap(),
+            "the orders' index stays"
         );
+        let tickets = dbs.second.open_tree("tickets").unwrap();
+        assert_eq!(tickets.get(b"t").unwrap().as_deref(), Some(&b"t1"[..]));
         let main_names = dbs.main.tree_names();
-        assert!(!main_names.iter().any(|n| n.as_ref() == b"events"));
-        assert!(!main_names.iter().any(|n| n.as_ref() == b"idempotency"));
-        let keys = dbs.log.open_tree("idempotency").unwrap();
+        for moved in ["events", "idempotency", "tickets"] {
+            assert!(!main_names.iter().any(|n| n.as_ref() == moved.as_bytes()));
+        }
+        let keys = dbs.second.open_tree("idempotency").unwrap();
         assert_eq!(keys.get(b"k").unwrap().as_deref(), Some(&b"o1"[..]));
         // Written to in its new place, then opened again: not moved twice.
         events.insert(b"2", b"e2").unwrap();
         dbs.flush().unwrap();
-        drop((events, keys, dbs));
+        drop((events, keys, tickets, dbs));
         let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
         let events = dbs.open_tree("events").unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!(dbs.log.open_tree("events").unwrap().len(), 2);
+        assert_eq!(dbs.second.open_tree("events").unwrap().len(), 2);
     }
 }

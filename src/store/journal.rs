@@ -131,7 +131,7 @@ impl Journal {
         // Each database's changes in order, both databases at once.
         let replayed = due.len() as u64;
         thread::scope(|s| {
-            let log = s.spawn(|| replay(&due, dbs, Part::Log));
+            let log = s.spawn(|| replay(&due, dbs, Part::Second));
             let main = replay(&due, dbs, Part::Main);
             let log = log.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             main.and(log)
