@@ -841,7 +841,9 @@ impl Recorded for Coupon {
 /// Consecutive events of one batch, stored as one entry of a node's log
 /// under the last one's number (schema 2): an entry per event made most of
 /// what sled writes and reads back after a crash. An entry of schema 1 is
-/// a single event, as every log written before runs holds.
+/// a single event, as every log written before runs holds. A new layout of
+/// [`EventRecord`] needs a new schema here too, with schema 1 and 2 still
+/// read in the layout they were written in.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EventRun(pub(crate) Vec<Event>);
 

@@ -1,6 +1,7 @@
 //! Offline resharding: moving to a different set of nodes (or shard count).
 //!
-//! Reads every old data dir, and writes one fresh data dir per new member
+//! Reads every old data dir (opening it as a node would, so an older one is
+//! brought up to date first), and writes one fresh data dir per new member
 //! holding exactly the entities that member is home to under the new
 //! placement. Versions and deadlines are kept. Each new event log starts with
 //! a snapshot event per account and per ticket, so catalogs rebuild.

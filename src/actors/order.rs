@@ -249,18 +249,13 @@ impl OrderState {
         key: Option<String>,
     ) -> Result<Charge> {
         let store = self.ctx.store.clone();
-        if let Some(key) = &key {
-            let idem = IdemKey {
-                scope: Scope::Pay,
-                user: by,
-                subject: self.order.id.as_bytes(),
-                key,
-            };
-            if let Some(first) = store.remembered::<ChargeId>(idem)? {
-                if let Some(first) = store.charge(first)? {
-                    return Ok(first);
-                }
-            }
+        let idem = IdemKey::given(Scope::Pay, by, self.order.id.as_bytes(), key.as_deref());
+        let replay = match store.remembered::<ChargeId>(idem)? {
+            Some(first) => store.charge(first)?,
+            None => None,
+        };
+        if let Some(first) = replay {
+            return Ok(first);
         }
         self.order.check_payable(by, Timestamp::now())?;
         let Some(code) = coupon else {

@@ -263,13 +263,8 @@ impl TicketState {
         // The first BUY of a fresh listing (most of a rush) has nothing to
         // look up: the key is remembered with a hold, and a hold changes
         // the version.
-        if let Some(key) = key.as_deref().filter(|_| !self.ticket.is_untouched()) {
-            let idem = IdemKey {
-                scope: Scope::Reserve,
-                user: by,
-                subject: ticket_id.as_bytes(),
-                key,
-            };
+        if !self.ticket.is_untouched() {
+            let idem = IdemKey::given(Scope::Reserve, by, ticket_id.as_bytes(), key.as_deref());
             if let Some(first) = store.remembered::<OrderId>(idem)? {
                 return store.order(first)?.ok_or(Error::not_found("Order"));
             }
@@ -294,15 +289,8 @@ impl TicketState {
                 }
                 tx.put_ticket(&ticket)?;
                 tx.place_order(&order)?;
-                if let Some(key) = &key {
-                    let idem = IdemKey {
-                        scope: Scope::Reserve,
-                        user: by,
-                        subject: ticket.id.as_bytes(),
-                        key,
-                    };
-                    tx.remember(idem, &order.id)?;
-                }
+                let idem = IdemKey::given(Scope::Reserve, by, ticket.id.as_bytes(), key.as_deref());
+                tx.remember(idem, &order.id)?;
                 tx.emit(EventKind::OrderCreated {
                     id: order.id,
                     user_id: order.user_id,
@@ -354,15 +342,9 @@ impl TicketState {
                 tx.put_order(&s.order)?;
                 if let Some(Payment { charge, key }) = &s.payment {
                     tx.put_charge(charge)?;
-                    if let Some(key) = key {
-                        let idem = IdemKey {
-                            scope: Scope::Pay,
-                            user: charge.user_id,
-                            subject: s.order.id.as_bytes(),
-                            key,
-                        };
-                        tx.remember(idem, &charge.id)?;
-                    }
+                    let subject = s.order.id.as_bytes();
+                    let idem = IdemKey::given(Scope::Pay, charge.user_id, subject, key.as_deref());
+                    tx.remember(idem, &charge.id)?;
                 }
                 tx.emit(s.event)?;
                 if changed {

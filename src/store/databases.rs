@@ -226,4 +226,36 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(dbs.second.open_tree("events").unwrap().len(), 2);
     }
+
+    #[test]
+    fn the_tickets_of_the_release_before_move_beside_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let second = sled::open(dir.path().join(SECOND_DIR)).unwrap();
+            let events = second.open_tree("events").unwrap();
+            events.insert(b"1", b"e1").unwrap();
+            second.flush().unwrap();
+            let main = sled::open(dir.path().join(MAIN_DIR)).unwrap();
+            let tickets = main.open_tree("tickets").unwrap();
+            tickets.insert(b"t", b"t1").unwrap();
+            main.open_tree("orders")
+                .unwrap()
+                .insert(b"o", b"o1")
+                .unwrap();
+            main.flush().unwrap();
+        }
+        let dbs = Databases::open(dir.path(), 1 << 20).unwrap();
+        let tickets = dbs.second.open_tree("tickets").unwrap();
+        assert_eq!(tickets.get(b"t").unwrap().as_deref(), Some(&b"t1"[..]));
+        let events = dbs.second.open_tree("events").unwrap();
+        assert_eq!(events.get(b"1").unwrap().as_deref(), Some(&b"e1"[..]));
+        assert_eq!(events.len(), 1);
+        let orders = dbs.main.open_tree("orders").unwrap();
+        assert_eq!(orders.get(b"o").unwrap().as_deref(), Some(&b"o1"[..]));
+        assert!(!dbs
+            .main
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"tickets"));
+    }
 }

@@ -18,6 +18,12 @@ pub(super) fn log_run(overlay: &mut Overlay, run: &[Event]) {
     overlay.set(T::Events, &last.seq.to_be_bytes(), Some(value.into()));
 }
 
+/// An event's entry in the index of session events: one event under its
+/// own number.
+pub(super) fn session_entry(event: &Event) -> ([u8; 8], Vec<u8>) {
+    (event.seq.to_be_bytes(), codec::encode(event))
+}
+
 fn read_run(bytes: &[u8]) -> Result<Vec<Event>, StoreError> {
     codec::decode::<EventRun>(bytes).map(|run| run.0)
 }
@@ -78,7 +84,8 @@ pub(super) fn keep_recent_session_events(
         for entry in events.iter() {
             for event in read_run(&entry?.1)? {
                 if event.kind.touches_sessions() {
-                    index.insert(event.seq.to_be_bytes(), codec::encode(&event))?;
+                    let (key, value) = session_entry(&event);
+                    index.insert(key, value)?;
                 }
             }
         }

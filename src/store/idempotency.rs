@@ -22,7 +22,23 @@ pub(crate) struct IdemKey<'a> {
     pub key: &'a str,
 }
 
-impl IdemKey<'_> {
+impl<'a> IdemKey<'a> {
+    /// The client's `key` placed, if it sent one: without one nothing is
+    /// looked up or remembered.
+    pub(crate) fn given(
+        scope: Scope,
+        user: UserId,
+        subject: &'a [u8; 16],
+        key: Option<&'a str>,
+    ) -> Option<Self> {
+        key.map(|key| Self {
+            scope,
+            user,
+            subject,
+            key,
+        })
+    }
+
     fn bytes(&self) -> Vec<u8> {
         let mut k = vec![self.scope as u8];
         k.extend_from_slice(self.user.as_bytes());
@@ -33,20 +49,30 @@ impl IdemKey<'_> {
 }
 
 impl Store {
+    /// The first outcome under `key`; none without a key.
     pub(crate) fn remembered<V: Recorded>(
         &self,
-        key: IdemKey<'_>,
+        key: Option<IdemKey<'_>>,
     ) -> Result<Option<V>, StoreError> {
-        get(self.tree(T::Idempotency), &key.bytes())
+        match key {
+            Some(key) => get(self.tree(T::Idempotency), &key.bytes()),
+            None => Ok(None),
+        }
     }
 }
 
 impl Tx<'_> {
-    /// Remembers the first outcome under `key`. Callers look for one first
-    /// (in the actor that alone answers for the subject), so the write does
-    /// not look again.
-    pub(crate) fn remember<V: Recorded>(&mut self, key: IdemKey<'_>, outcome: &V) -> TxResult<()> {
-        self.put(T::Idempotency, &key.bytes(), codec::encode(outcome));
+    /// Remembers the first outcome under `key` (nothing without one).
+    /// Callers look for one first (in the actor that alone answers for the
+    /// subject), so the write does not look again.
+    pub(crate) fn remember<V: Recorded>(
+        &mut self,
+        key: Option<IdemKey<'_>>,
+        outcome: &V,
+    ) -> TxResult<()> {
+        if let Some(key) = key {
+            self.put(T::Idempotency, &key.bytes(), codec::encode(outcome));
+        }
         Ok(())
     }
 }

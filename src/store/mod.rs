@@ -150,8 +150,9 @@ impl Tx<'_> {
     }
 
     /// Sets `key` without looking at what was there first: for whole
-    /// records rewritten on every change and for new keys (events), where
-    /// that look is a walk down sled's tree for nothing.
+    /// records rewritten on every change and for keys known to be new
+    /// (a new order's, a session event's), where that look is a walk down
+    /// sled's tree for nothing.
     fn put(&mut self, t: T, key: &[u8], value: impl Into<IVec>) {
         let undo = self.overlay.set(t, key, Some(value.into()));
         self.undo.push(undo);
@@ -175,8 +176,8 @@ impl Tx<'_> {
         };
         self.next_seq += 1;
         if event.kind.touches_sessions() {
-            let key = event.seq.to_be_bytes();
-            self.put(T::SessionEvents, &key, codec::encode(&event));
+            let (key, value) = events::session_entry(&event);
+            self.put(T::SessionEvents, &key, value);
         }
         self.emitted.push(event);
         Ok(())
@@ -520,14 +521,14 @@ mod tests {
             })
             .await
             .unwrap();
-        let seqs = |after, limit| -> Vec<u64> {
-            let page = store.events_after(after, limit).unwrap();
-            page.events.iter().map(|e| e.seq).collect()
-        };
-        assert_eq!(seqs(0, 100), (1..=43).collect::<Vec<_>>());
-        assert_eq!(seqs(2, 5), [3, 4, 5, 6, 7], "across the old and the new");
-        assert_eq!(seqs(34, 3), [35, 36, 37], "across two runs");
-        assert_eq!(seqs(43, 10), Vec::<u64>::new());
+        assert_eq!(seqs(&store, 0, 100), (1..=43).collect::<Vec<_>>());
+        assert_eq!(
+            seqs(&store, 2, 5),
+            [3, 4, 5, 6, 7],
+            "across the old and the new"
+        );
+        assert_eq!(seqs(&store, 34, 3), [35, 36, 37], "across two runs");
+        assert_eq!(seqs(&store, 43, 10), Vec::<u64>::new());
         assert_eq!(store.last_event_seq(), 43);
         assert_eq!(
             store.tree(T::Events).len(),
@@ -549,11 +550,11 @@ mod tests {
         drop(store);
         let store = reopen(dir.path()).await;
         assert_eq!(store.last_event_seq(), 43, "a run's key is its last event");
-        assert_eq!(seqs_of(&store, 41), [42, 43]);
+        assert_eq!(seqs(&store, 41, 100), [42, 43]);
     }
 
-    fn seqs_of(store: &Store, after: u64) -> Vec<u64> {
-        let page = store.events_after(after, 100).unwrap();
+    fn seqs(store: &Store, after: u64, limit: usize) -> Vec<u64> {
+        let page = store.events_after(after, limit).unwrap();
         page.events.iter().map(|e| e.seq).collect()
     }
 
