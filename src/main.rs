@@ -142,9 +142,45 @@ fn init_logs(format: Option<LogFormat>) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.
-#[cfg(unix)]
+/// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is
+/// called. From then on a second signal ends the process at once.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let first = signals()?;
+    Ok(async move {
+        first.await;
+        tracing::info!("shutdown requested; a second signal stops at once");
+        exit_on_second_signal();
+    })
+}
+
+/// A clean stop waits for requests in flight and then writes sled's
+/// snapshot, seconds after a rush; whoever signals again wants none of
+/// that. Nothing is lost: every answered write is in the journal, and the
+/// next start reads sled's log back instead. Watched on a thread of its
+/// own, since the runtime is winding down.
+fn exit_on_second_signal() {
+    let watch = || -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            signals()?.await;
+            Ok(())
+        })
+    };
+    let _ = std::thread::Builder::new()
+        .name("second-signal".into())
+        .spawn(move || match watch() {
+            Ok(()) => {
+                tracing::warn!("second signal: stopping now, without the clean stop");
+                std::process::exit(130);
+            }
+            Err(e) => tracing::warn!(error = %e, "a second signal cannot be watched for"),
+        });
+}
+
+#[cfg(unix)]
+fn signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -153,15 +189,13 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => {},
             _ = interrupt.recv() => {},
         }
-        tracing::info!("shutdown requested");
     })
 }
 
 #[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutdown requested");
     })
 }
 

@@ -291,6 +291,38 @@ async fn sigterm_finishes_and_exits_zero_with_data_kept() {
     server.session(&addr).await;
 }
 
+#[tokio::test]
+async fn a_second_signal_stops_at_once_with_data_kept() {
+    let mut server = Server::start();
+    let c = server.client();
+    c.sign_up(&email("second")).await;
+    let t = c.create_ticket("Kept", json!(1)).await;
+    // A request whose body never comes holds the clean stop (its drain
+    // waits 20 s for requests in flight).
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stuck,
+        b"POST /api/users/signin HTTP/1.1\r\nhost: x\r\n\
+          content-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!server.has_exited(), "the clean stop waits for the request");
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(130), "stopped by the second signal");
+    drop(stuck);
+    server.restart();
+    let (status, shown) = server
+        .client()
+        .get(&format!("/api/tickets/{}", t["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((status, shown), (StatusCode::OK, t), "nothing lost");
+}
+
 /// The log position the newest snapshot of each of sled's two databases
 /// covers (its file name), if any.
 fn sled_snapshots(data_dir: &std::path::Path) -> [Option<u64>; 2] {

@@ -632,6 +632,11 @@ async fn pages_refused_by_the_router_get_html_and_the_api_keeps_json() {
     let res = http.put(format!("{}/", server.url)).send().await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
     assert!(html(&res));
+    assert_eq!(
+        res.headers()["allow"],
+        "GET,HEAD",
+        "what the page does take"
+    );
     // A form announced over the limit: refused before its body is read.
     let addr = server.url.trim_start_matches("http://").to_owned();
     let head = tokio::task::spawn_blocking(move || {
@@ -661,4 +666,5 @@ async fn pages_refused_by_the_router_get_html_and_the_api_keeps_json() {
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
     assert!(!html(&res));
+    assert_eq!(res.headers()["allow"], "GET,HEAD,POST");
 }

@@ -149,6 +149,12 @@ impl Server {
         }
     }
 
+    /// Whether the process has ended (it is reaped if so).
+    pub fn has_exited(&mut self) -> bool {
+        let c = self.child.as_mut().expect("started");
+        c.try_wait().expect("wait").is_some()
+    }
+
     /// Sends a signal (e.g. SIGSTOP/SIGCONT) to the running process.
     pub fn signal(&self, sig: i32) {
         let c = self.child.as_ref().expect("running");
