@@ -16,10 +16,10 @@ pub(crate) enum Scope {
 /// A client's key, placed: who sent it, about what, for which kind of request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct IdemKey<'a> {
-    pub scope: Scope,
-    pub user: UserId,
-    pub subject: &'a [u8; 16],
-    pub key: &'a str,
+    scope: Scope,
+    user: UserId,
+    subject: &'a [u8; 16],
+    key: &'a str,
 }
 
 impl<'a> IdemKey<'a> {
