@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "A ticket marketplace backend: every ticket and order is an actor, data lives in sled.",
     long_about = "A ticket marketplace backend: every ticket and order is an actor, data lives in sled.\n\nRun with no subcommand to serve.",
-    after_help = "Logging: set RUST_LOG (default \"info\"), e.g. RUST_LOG=boxoffice=debug,tower_http=debug."
+    after_help = "Logging: set RUST_LOG (default \"info\"), e.g. RUST_LOG=boxoffice=debug."
 )]
 pub struct Cli {
     /// None means serve, with the flags in `serve`.

@@ -4,6 +4,7 @@
 mod admin;
 pub(crate) mod client;
 pub(crate) mod coupons;
+mod edge;
 pub(crate) mod error;
 pub(crate) mod json;
 mod openapi;
@@ -19,19 +20,13 @@ pub(crate) mod views;
 
 use std::sync::Arc;
 
-use tracing::Instrument as _;
-
 use axum::{
     extract::DefaultBodyLimit,
-    http::{HeaderMap, Method, StatusCode},
+    http::{HeaderMap, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post, put},
     Json, Router,
-};
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    trace::{DefaultOnFailure, TraceLayer},
 };
 
 use self::{
@@ -125,85 +120,8 @@ pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
             session::resolve,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            refuse_announced_oversize,
-        ))
-        // 5xx are logged where they arise; 503s for an unreachable node are routine.
-        .layer(
-            TraceLayer::new_for_http()
-                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        )
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::from(crate::error::Error::Internal(
-                "a request handler panicked".into(),
-            ))
-            .into_response()
-        }))
-        .layer(middleware::from_fn(track))
-        .layer(middleware::from_fn(request_id))
+        .layer(edge::EdgeLayer::new(state.clone()))
         .with_state(state)
-}
-
-/// A body announced larger than the limit is refused before a byte of it
-/// is read (or waited for), and the connection is not kept.
-async fn refuse_announced_oversize(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> Response {
-    let announced = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
-        let message = format!("Request body must be at most {} KiB", BODY_LIMIT / 1024);
-        let mut res = if is_page(request.uri().path()) {
-            let (parts, _) = request.into_parts();
-            (state.error_page)(&state, &parts, StatusCode::PAYLOAD_TOO_LARGE, &message)
-        } else {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).into_response()
-        };
-        res.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-        return res;
-    }
-    next.run(request).await
-}
-
-/// Counts every request and times it, by route pattern (never the raw
-/// path: ids would make a series per ticket), method and status.
-async fn track(request: axum::extract::Request, next: middleware::Next) -> Response {
-    let started = std::time::Instant::now();
-    // Known methods only: a label from arbitrary client input would make
-    // a new series per made-up method.
-    let method = match *request.method() {
-        Method::GET
-        | Method::POST
-        | Method::PUT
-        | Method::DELETE
-        | Method::HEAD
-        | Method::OPTIONS
-        | Method::PATCH => request.method().as_str().to_owned(),
-        _ => "other".to_owned(),
-    };
-    let response = next.run(request).await;
-    let route = response
-        .extensions()
-        .get::<Route>()
-        .map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
-    let labels = [
-        ("route", route),
-        ("method", method),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!(crate::metrics::HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(crate::metrics::HTTP_DURATION, &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// The route pattern that served a request, passed out on the response
@@ -211,7 +129,7 @@ async fn track(request: axum::extract::Request, next: middleware::Next) -> Respo
 #[derive(Clone)]
 struct Route(String);
 
-/// Puts the matched route pattern on the response for [`track`].
+/// Puts the matched route pattern on the response, for the edge's metrics.
 async fn mark_route(
     matched: axum::extract::MatchedPath,
     request: axum::extract::Request,
@@ -261,31 +179,6 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
 
 /// Header carrying the request id, in and out.
 const REQUEST_ID: &str = "x-request-id";
-
-/// Gives every request an id (the client's `x-request-id` when it is a
-/// sensible one), a span naming it, and the id on the response. The id
-/// goes along when the request is forwarded, so both nodes log it.
-async fn request_id(request: axum::extract::Request, next: middleware::Next) -> Response {
-    let id: Arc<str> = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| crate::trace::is_valid_request_id(v))
-        .map_or_else(|| uuid::Uuid::now_v7().to_string().into(), Arc::from);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-    );
-    let mut response = crate::trace::with_request_id(id.clone(), next.run(request))
-        .instrument(span)
-        .await;
-    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    response
-}
 
 /// The client's `Idempotency-Key`, if it sent one. Only then is the outcome
 /// remembered: nobody could retry with a key made up here.
@@ -381,8 +274,6 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     }
 }
 
-/// An unknown path: the uniform JSON error under `/api`, an HTML page
-/// (the pages' 404) elsewhere.
 /// Whether `path` is a page's, whose errors are HTML pages, rather than
 /// the API's or an operator's, whose errors are the JSON body.
 fn is_page(path: &str) -> bool {
@@ -390,6 +281,8 @@ fn is_page(path: &str) -> bool {
     !api && !matches!(path, "/metrics" | "/healthz" | "/readyz")
 }
 
+/// An unknown path: the uniform JSON error under `/api`, an HTML page
+/// (the pages' 404) elsewhere.
 async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
