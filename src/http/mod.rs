@@ -23,7 +23,6 @@ use std::sync::Arc;
 use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderMap, StatusCode},
-    middleware,
     response::{IntoResponse, Response},
     routing::{get, post, put},
     Json, Router,
@@ -112,33 +111,12 @@ pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         // The pages: not API routes, so not in the OpenAPI document.
         .merge(pages)
-        .route_layer(middleware::from_fn(mark_route))
+        .route_layer(edge::RouteLayer)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            session::resolve,
-        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(edge::EdgeLayer::new(state.clone()))
         .with_state(state)
-}
-
-/// The route pattern that served a request, passed out on the response
-/// (axum knows it only inside the router).
-#[derive(Clone)]
-struct Route(String);
-
-/// Puts the matched route pattern on the response, for the edge's metrics.
-async fn mark_route(
-    matched: axum::extract::MatchedPath,
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> Response {
-    let route = Route(matched.as_str().to_owned());
-    let mut response = next.run(request).await;
-    response.extensions_mut().insert(route);
-    response
 }
 
 /// Prometheus metrics.

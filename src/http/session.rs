@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, Request, State},
+    extract::{FromRequestParts, Request},
     http::{header, request::Parts, HeaderMap, HeaderValue},
-    middleware::Next,
     response::Response,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -210,14 +209,14 @@ pub(crate) struct CurrentUser(pub Option<Claims>);
 #[derive(Debug, Clone)]
 pub(crate) struct SignedIn(pub Claims);
 
-/// Resolves the caller once per request, and renews a cookie session past
-/// half its life.
-pub(crate) async fn resolve(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let found = token_from(req.headers())
+/// The cookie session to renew once a request is answered, if any.
+#[must_use = "a renewal does nothing until applied to the response"]
+pub(crate) struct Renewal(Option<Session>);
+
+/// Resolves the caller once per request, for [`CurrentUser`] and
+/// [`SignedIn`]; a cookie past half its token's life is to be renewed.
+pub(crate) fn resolve(state: &AppState, request: &mut Request) -> Renewal {
+    let found = token_from(request.headers())
         .and_then(|(token, source)| state.sessions.decode(&token).map(|c| (c, source)))
         .filter(|(c, _)| state.ops.session_live(c.id, c.sid, c.epoch));
     let renew = found.as_ref().and_then(|(claims, source)| {
@@ -227,21 +226,31 @@ pub(crate) async fn resolve(
             .then(|| claims.session())
             .flatten()
     });
-    req.extensions_mut()
+    request
+        .extensions_mut()
         .insert(CurrentUser(found.map(|(c, _)| c)));
-    let mut res = next.run(req).await;
-    // A handler that set its own session cookie (sign in/out, a password
-    // change) wins.
-    // Nor is a session put on a response any cache may keep and hand to
-    // others (the year-cached stylesheet and script).
-    let shared = res
-        .headers()
-        .get(header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("public"));
-    if let Some(session) =
-        renew.filter(|_| !shared && !res.headers().contains_key(header::SET_COOKIE))
-    {
+    Renewal(renew)
+}
+
+impl Renewal {
+    /// Sets the renewed cookie on `res`, once the account's home confirms
+    /// the session is still live.
+    pub(crate) async fn apply(self, state: &AppState, res: &mut Response) {
+        let Some(session) = self.0 else {
+            return;
+        };
+        // A handler that set its own session cookie (sign in/out, a
+        // password change) wins. Nor is a session put on a response any
+        // cache may keep and hand to others (the year-cached stylesheet
+        // and script).
+        let shared = res
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("public"));
+        if shared || res.headers().contains_key(header::SET_COOKIE) {
+            return;
+        }
         let id = session.id;
         match state.ops.renew_session(session).await {
             Ok(Some(user)) => {
@@ -254,7 +263,6 @@ pub(crate) async fn resolve(
             Err(e) => tracing::debug!(error = %e, "session renewal skipped"),
         }
     }
-    res
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
