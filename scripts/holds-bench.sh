@@ -23,7 +23,14 @@ admin=bench-admin-token
 cargo build --release --locked -p boxoffice -p boxoffice-load --bin boxoffice --bin boxoffice-load
 data=$(mktemp -d)
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$data"; }
+cleanup() {
+  # A node writes out its store as it stops: remove its files once it has.
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$data"
+}
 trap cleanup EXIT
 
 start() {
