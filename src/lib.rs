@@ -26,7 +26,9 @@
 //!   them at a start and tells them of each of its own changes.
 //! - [`ops`]: the operations, one file each: request, reply, and the code
 //!   that runs it on the home node.
-//! - `http`: axum routes, JSON validation, sessions, the uniform error body,
+//! - `http`: axum routes, the edge every request passes (its id and span,
+//!   its caller's session, a caught panic, its metrics), JSON validation,
+//!   sessions, the uniform error body,
 //!   the live ticket stream (Server-Sent Events),
 //!   the OpenAPI 3.1 document served at `/api/openapi.json`, and the
 //!   hyper server loop with its timeouts and connection cap.
