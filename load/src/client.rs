@@ -4,6 +4,14 @@
 use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::{
+    client::conn::http1::SendRequest,
+    header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST},
+    Method, Request, Uri,
+};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 use super::Sample;
@@ -20,11 +28,22 @@ pub enum Outcome {
     Page,
 }
 
+impl Outcome {
+    /// What a BUY's answer means.
+    fn of_buy(status: u16) -> Self {
+        match status {
+            201 => Self::Win,
+            400 => Self::Loss,
+            _ => Self::Error,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Buyer {
     pub token: Arc<str>,
     /// `Authorization: Bearer …`, made once: a rush sends it per BUY.
-    bearer: reqwest::header::HeaderValue,
+    bearer: HeaderValue,
 }
 
 /// A BUY's body, serialized straight to bytes (no `Value` tree per BUY).
@@ -38,9 +57,8 @@ struct Buy<'a> {
 pub(super) struct Api {
     http: reqwest::Client,
     targets: Arc<[String]>,
-    /// Each target's `/api/orders`, parsed once: parsing it per BUY was
-    /// 7 % of this tool's CPU, taken from the server it measures.
-    orders: Arc<[reqwest::Url]>,
+    /// Where each target's BUYs go.
+    lines: Arc<[Arc<LineTarget>]>,
 }
 
 impl Api {
@@ -68,14 +86,14 @@ impl Api {
             .iter()
             .map(|t| t.trim_end_matches('/').to_owned())
             .collect();
-        let orders = targets
+        let lines = targets
             .iter()
-            .map(|t| reqwest::Url::parse(&format!("{t}/api/orders")))
-            .collect::<Result<_, _>>()?;
+            .map(|t| LineTarget::new(t).map(Arc::new))
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             http,
             targets,
-            orders,
+            lines,
         })
     }
 
@@ -137,46 +155,11 @@ impl Api {
             .context("ticket without id")
     }
 
-    /// A BUY of `ticket` (a hold) by `buyer`.
-    pub(super) async fn buy(&self, i: usize, buyer: &Buyer, ticket: &str) -> Sample {
-        let sent = Instant::now();
-        let res = self
-            .http
-            .post(self.orders[i % self.orders.len()].clone())
-            .header(reqwest::header::AUTHORIZATION, buyer.bearer.clone())
-            .json(&Buy { ticket_id: ticket })
-            .send()
-            .await;
-        let outcome = match res {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                // Read the body so the connection goes back to the pool.
-                let _ = r.bytes().await;
-                match status {
-                    201 => Outcome::Win,
-                    400 => Outcome::Loss,
-                    _ => Outcome::Error,
-                }
-            }
-            Err(_) => Outcome::Error,
-        };
-        Sample {
-            sent,
-            latency: sent.elapsed(),
-            outcome,
-        }
-    }
-
-    /// Opens (and pools) a connection to the `i`-th target, so a rush
-    /// measures decisions rather than TCP handshakes.
-    pub(super) async fn warm(&self, i: usize) {
-        if let Ok(r) = self
-            .http
-            .get(format!("{}/healthz", self.base(i)))
-            .send()
-            .await
-        {
-            let _ = r.bytes().await;
+    /// A connection of its own to the `i`-th target, for BUYs.
+    pub(super) fn line(&self, i: usize) -> Line {
+        Line {
+            target: self.lines[i % self.lines.len()].clone(),
+            send: None,
         }
     }
 
@@ -306,5 +289,105 @@ impl Api {
             out.push(t.await??);
         }
         Ok(out)
+    }
+}
+
+/// A target's address and the parts of a BUY that are the same every time.
+#[derive(Debug)]
+pub(super) struct LineTarget {
+    /// `host:port`, to connect to.
+    addr: String,
+    host: HeaderValue,
+    orders: Uri,
+}
+
+impl LineTarget {
+    fn new(target: &str) -> anyhow::Result<Self> {
+        let url = url::Url::parse(target).with_context(|| format!("{target} is not a URL"))?;
+        anyhow::ensure!(url.scheme() == "http", "{target}: only http:// targets");
+        let host = url.host_str().context("a target names a host")?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addr = format!("{host}:{port}");
+        Ok(Self {
+            host: HeaderValue::from_str(&addr)?,
+            orders: format!("{}/api/orders", url.path().trim_end_matches('/')).parse()?,
+            addr,
+        })
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection that sends BUYs one after another.
+/// Without a pool, a URL per request or a task per request it costs about
+/// half the CPU a pooled client did (docs/BENCHMARKS.md, session 15): CPU
+/// this tool takes from the server it measures, on the same cores. A
+/// broken connection is opened again for the next BUY.
+pub(super) struct Line {
+    target: Arc<LineTarget>,
+    send: Option<SendRequest<Full<Bytes>>>,
+}
+
+/// A BUY waits this long for its answer before it counts as an error.
+const BUY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Line {
+    /// Opens the connection now (a rush measures decisions, not TCP
+    /// handshakes); a failure is left for the first BUY to meet.
+    pub(super) async fn open(&mut self) {
+        let _ = self.ready().await;
+    }
+
+    async fn ready(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
+        if self.send.as_ref().is_some_and(|s| s.is_closed()) {
+            self.send = None;
+        }
+        let send = match self.send.take() {
+            Some(send) => send,
+            None => {
+                let stream = tokio::net::TcpStream::connect(&self.target.addr).await?;
+                stream.set_nodelay(true)?;
+                let (send, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                send
+            }
+        };
+        Ok(self.send.insert(send))
+    }
+
+    /// A BUY of `ticket` (a hold) by `buyer`.
+    pub(super) async fn buy(&mut self, buyer: &Buyer, ticket: &str) -> Sample {
+        let sent = Instant::now();
+        let outcome = match tokio::time::timeout(BUY_TIMEOUT, self.send_buy(buyer, ticket)).await {
+            Ok(Ok(status)) => Outcome::of_buy(status),
+            Ok(Err(_)) | Err(_) => {
+                // Whatever state the connection is in, it is not reused.
+                self.send = None;
+                Outcome::Error
+            }
+        };
+        Sample {
+            sent,
+            latency: sent.elapsed(),
+            outcome,
+        }
+    }
+
+    async fn send_buy(&mut self, buyer: &Buyer, ticket: &str) -> anyhow::Result<u16> {
+        let body = serde_json::to_vec(&Buy { ticket_id: ticket })?;
+        let target = self.target.clone();
+        let send = self.ready().await?;
+        send.ready().await?;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(target.orders.clone())
+            .header(HOST, target.host.clone())
+            .header(AUTHORIZATION, buyer.bearer.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Full::new(Bytes::from(body)))?;
+        let response = send.send_request(request).await?;
+        let status = response.status().as_u16();
+        // Read the body whole, so the connection is ready for the next.
+        response.into_body().collect().await?;
+        Ok(status)
     }
 }

@@ -28,7 +28,7 @@ use std::{
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use rand::seq::SliceRandom;
-use tokio::sync::{Barrier, Semaphore};
+use tokio::sync::Barrier;
 
 use self::client::{Api, Outcome};
 pub use self::report::Report;
@@ -218,9 +218,10 @@ async fn hot(
                 ticket.to_owned(),
             );
             tokio::spawn(async move {
-                api.warm(i).await;
+                let mut line = api.line(i);
+                line.open().await;
                 start.wait().await;
-                let s = api.buy(i, &b, &ticket).await;
+                let s = line.buy(&b, &ticket).await;
                 pb.inc(1);
                 s
             })
@@ -231,6 +232,9 @@ async fn hot(
     samples
 }
 
+/// `concurrency` connections, each sending its next BUY as soon as the last
+/// is answered, through one list of every buyer's tickets (each buyer's in
+/// their own random order, the buyers' lists interleaved).
 async fn flash(
     api: &Api,
     tickets: &[String],
@@ -239,41 +243,43 @@ async fn flash(
     deadline: Option<Instant>,
     bar: &impl Fn(usize, &str) -> indicatif::ProgressBar,
 ) -> Vec<Sample> {
-    let total = tickets.len() * buyers.len();
-    let pb = bar(total, "flash sale");
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = Vec::with_capacity(buyers.len());
-    for (i, b) in buyers.iter().enumerate() {
-        let mut order: Vec<String> = tickets.to_vec();
-        order.shuffle(&mut rand::rng());
-        let (api, b, permits, pb) = (api.clone(), b.clone(), permits.clone(), pb.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut out = Vec::with_capacity(order.len());
-            let mut inflight = Vec::new();
-            for (k, t) in order.into_iter().enumerate() {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break;
-                }
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let (api, b, pb) = (api.clone(), b.clone(), pb.clone());
-                inflight.push(tokio::spawn(async move {
-                    let s = api.buy(i + k, &b, &t).await;
+    let orders: Vec<Vec<usize>> = buyers
+        .iter()
+        .map(|_| {
+            let mut order: Vec<usize> = (0..tickets.len()).collect();
+            order.shuffle(&mut rand::rng());
+            order
+        })
+        .collect();
+    let work: Arc<[(usize, usize)]> = (0..tickets.len())
+        .flat_map(|k| orders.iter().enumerate().map(move |(b, o)| (b, o[k])))
+        .collect();
+    let pb = bar(work.len(), "flash sale");
+    let next = Arc::new(AtomicUsize::new(0));
+    let width = concurrency.clamp(1, work.len());
+    let start = Arc::new(Barrier::new(width));
+    let (tickets, buyers): (Arc<[String]>, Arc<[client::Buyer]>) = (tickets.into(), buyers.into());
+    let workers: Vec<_> = (0..width)
+        .map(|w| {
+            let mut line = api.line(w);
+            let (work, next, start, pb) = (work.clone(), next.clone(), start.clone(), pb.clone());
+            let (tickets, buyers) = (tickets.clone(), buyers.clone());
+            tokio::spawn(async move {
+                line.open().await;
+                start.wait().await;
+                let mut out = Vec::new();
+                while deadline.is_none_or(|d| Instant::now() < d) {
+                    let Some(&(b, t)) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
+                    out.push(line.buy(&buyers[b], &tickets[t]).await);
                     pb.inc(1);
-                    drop(permit);
-                    s
-                }));
-            }
-            for f in inflight {
-                if let Ok(s) = f.await {
-                    out.push(s);
                 }
-            }
-            out
-        }));
-    }
-    let samples = join_runs(tasks).await;
+                out
+            })
+        })
+        .collect();
+    let samples = join_runs(workers).await;
     pb.finish_and_clear();
     samples
 }
@@ -298,6 +304,7 @@ async fn mixed(
             );
             tokio::spawn(async move {
                 let mut out = Vec::new();
+                let mut line = api.line(w);
                 let mut n = w;
                 while Instant::now() < until {
                     n += 1;
@@ -311,7 +318,7 @@ async fn mixed(
                             api.show(n, t).await;
                             reads.fetch_add(1, Ordering::Relaxed);
                         }
-                        _ => out.push(api.buy(n, &buyers[n % buyers.len()], t).await),
+                        _ => out.push(line.buy(&buyers[n % buyers.len()], t).await),
                     }
                 }
                 out
