@@ -161,9 +161,7 @@ impl Sessions {
     pub(crate) fn decode(&self, token: &str) -> Option<Claims> {
         let keys = &self.inner;
         let (signed, signature) = token.rsplit_once('.')?;
-        let Some((header, payload)) = signed.split_once('.') else {
-            return None;
-        };
+        let (header, payload) = signed.split_once('.')?;
         if header != keys.header {
             return jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)
                 .ok()
