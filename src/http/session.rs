@@ -159,6 +159,11 @@ impl Sessions {
     /// holds the two to the same answers). Any other header goes to
     /// `jsonwebtoken` itself.
     pub(crate) fn decode(&self, token: &str) -> Option<Claims> {
+        self.decode_at(token, Timestamp::now().as_secs())
+    }
+
+    /// [`Sessions::decode`] as of `now`, seconds since the Unix epoch.
+    fn decode_at(&self, token: &str, now: u64) -> Option<Claims> {
         let keys = &self.inner;
         let (signed, signature) = token.rsplit_once('.')?;
         let (header, payload) = signed.split_once('.')?;
@@ -172,7 +177,7 @@ impl Sessions {
         mac.update(signed.as_bytes());
         mac.verify_slice(&signature).ok()?;
         let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        (claims.exp >= Timestamp::now().as_secs()).then_some(claims)
+        (claims.exp >= now).then_some(claims)
     }
 
     /// A `Set-Cookie` value carrying a token for a new session of `user`.
@@ -407,6 +412,10 @@ mod tests {
         let claims = s.issue(&user(), SessionId::new());
         let good = s.encode(&claims);
         let (header, rest) = good.split_once('.').unwrap();
+        assert_eq!(
+            header, s.inner.header,
+            "what we sign takes the checked path"
+        );
         let (payload, signature) = rest.split_once('.').unwrap();
         let mut tokens = vec![
             good.clone(),
@@ -421,7 +430,9 @@ mod tests {
             Sessions::new(b"another key entirely...............", false, Vec::new())
                 .encode(&claims),
         ];
-        for exp in [now.saturating_sub(1), now, now + 1] {
+        // Far enough from now that the clock cannot tick across them
+        // between the two checks (the exact boundary is tested below).
+        for exp in [now - 100, now + 100] {
             let mut c = claims.clone();
             c.exp = exp;
             tokens.push(s.encode(&c));
@@ -450,9 +461,17 @@ mod tests {
             assert_eq!(answer, reference(token), "{token}");
             accepted += usize::from(answer.is_some());
         }
-        // The good token, exp == now and exp == now + 1, and the two
-        // HS256 headers in another spelling.
-        assert_eq!(accepted, 5);
+        // The good token, the one expiring later, and the two HS256
+        // headers in another spelling.
+        assert_eq!(accepted, 4);
+
+        // jsonwebtoken expires a token once `exp < now` (no leeway): a
+        // token is still good in its last second, and not after it.
+        let mut last = claims.clone();
+        last.exp = now + 50;
+        let last = s.encode(&last);
+        assert!(s.decode_at(&last, now + 50).is_some());
+        assert!(s.decode_at(&last, now + 51).is_none());
     }
 
     /// Just enough base64url to forge a token in a test.
