@@ -15,15 +15,7 @@ port=3296
 cargo build --release --locked -p boxoffice -p boxoffice-load --bin boxoffice --bin boxoffice-load
 data=$(mktemp -d)
 pid=
-cleanup() {
-  # A node writes out its store as it stops: remove its files once it has.
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$data"
-}
-trap cleanup EXIT
+source scripts/bench-node.sh
 
 start() {
   JWT_KEY=bench-jwt-key target/release/boxoffice --http-addr 127.0.0.1:$port \

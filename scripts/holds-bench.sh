@@ -23,15 +23,7 @@ admin=bench-admin-token
 cargo build --release --locked -p boxoffice -p boxoffice-load --bin boxoffice --bin boxoffice-load
 data=$(mktemp -d)
 pid=
-cleanup() {
-  # A node writes out its store as it stops: remove its files once it has.
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$data"
-}
-trap cleanup EXIT
+source scripts/bench-node.sh
 
 start() {
   JWT_KEY=bench-jwt-key ADMIN_TOKEN=$admin ORDER_TTL_SECS=$ttl \

@@ -15,15 +15,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 cargo build --release --locked -p boxoffice --bin boxoffice
 data=$(mktemp -d)
 pid=
-cleanup() {
-  # A node writes out its store as it stops: remove its files once it has.
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$data"
-}
-trap cleanup EXIT
+source scripts/bench-node.sh
 
 JWT_KEY=bench-jwt-key "${BOXOFFICE_BIN:-target/release/boxoffice}" --http-addr 127.0.0.1:$port --data-dir "$data/node" \
   >"$data/log" 2>&1 &
