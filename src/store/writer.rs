@@ -5,13 +5,15 @@
 //! BUY cost about thirty context switches. Writes are therefore queued to
 //! one thread, which takes whatever has queued up, runs each write's body
 //! against an overlay of the batch's changes, writes the batch to the
-//! journal and syncs it, then applies it to sled and answers every write
-//! in it. A body that aborts has its changes undone in the overlay; the
-//! others still commit. Being the only writer of every key a body touches
-//! (only bookkeeping in `meta` is written outside it), the thread takes no
-//! sled locks around a body: what it reads (the overlay over the trees) is
-//! the whole truth. Whatever sled holds is therefore already on disk, so
-//! reads wait for nothing.
+//! journal and has it synced; once it is synced, applies it to sled and
+//! answers every write in it. While a batch's sync waits for the disk, the
+//! next batch's bodies run over its overlay and are written, so the disk
+//! and the CPU work at once. A body that aborts has its changes undone in
+//! the overlay; the others still commit. Being the only writer of every
+//! key a body touches (only bookkeeping in `meta` is written outside it),
+//! the thread takes no sled locks around a body: what it reads (the
+//! overlays over the trees) is the whole truth. Whatever sled holds is
+//! therefore already on disk, so reads wait for nothing.
 
 use std::{
     collections::HashMap,
@@ -20,7 +22,6 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc, Arc, OnceLock, RwLock, RwLockReadGuard,
     },
-    time::Instant,
 };
 
 use sled::IVec;
@@ -203,50 +204,74 @@ pub(super) struct Writer {
     pub(super) last_seq: u64,
 }
 
+/// A batch whose bodies have run, written to the journal (if it changed
+/// anything) and waiting for its sync.
+struct Flight {
+    jobs: Vec<Box<dyn Job>>,
+    overlay: Overlay,
+    events: Vec<Event>,
+    /// Its number in the journal; `None` if it changed nothing.
+    batch: Option<u64>,
+}
+
 impl Writer {
-    /// Serves writes until every sender is gone.
+    /// Serves writes until every sender is gone. While one batch's sync
+    /// waits for the disk, the next batch's bodies run and are written
+    /// (they see the first batch's changes); a batch goes into sled and is
+    /// answered only once it is synced, and batches land in order.
     pub(super) fn run(mut self, queue: mpsc::Receiver<Msg>) {
-        let mut batch: Vec<Box<dyn Job>> = Vec::new();
-        while let Ok(first) = queue.recv() {
-            let mut close = None;
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
-                match msg {
-                    Msg::Write(job) => batch.push(job),
-                    Msg::Close(done) => {
-                        // Writes queued before the close still commit.
-                        close = Some(done);
-                        break;
-                    }
+        let mut flying: Option<Flight> = None;
+        loop {
+            // With a batch in flight, take only what has queued: the
+            // flight is landed next either way.
+            let first = match &flying {
+                Some(_) => queue.try_recv().ok(),
+                None => match queue.recv() {
+                    Ok(msg) => Some(msg),
+                    Err(_) => return,
+                },
+            };
+            let (jobs, close) = take_batch(first, &queue);
+            // Bodies' panics are caught in `run`; one here is the
+            // writer's own. A node that can no longer write, or whose
+            // committed events would never be published, must not keep
+            // serving: stop it, and a restart recovers from disk.
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                let next = match jobs.is_empty() {
+                    true => None,
+                    false => self.prepare(jobs, flying.as_ref().map(|f| &f.overlay)),
+                };
+                if let Some(flight) = flying.take() {
+                    self.land(flight);
                 }
-                if batch.len() < MAX_BATCH {
-                    next = queue.try_recv().ok();
-                }
-            }
-            if !batch.is_empty() {
-                let jobs = std::mem::take(&mut batch);
-                // Bodies' panics are caught in `run`; one here is the
-                // writer's own. A node that can no longer write, or whose
-                // committed events would never be published, must not keep
-                // serving: stop it, and a restart recovers from disk.
-                if catch_unwind(AssertUnwindSafe(|| self.commit(jobs))).is_err() {
-                    stop("the store's writer failed");
-                }
+                next
+            }));
+            match step {
+                Ok(next) => flying = next,
+                Err(_) => stop("the store's writer failed"),
             }
             if let Some(done) = close {
+                if let Some(flight) = flying.take() {
+                    if catch_unwind(AssertUnwindSafe(|| self.land(flight))).is_err() {
+                        stop("the store's writer failed");
+                    }
+                }
                 self.committed.closed.store(true, Ordering::Release);
                 let _ = done.send(self.journal.close());
             }
         }
     }
 
-    fn commit(&mut self, mut jobs: Vec<Box<dyn Job>>) {
+    /// Runs the jobs' bodies over the batch in flight (not yet in sled)
+    /// and writes their changes to the journal; `None` if they were
+    /// answered already (refused).
+    fn prepare(&mut self, mut jobs: Vec<Box<dyn Job>>, below: Option<&Overlay>) -> Option<Flight> {
         if self.committed.is_closed() {
             // After close a write could never reach disk: refuse it (a 503).
             for job in jobs {
                 job.finish(Err(StoreError::Flush("the node is shutting down".into())));
             }
-            return;
+            return None;
         }
         let mut overlay = Overlay::default();
         let mut events: Vec<Event> = Vec::new();
@@ -254,6 +279,7 @@ impl Writer {
         for job in &mut jobs {
             let mut tx = Tx {
                 trees: &self.trees,
+                below,
                 overlay: &mut overlay,
                 next_seq,
                 at: Timestamp::now(),
@@ -277,26 +303,53 @@ impl Writer {
         for run in events.chunks(EVENT_RUN) {
             events::log_run(&mut overlay, run);
         }
-        if !overlay.is_empty() {
-            let started = Instant::now();
-            match self.journal.append(&overlay.changes()) {
-                Ok(()) => {}
+        let batch = match overlay.is_empty() {
+            true => None,
+            false => match self.journal.write(&overlay.changes()) {
+                Ok(batch) => Some(batch),
                 Err(AppendError::NotWritten(e)) => {
                     let message = format!("writing the journal: {e}");
                     tracing::error!(error = %e, "writing the journal failed; the batch is refused");
                     for job in jobs {
                         job.finish(Err(StoreError::Flush(message.clone())));
                     }
-                    return;
+                    return None;
                 }
                 // A batch that may be on disk cannot be refused, nor
                 // applied: a restart replays it if it is there.
                 Err(AppendError::Unknown(e)) => {
+                    tracing::error!(error = %e, "writing the journal failed");
+                    stop("the journal could not be written");
+                }
+            },
+        };
+        self.journal.roll_if_full();
+        self.last_seq = next_seq - 1;
+        Some(Flight {
+            jobs,
+            overlay,
+            events,
+            batch,
+        })
+    }
+
+    /// Waits for the flight's sync, then puts it into sled, shows its
+    /// events and answers its writes.
+    fn land(&mut self, flight: Flight) {
+        let Flight {
+            jobs,
+            overlay,
+            events,
+            batch,
+        } = flight;
+        if let Some(batch) = batch {
+            match self.journal.synced() {
+                Ok(took) => metrics::histogram!(m::FLUSH_SECONDS).record(took.as_secs_f64()),
+                Err(AppendError::Unknown(e) | AppendError::NotWritten(e)) => {
                     tracing::error!(error = %e, "syncing the journal failed");
                     stop("the journal could not be synced");
                 }
             }
-            metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
             metrics::histogram!(m::COMMIT_BATCH).record(jobs.len() as f64);
             if let Err(e) = self.apply(&overlay) {
                 // On disk in the journal but not in sled: a restart
@@ -304,13 +357,12 @@ impl Writer {
                 tracing::error!(error = %e, "applying a batch to sled failed");
                 stop("the store could not apply a batch");
             }
+            self.journal.applied(batch);
         }
-        self.last_seq = next_seq - 1;
         self.publish(&events);
         for job in jobs {
             job.finish(Ok(()));
         }
-        self.journal.roll_if_full();
     }
 
     /// Writes the batch's changes to sled, whole to a reader holding
@@ -345,6 +397,30 @@ impl Writer {
             self.committed.last_seq.store(last.seq, Ordering::Release);
         }
     }
+}
+
+/// `first` and whatever else has queued, up to [`MAX_BATCH`] writes, and
+/// the close request that ended the batch, if one did (writes queued
+/// before a close still commit).
+fn take_batch(
+    first: Option<Msg>,
+    queue: &mpsc::Receiver<Msg>,
+) -> (
+    Vec<Box<dyn Job>>,
+    Option<oneshot::Sender<Result<(), StoreError>>>,
+) {
+    let mut jobs = Vec::new();
+    let mut next = first;
+    while let Some(msg) = next.take() {
+        match msg {
+            Msg::Write(job) => jobs.push(job),
+            Msg::Close(done) => return (jobs, Some(done)),
+        }
+        if jobs.len() < MAX_BATCH {
+            next = queue.try_recv().ok();
+        }
+    }
+    (jobs, None)
 }
 
 fn stop(why: &str) -> ! {
