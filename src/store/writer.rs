@@ -49,8 +49,11 @@ pub(super) enum Msg {
     Write(Box<dyn Job>),
     /// Refuse every later write, empty the journal into sled, then answer
     /// (the store is closing).
-    Close(oneshot::Sender<Result<(), StoreError>>),
+    Close(Closing),
 }
+
+/// Told when the store has closed.
+pub(super) type Closing = oneshot::Sender<Result<(), StoreError>>;
 
 /// A queued write: its body, and the caller waiting for its answer.
 pub(super) trait Job: Send {
@@ -405,10 +408,7 @@ impl Writer {
 fn take_batch(
     first: Option<Msg>,
     queue: &mpsc::Receiver<Msg>,
-) -> (
-    Vec<Box<dyn Job>>,
-    Option<oneshot::Sender<Result<(), StoreError>>>,
-) {
+) -> (Vec<Box<dyn Job>>, Option<Closing>) {
     let mut jobs = Vec::new();
     let mut next = first;
     while let Some(msg) = next.take() {
