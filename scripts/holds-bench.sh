@@ -14,6 +14,7 @@
 #    storm: all of them due at once), with RSS and live actors during it.
 # TTL must exceed the rush's length for phases 1-3 to see every hold pending
 # at once (1,000,000 holds took 370 s here, ticket creation included).
+# BOXOFFICE_BIN runs another build of the server (to compare two commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 holds=${1:-100000}
@@ -27,7 +28,7 @@ source scripts/bench-node.sh
 
 start() {
   JWT_KEY=bench-jwt-key ADMIN_TOKEN=$admin ORDER_TTL_SECS=$ttl \
-    target/release/boxoffice --http-addr 127.0.0.1:$port --data-dir "$data" --idle-secs 5 \
+    "${BOXOFFICE_BIN:-target/release/boxoffice}" --http-addr 127.0.0.1:$port --data-dir "$data" --idle-secs 5 \
     --max-holds-per-user 0 \
     >>"$data/log" 2>&1 &
   pid=$!

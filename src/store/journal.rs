@@ -79,6 +79,8 @@ struct Syncer {
     ask: mpsc::Sender<Arc<File>>,
     /// The outcome of each sync asked for, in order, with how long it took.
     done: mpsc::Receiver<io::Result<Duration>>,
+    /// An outcome taken early (see [`Journal::is_synced`]).
+    ended: Option<io::Result<Duration>>,
     thread: thread::JoinHandle<()>,
 }
 
@@ -200,9 +202,7 @@ impl Journal {
         }
         if let Some(syncer) = &self.syncer {
             if syncer.ask.send(Arc::clone(&self.file)).is_err() {
-                return Err(AppendError::Unknown(io::Error::other(
-                    "the journal's syncer is gone",
-                )));
+                return Err(AppendError::Unknown(syncer_gone()));
             }
         }
         self.len += self.buf.len() as u64;
@@ -211,18 +211,33 @@ impl Journal {
         Ok(batch)
     }
 
+    /// Whether the oldest written batch not yet waited for has been
+    /// synced (or its sync failed): [`Journal::synced`] would not wait.
+    pub(super) fn is_synced(&mut self) -> bool {
+        let Some(syncer) = &mut self.syncer else {
+            return true;
+        };
+        if syncer.ended.is_none() {
+            syncer.ended = match syncer.done.try_recv() {
+                Ok(ended) => Some(ended),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => Some(Err(syncer_gone())),
+            };
+        }
+        syncer.ended.is_some()
+    }
+
     /// Waits until the oldest written batch not yet waited for is on disk;
     /// returns how long its sync took.
-    pub(super) fn synced(&self) -> Result<Duration, AppendError> {
-        let Some(syncer) = &self.syncer else {
+    pub(super) fn synced(&mut self) -> Result<Duration, AppendError> {
+        let Some(syncer) = &mut self.syncer else {
             return Ok(Duration::ZERO);
         };
-        match syncer.done.recv() {
-            Ok(done) => done.map_err(AppendError::Unknown),
-            Err(_) => Err(AppendError::Unknown(io::Error::other(
-                "the journal's syncer is gone",
-            ))),
-        }
+        let ended = match syncer.ended.take() {
+            Some(ended) => ended,
+            None => syncer.done.recv().unwrap_or_else(|_| Err(syncer_gone())),
+        };
+        ended.map_err(AppendError::Unknown)
     }
 
     /// Batches up to `batch` are in sled: a full segment holding only
@@ -276,7 +291,10 @@ impl Journal {
     }
 
     fn stop_syncer(&mut self) {
-        if let Some(Syncer { ask, done, thread }) = self.syncer.take() {
+        if let Some(Syncer {
+            ask, done, thread, ..
+        }) = self.syncer.take()
+        {
             drop((ask, done));
             let _ = thread.join();
         }
@@ -343,8 +361,17 @@ impl Syncer {
                 }
             })
             .map_err(|e| io_error("starting the journal's syncer", e))?;
-        Ok(Self { ask, done, thread })
+        Ok(Self {
+            ask,
+            done,
+            ended: None,
+            thread,
+        })
     }
+}
+
+fn syncer_gone() -> io::Error {
+    io::Error::other("the journal's syncer is gone")
 }
 
 /// Flushes sled for every segment handed over, then deletes those below.

@@ -8,7 +8,7 @@
 //! journal and has it synced; once it is synced, applies it to sled and
 //! answers every write in it. While a batch's sync waits for the disk, the
 //! next batch's bodies run over its overlay and are written, so the disk
-//! and the CPU work at once. A body that aborts has its changes undone in
+//! and the CPU work at once; a batch whose sync has ended lands first. A body that aborts has its changes undone in
 //! the overlay; the others still commit. Being the only writer of every
 //! key a body touches (only bookkeeping in `meta` is written outside it),
 //! the thread takes no sled locks around a body: what it reads (the
@@ -225,44 +225,54 @@ impl Writer {
     pub(super) fn run(mut self, queue: mpsc::Receiver<Msg>) {
         let mut flying: Option<Flight> = None;
         loop {
-            // With a batch in flight, take only what has queued: the
-            // flight is landed next either way.
-            let first = match &flying {
-                Some(_) => queue.try_recv().ok(),
-                None => match queue.recv() {
-                    Ok(msg) => Some(msg),
-                    Err(_) => return,
-                },
-            };
-            let (jobs, close) = take_batch(first, &queue);
             // Bodies' panics are caught in `run`; one here is the
             // writer's own. A node that can no longer write, or whose
             // committed events would never be published, must not keep
             // serving: stop it, and a restart recovers from disk.
-            let step = catch_unwind(AssertUnwindSafe(|| {
-                let next = match jobs.is_empty() {
-                    true => None,
-                    false => self.prepare(jobs, flying.as_ref().map(|f| &f.overlay)),
-                };
-                if let Some(flight) = flying.take() {
-                    self.land(flight);
-                }
-                next
-            }));
-            match step {
-                Ok(next) => flying = next,
+            match catch_unwind(AssertUnwindSafe(|| self.step(&mut flying, &queue))) {
+                Ok(true) => {}
+                Ok(false) => return,
                 Err(_) => stop("the store's writer failed"),
             }
-            if let Some(done) = close {
-                if let Some(flight) = flying.take() {
-                    if catch_unwind(AssertUnwindSafe(|| self.land(flight))).is_err() {
-                        stop("the store's writer failed");
-                    }
-                }
-                self.committed.closed.store(true, Ordering::Release);
-                let _ = done.send(self.journal.close());
-            }
         }
+    }
+
+    /// Lands the flight if it is synced, runs and writes the next batch,
+    /// then lands the flight if it was not; `false` once every sender is
+    /// gone.
+    fn step(&mut self, flying: &mut Option<Flight>, queue: &mpsc::Receiver<Msg>) -> bool {
+        // A flight already synced lands before the next batch runs: its
+        // writers have waited long enough (a batch of hundreds of
+        // expiries takes milliseconds to run).
+        if let Some(flight) = flying.take_if(|f| f.batch.is_none() || self.journal.is_synced()) {
+            self.land(flight);
+        }
+        // With a batch in flight, take only what has queued: the flight is
+        // landed next either way.
+        let first = match flying {
+            Some(_) => queue.try_recv().ok(),
+            None => match queue.recv() {
+                Ok(msg) => Some(msg),
+                Err(_) => return false,
+            },
+        };
+        let (jobs, close) = take_batch(first, queue);
+        let next = match jobs.is_empty() {
+            true => None,
+            false => self.prepare(jobs, flying.as_ref().map(|f| &f.overlay)),
+        };
+        if let Some(flight) = flying.take() {
+            self.land(flight);
+        }
+        *flying = next;
+        if let Some(done) = close {
+            if let Some(flight) = flying.take() {
+                self.land(flight);
+            }
+            self.committed.closed.store(true, Ordering::Release);
+            let _ = done.send(self.journal.close());
+        }
+        true
     }
 
     /// Runs the jobs' bodies over the batch in flight (not yet in sled)
