@@ -189,7 +189,10 @@ impl Journal {
     }
 
     /// Writes one batch and has it synced; returns its number. It must
-    /// not be applied to sled before [`Journal::synced`] has said so.
+    /// not be applied to sled before [`Journal::synced`] has said so. The
+    /// batch before must be synced first: then only the last frame can be
+    /// torn by a crash (a later frame may reach the disk before an earlier
+    /// one), and opening leaves just that one out.
     pub(super) fn write(&mut self, changes: &Changes<'_>) -> Result<u64, AppendError> {
         self.encode(changes);
         if let Err(e) = (&*self.file).write_all(&self.buf) {

@@ -7,13 +7,16 @@
 //! against an overlay of the batch's changes, writes the batch to the
 //! journal and has it synced; once it is synced, applies it to sled and
 //! answers every write in it. While a batch's sync waits for the disk, the
-//! next batch's bodies run over its overlay and are written, so the disk
-//! and the CPU work at once; a batch whose sync has ended lands first. A body that aborts has its changes undone in
-//! the overlay; the others still commit. Being the only writer of every
-//! key a body touches (only bookkeeping in `meta` is written outside it),
-//! the thread takes no sled locks around a body: what it reads (the
-//! overlays over the trees) is the whole truth. Whatever sled holds is
-//! therefore already on disk, so reads wait for nothing.
+//! next batch's bodies run over its overlay (written to the journal once
+//! that sync has ended, so only the journal's last frame is ever unsynced),
+//! so the disk and the CPU work at once; a batch whose sync has ended
+//! lands first. A
+//! body that aborts has its changes undone in the overlay; the others
+//! still commit. Being the only writer of every key a body touches (only
+//! bookkeeping in `meta` is written outside it), the thread takes no sled
+//! locks around a body: what it reads (the overlays over the trees) is the
+//! whole truth. Whatever sled holds is therefore already on disk, so reads
+//! wait for nothing.
 
 use std::{
     collections::HashMap,
@@ -207,21 +210,32 @@ pub(super) struct Writer {
     pub(super) last_seq: u64,
 }
 
-/// A batch whose bodies have run, written to the journal (if it changed
-/// anything) and waiting for its sync.
+/// A batch whose bodies have run, not yet written to the journal.
+struct Ran {
+    jobs: Vec<Box<dyn Job>>,
+    overlay: Overlay,
+    events: Vec<Event>,
+    /// The event number after its last.
+    next_seq: u64,
+}
+
+/// A batch written to the journal (if it changed anything), on its way to
+/// disk.
 struct Flight {
     jobs: Vec<Box<dyn Job>>,
     overlay: Overlay,
     events: Vec<Event>,
     /// Its number in the journal; `None` if it changed nothing.
     batch: Option<u64>,
+    /// Its sync has been waited for.
+    synced: bool,
 }
 
 impl Writer {
     /// Serves writes until every sender is gone. While one batch's sync
-    /// waits for the disk, the next batch's bodies run and are written
-    /// (they see the first batch's changes); a batch goes into sled and is
-    /// answered only once it is synced, and batches land in order.
+    /// waits for the disk, the next batch's bodies run (they see the first
+    /// batch's changes); a batch goes into sled and is answered only once
+    /// it is synced, and batches land in order.
     pub(super) fn run(mut self, queue: mpsc::Receiver<Msg>) {
         let mut flying: Option<Flight> = None;
         loop {
@@ -237,9 +251,10 @@ impl Writer {
         }
     }
 
-    /// Lands the flight if it is synced, runs and writes the next batch,
-    /// then lands the flight if it was not; `false` once every sender is
-    /// gone.
+    /// Lands the flight if it is synced; runs the next batch's bodies;
+    /// once the flight is synced, writes the next batch to the journal
+    /// (so only the last frame there is ever unsynced) and lands the
+    /// flight. `false` once every sender is gone.
     fn step(&mut self, flying: &mut Option<Flight>, queue: &mpsc::Receiver<Msg>) -> bool {
         // A flight already synced lands before the next batch runs: its
         // writers have waited long enough (a batch of hundreds of
@@ -257,10 +272,14 @@ impl Writer {
             },
         };
         let (jobs, close) = take_batch(first, queue);
-        let next = match jobs.is_empty() {
+        let ran = match jobs.is_empty() {
             true => None,
-            false => self.prepare(jobs, flying.as_ref().map(|f| &f.overlay)),
+            false => self.run_bodies(jobs, flying.as_ref().map(|f| &f.overlay)),
         };
+        if let Some(flight) = flying {
+            self.wait_for_sync(flight);
+        }
+        let next = ran.and_then(|ran| self.write(ran));
         if let Some(flight) = flying.take() {
             self.land(flight);
         }
@@ -275,10 +294,9 @@ impl Writer {
         true
     }
 
-    /// Runs the jobs' bodies over the batch in flight (not yet in sled)
-    /// and writes their changes to the journal; `None` if they were
-    /// answered already (refused).
-    fn prepare(&mut self, mut jobs: Vec<Box<dyn Job>>, below: Option<&Overlay>) -> Option<Flight> {
+    /// Runs the jobs' bodies over the batch in flight (not yet in sled);
+    /// `None` if they were answered already (refused).
+    fn run_bodies(&mut self, mut jobs: Vec<Box<dyn Job>>, below: Option<&Overlay>) -> Option<Ran> {
         if self.committed.is_closed() {
             // After close a write could never reach disk: refuse it (a 503).
             for job in jobs {
@@ -316,6 +334,23 @@ impl Writer {
         for run in events.chunks(EVENT_RUN) {
             events::log_run(&mut overlay, run);
         }
+        Some(Ran {
+            jobs,
+            overlay,
+            events,
+            next_seq,
+        })
+    }
+
+    /// Writes the batch to the journal and has it synced; `None` if the
+    /// write failed and the batch was refused.
+    fn write(&mut self, ran: Ran) -> Option<Flight> {
+        let Ran {
+            jobs,
+            overlay,
+            events,
+            next_seq,
+        } = ran;
         let batch = match overlay.is_empty() {
             true => None,
             false => match self.journal.write(&overlay.changes()) {
@@ -343,26 +378,37 @@ impl Writer {
             overlay,
             events,
             batch,
+            synced: false,
         })
     }
 
-    /// Waits for the flight's sync, then puts it into sled, shows its
-    /// events and answers its writes.
-    fn land(&mut self, flight: Flight) {
+    /// Waits until the flight is on disk.
+    fn wait_for_sync(&mut self, flight: &mut Flight) {
+        if flight.batch.is_none() || flight.synced {
+            return;
+        }
+        match self.journal.synced() {
+            Ok(took) => metrics::histogram!(m::FLUSH_SECONDS).record(took.as_secs_f64()),
+            Err(AppendError::Unknown(e) | AppendError::NotWritten(e)) => {
+                tracing::error!(error = %e, "syncing the journal failed");
+                stop("the journal could not be synced");
+            }
+        }
+        flight.synced = true;
+    }
+
+    /// Once the flight is on disk: puts it into sled, shows its events and
+    /// answers its writes.
+    fn land(&mut self, mut flight: Flight) {
+        self.wait_for_sync(&mut flight);
         let Flight {
             jobs,
             overlay,
             events,
             batch,
+            ..
         } = flight;
         if let Some(batch) = batch {
-            match self.journal.synced() {
-                Ok(took) => metrics::histogram!(m::FLUSH_SECONDS).record(took.as_secs_f64()),
-                Err(AppendError::Unknown(e) | AppendError::NotWritten(e)) => {
-                    tracing::error!(error = %e, "syncing the journal failed");
-                    stop("the journal could not be synced");
-                }
-            }
             metrics::histogram!(m::COMMIT_BATCH).record(jobs.len() as f64);
             if let Err(e) = self.apply(&overlay) {
                 // On disk in the journal but not in sled: a restart
