@@ -29,7 +29,7 @@ pub(crate) const PAYMENTS: &str = "boxoffice_payments_total";
 pub(crate) const LIVE_ACTORS: &str = "boxoffice_live_actors";
 /// Writes one batch made durable (one journal sync).
 pub(crate) const COMMIT_BATCH: &str = "boxoffice_group_commit_batch_size";
-/// How long one batch's journal sync took, in seconds.
+/// How long one batch's journal write and sync took, in seconds.
 pub(crate) const FLUSH_SECONDS: &str = "boxoffice_flush_duration_seconds";
 /// Peers answering (1) or not (0), by peer.
 pub(crate) const PEER_UP: &str = "boxoffice_cluster_peer_up";

@@ -26,9 +26,8 @@ use std::{
     fs::{self, File, OpenOptions},
     io::{self, Write},
     path::{Path, PathBuf},
-    sync::{mpsc, Arc},
+    sync::mpsc,
     thread,
-    time::{Duration, Instant},
 };
 
 use sled::IVec;
@@ -55,33 +54,15 @@ pub(super) struct Journal {
     dir: PathBuf,
     /// The databases the journal's batches go to (flushed on close).
     dbs: Databases,
-    /// The segment being written (shared with the syncer, which syncs it).
-    file: Arc<File>,
+    file: File,
     len: u64,
     /// The next batch's number.
     next: u64,
-    /// The last batch in sled.
-    applied: u64,
-    /// A full segment was left: segments named below this may go once
-    /// every batch before it is in sled.
-    trim_below: Option<u64>,
-    /// Syncs written batches, in order, while the writer goes on (none
-    /// with the benchmark-only `--unsafe-no-fsync`).
-    syncer: Option<Syncer>,
+    /// Whether a batch is synced before it is applied (not with the
+    /// benchmark-only `--unsafe-no-fsync`).
+    sync: bool,
     buf: Vec<u8>,
     trimmer: Option<Trimmer>,
-}
-
-/// The thread that syncs the journal: the writer writes the next batch
-/// while the last one's sync waits for the disk.
-struct Syncer {
-    /// A segment with a batch written to it, to sync.
-    ask: mpsc::Sender<Arc<File>>,
-    /// The outcome of each sync asked for, in order, with how long it took.
-    done: mpsc::Receiver<io::Result<Duration>>,
-    /// An outcome taken early (see [`Journal::is_synced`]).
-    ended: Option<io::Result<Duration>>,
-    thread: thread::JoinHandle<()>,
 }
 
 /// The thread that flushes sled and then deletes the segments it covers.
@@ -170,17 +151,14 @@ impl Journal {
             .name("store-trim".into())
             .spawn(move || trim(&trim_dir, &trim_dbs, &asks))
             .map_err(|e| io_error("starting the journal's trimmer", e))?;
-        let syncer = sync.then(Syncer::start).transpose()?;
         Ok((
             Self {
                 dir,
                 dbs: dbs.clone(),
-                file: Arc::new(file),
+                file,
                 len: 0,
                 next,
-                applied: next - 1,
-                trim_below: None,
-                syncer,
+                sync,
                 buf: Vec::new(),
                 trimmer: Some(Trimmer { below, thread }),
             },
@@ -188,14 +166,11 @@ impl Journal {
         ))
     }
 
-    /// Writes one batch and has it synced; returns its number. It must
-    /// not be applied to sled before [`Journal::synced`] has said so. The
-    /// batch before must be synced first: then only the last frame can be
-    /// torn by a crash (a later frame may reach the disk before an earlier
-    /// one), and opening leaves just that one out.
-    pub(super) fn write(&mut self, changes: &Changes<'_>) -> Result<u64, AppendError> {
+    /// Writes one batch and syncs it. The batch must not be applied to
+    /// sled unless this returns `Ok`.
+    pub(super) fn append(&mut self, changes: &Changes<'_>) -> Result<(), AppendError> {
         self.encode(changes);
-        if let Err(e) = (&*self.file).write_all(&self.buf) {
+        if let Err(e) = self.file.write_all(&self.buf) {
             // Take back whatever part of the frame got in, so the next
             // batch does not follow a torn frame.
             return match self.file.set_len(self.len) {
@@ -203,55 +178,16 @@ impl Journal {
                 Err(_) => Err(AppendError::Unknown(e)),
             };
         }
-        if let Some(syncer) = &self.syncer {
-            if syncer.ask.send(Arc::clone(&self.file)).is_err() {
-                return Err(AppendError::Unknown(syncer_gone()));
-            }
+        if self.sync {
+            self.file.sync_data().map_err(AppendError::Unknown)?;
         }
         self.len += self.buf.len() as u64;
-        let batch = self.next;
         self.next += 1;
-        Ok(batch)
+        Ok(())
     }
 
-    /// Whether the oldest written batch not yet waited for has been
-    /// synced (or its sync failed): [`Journal::synced`] would not wait.
-    pub(super) fn is_synced(&mut self) -> bool {
-        let Some(syncer) = &mut self.syncer else {
-            return true;
-        };
-        if syncer.ended.is_none() {
-            syncer.ended = match syncer.done.try_recv() {
-                Ok(ended) => Some(ended),
-                Err(mpsc::TryRecvError::Empty) => None,
-                Err(mpsc::TryRecvError::Disconnected) => Some(Err(syncer_gone())),
-            };
-        }
-        syncer.ended.is_some()
-    }
-
-    /// Waits until the oldest written batch not yet waited for is on disk;
-    /// returns how long its sync took.
-    pub(super) fn synced(&mut self) -> Result<Duration, AppendError> {
-        let Some(syncer) = &mut self.syncer else {
-            return Ok(Duration::ZERO);
-        };
-        let ended = match syncer.ended.take() {
-            Some(ended) => ended,
-            None => syncer.done.recv().unwrap_or_else(|_| Err(syncer_gone())),
-        };
-        ended.map_err(AppendError::Unknown)
-    }
-
-    /// Batches up to `batch` are in sled: a full segment holding only
-    /// such batches may go.
-    pub(super) fn applied(&mut self, batch: u64) {
-        self.applied = batch;
-        self.trim_if_applied();
-    }
-
-    /// Starts a new segment for the next batches if this one is full; the
-    /// full one is trimmed once sled has all its batches. A failure leaves
+    /// Once the batches written so far are in sled: starts a new segment
+    /// if this one is full, and has the full one trimmed. A failure leaves
     /// the journal in the old segment, growing, and is tried again after
     /// the next batch.
     pub(super) fn roll_if_full(&mut self) {
@@ -260,47 +196,25 @@ impl Journal {
         }
         match create_segment(&self.dir, self.next) {
             Ok(file) => {
-                self.file = Arc::new(file);
+                self.file = file;
                 self.len = 0;
-                self.trim_below = Some(self.next);
-                self.trim_if_applied();
+                if let Some(trimmer) = &self.trimmer {
+                    let _ = trimmer.below.send(self.next);
+                }
             }
             Err(e) => tracing::error!(error = %e, "starting a journal segment failed"),
-        }
-    }
-
-    fn trim_if_applied(&mut self) {
-        let Some(below) = self.trim_below else {
-            return;
-        };
-        if self.applied + 1 >= below {
-            if let Some(trimmer) = &self.trimmer {
-                let _ = trimmer.below.send(below);
-            }
-            self.trim_below = None;
         }
     }
 
     /// On a clean stop, once every batch is in sled: flushes sled and
     /// empties the journal, so the next open has nothing to replay.
     pub(super) fn close(&mut self) -> Result<(), StoreError> {
-        self.stop_syncer();
         self.stop_trimmer();
         settle(&self.dbs, self.next - 1)?;
         for (_, path) in segments(&self.dir)? {
             remove(&path)?;
         }
         sync_dir(&self.dir)
-    }
-
-    fn stop_syncer(&mut self) {
-        if let Some(Syncer {
-            ask, done, thread, ..
-        }) = self.syncer.take()
-        {
-            drop((ask, done));
-            let _ = thread.join();
-        }
     }
 
     /// Lets the trimmer finish, and with it its handle on the database.
@@ -343,38 +257,8 @@ impl Journal {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        self.stop_syncer();
         self.stop_trimmer();
     }
-}
-
-impl Syncer {
-    fn start() -> Result<Self, StoreError> {
-        let (ask, asks) = mpsc::channel::<Arc<File>>();
-        let (tell, done) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name("store-sync".into())
-            .spawn(move || {
-                for file in asks {
-                    let started = Instant::now();
-                    let synced = file.sync_data().map(|()| started.elapsed());
-                    if tell.send(synced).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| io_error("starting the journal's syncer", e))?;
-        Ok(Self {
-            ask,
-            done,
-            ended: None,
-            thread,
-        })
-    }
-}
-
-fn syncer_gone() -> io::Error {
-    io::Error::other("the journal's syncer is gone")
 }
 
 /// Flushes sled for every segment handed over, then deletes those below.
@@ -593,6 +477,8 @@ fn io_error(what: &str, e: io::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn db(dir: &Path) -> Databases {
@@ -601,14 +487,6 @@ mod tests {
 
     fn set<'a>(tree: &'a str, key: &'a [u8], value: &'a IVec) -> Changes<'a> {
         vec![(tree, vec![(key, Some(value))])]
-    }
-
-    impl Journal {
-        /// Writes a batch and waits for its sync, as the writer does.
-        fn append(&mut self, changes: &Changes<'_>) -> Result<u64, AppendError> {
-            let batch = self.write(changes)?;
-            self.synced().map(|_| batch)
-        }
     }
 
     #[test]
@@ -659,9 +537,8 @@ mod tests {
         {
             let db = db(dir.path());
             let (mut journal, _) = Journal::open(dir.path(), &db, true).unwrap();
-            let first = journal.append(&set("t", b"a", &one)).ok().unwrap();
+            journal.append(&set("t", b"a", &one)).ok().unwrap();
             db.open_tree("t").unwrap().insert("a", one.clone()).unwrap();
-            journal.applied(first);
             journal.len = SEGMENT_BYTES;
             journal.roll_if_full();
             journal.append(&set("t", b"b", &two)).ok().unwrap();
@@ -685,36 +562,6 @@ mod tests {
         let t = db.open_tree("t").unwrap();
         assert_eq!(t.get("a").unwrap(), Some(one));
         assert_eq!(t.get("b").unwrap(), Some(two));
-    }
-
-    #[test]
-    fn a_full_segment_stays_while_a_batch_in_it_is_not_in_sled() {
-        let dir = tempfile::tempdir().unwrap();
-        let one = IVec::from(&b"one"[..]);
-        let db = db(dir.path());
-        let (mut journal, _) = Journal::open(dir.path(), &db, true).unwrap();
-        // Batch 1 is synced, then the segment fills while batch 2 is on its
-        // way (the writer runs a batch ahead of sled).
-        let first = journal.append(&set("t", b"a", &one)).ok().unwrap();
-        let second = journal.write(&set("t", b"b", &one)).ok().unwrap();
-        journal.applied(first);
-        journal.len = SEGMENT_BYTES;
-        journal.roll_if_full();
-        journal.synced().ok().unwrap();
-        thread::sleep(Duration::from_millis(300));
-        assert_eq!(
-            segments(&journal.dir).unwrap().len(),
-            2,
-            "batch 2 is only in the full segment: it must stay"
-        );
-        journal.applied(second);
-        for _ in 0..100 {
-            if segments(&journal.dir).unwrap().len() == 1 {
-                break;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(segments(&journal.dir).unwrap()[0].0, 3, "then it goes");
     }
 
     #[test]

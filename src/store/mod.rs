@@ -120,8 +120,6 @@ pub(crate) struct Store {
 /// committed trees under the batch's changes so far, its own included.
 pub(crate) struct Tx<'a> {
     trees: &'a [sled::Tree],
-    /// The batch before this one's, on its way to disk and not yet in sled.
-    below: Option<&'a writer::Overlay>,
     overlay: &'a mut writer::Overlay,
     next_seq: u64,
     at: Timestamp,
@@ -132,8 +130,7 @@ pub(crate) struct Tx<'a> {
 
 impl Tx<'_> {
     fn get(&self, t: T, key: &[u8]) -> TxResult<Option<IVec>> {
-        let mut batches = std::iter::once(&*self.overlay).chain(self.below);
-        match batches.find_map(|batch| batch.get(t, key)) {
+        match self.overlay.get(t, key) {
             Some(value) => Ok(value),
             None => Ok(self.trees[t as usize].get(key)?),
         }
@@ -756,61 +753,27 @@ mod tests {
         assert_eq!(store.users().count(), 20, "no half-written account");
     }
 
-    /// A new pending order of `buyer`, for a new ticket.
-    fn hold_for(buyer: UserId) -> crate::domain::Order {
-        use crate::domain::{Order, OrderId, Ticket};
-        let ticket = Ticket::new(
-            Title::parse("t").unwrap(),
-            Price::from_cents(100).unwrap(),
-            UserId::new(),
-        );
-        Order::place(
-            OrderId::for_ticket(ticket.id),
-            buyer,
-            &ticket,
-            Timestamp::now(),
-            std::time::Duration::from_secs(900),
-        )
-    }
-
-    #[tokio::test]
-    async fn a_batch_counts_the_holds_of_the_batch_still_syncing_before_it() {
-        let (_dir, store) = temp_store();
-        let buyer = UserId::new();
-        let (started, starts) = std::sync::mpsc::channel();
-        let order = hold_for(buyer);
-        let first = store.write(move |tx| {
-            let _ = started.send(());
-            // The second write queues meanwhile: it is the next batch,
-            // run while this one syncs.
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            tx.put_order(&order)?;
-            tx.pending_holds_of(buyer)
-        });
-        let second = async {
-            let started = tokio::task::spawn_blocking(move || starts.recv());
-            started.await.unwrap().unwrap();
-            let order = hold_for(buyer);
-            store
-                .write(move |tx| {
-                    tx.put_order(&order)?;
-                    tx.pending_holds_of(buyer)
-                })
-                .await
-        };
-        let (first, second) = tokio::join!(first, second);
-        assert_eq!(first.unwrap(), 1);
-        assert_eq!(second.unwrap(), 2, "the first hold, not yet in sled");
-        assert_eq!(store.holds_of(buyer), 2);
-        assert_eq!(store.pending_holds().unwrap(), 2);
-    }
-
     #[tokio::test]
     async fn a_batch_counts_its_earlier_holds_but_not_refused_ones() {
+        use crate::domain::{Order, OrderId, Ticket};
         let (_dir, store) = temp_store();
         let buyer = UserId::new();
+        let place = || {
+            let ticket = Ticket::new(
+                Title::parse("t").unwrap(),
+                Price::from_cents(100).unwrap(),
+                UserId::new(),
+            );
+            Order::place(
+                OrderId::for_ticket(ticket.id),
+                buyer,
+                &ticket,
+                Timestamp::now(),
+                std::time::Duration::from_secs(900),
+            )
+        };
         let hold = |refuse: bool| {
-            let order = hold_for(buyer);
+            let order = place();
             store.write(move |tx| {
                 tx.put_order(&order)?;
                 if refuse {

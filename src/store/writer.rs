@@ -5,18 +5,13 @@
 //! BUY cost about thirty context switches. Writes are therefore queued to
 //! one thread, which takes whatever has queued up, runs each write's body
 //! against an overlay of the batch's changes, writes the batch to the
-//! journal and has it synced; once it is synced, applies it to sled and
-//! answers every write in it. While a batch's sync waits for the disk, the
-//! next batch's bodies run over its overlay (written to the journal once
-//! that sync has ended, so only the journal's last frame is ever unsynced),
-//! so the disk and the CPU work at once; a batch whose sync has ended
-//! lands first. A
-//! body that aborts has its changes undone in the overlay; the others
-//! still commit. Being the only writer of every key a body touches (only
-//! bookkeeping in `meta` is written outside it), the thread takes no sled
-//! locks around a body: what it reads (the overlays over the trees) is the
-//! whole truth. Whatever sled holds is therefore already on disk, so reads
-//! wait for nothing.
+//! journal and syncs it, then applies it to sled and answers every write
+//! in it. A body that aborts has its changes undone in the overlay; the
+//! others still commit. Being the only writer of every key a body touches
+//! (only bookkeeping in `meta` is written outside it), the thread takes no
+//! sled locks around a body: what it reads (the overlay over the trees) is
+//! the whole truth. Whatever sled holds is therefore already on disk, so
+//! reads wait for nothing.
 
 use std::{
     collections::HashMap,
@@ -25,6 +20,7 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc, Arc, OnceLock, RwLock, RwLockReadGuard,
     },
+    time::Instant,
 };
 
 use sled::IVec;
@@ -52,11 +48,8 @@ pub(super) enum Msg {
     Write(Box<dyn Job>),
     /// Refuse every later write, empty the journal into sled, then answer
     /// (the store is closing).
-    Close(Closing),
+    Close(oneshot::Sender<Result<(), StoreError>>),
 }
-
-/// Told when the store has closed.
-pub(super) type Closing = oneshot::Sender<Result<(), StoreError>>;
 
 /// A queued write: its body, and the caller waiting for its answer.
 pub(super) trait Job: Send {
@@ -210,99 +203,50 @@ pub(super) struct Writer {
     pub(super) last_seq: u64,
 }
 
-/// A batch whose bodies have run, not yet written to the journal.
-struct Ran {
-    jobs: Vec<Box<dyn Job>>,
-    overlay: Overlay,
-    events: Vec<Event>,
-    /// The event number after its last.
-    next_seq: u64,
-}
-
-/// A batch written to the journal (if it changed anything), on its way to
-/// disk.
-struct Flight {
-    jobs: Vec<Box<dyn Job>>,
-    overlay: Overlay,
-    events: Vec<Event>,
-    /// Its number in the journal; `None` if it changed nothing.
-    batch: Option<u64>,
-    /// Its sync has been waited for.
-    synced: bool,
-}
-
 impl Writer {
-    /// Serves writes until every sender is gone. While one batch's sync
-    /// waits for the disk, the next batch's bodies run (they see the first
-    /// batch's changes); a batch goes into sled and is answered only once
-    /// it is synced, and batches land in order.
+    /// Serves writes until every sender is gone.
     pub(super) fn run(mut self, queue: mpsc::Receiver<Msg>) {
-        let mut flying: Option<Flight> = None;
-        loop {
-            // Bodies' panics are caught in `run`; one here is the
-            // writer's own. A node that can no longer write, or whose
-            // committed events would never be published, must not keep
-            // serving: stop it, and a restart recovers from disk.
-            match catch_unwind(AssertUnwindSafe(|| self.step(&mut flying, &queue))) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(_) => stop("the store's writer failed"),
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        while let Ok(first) = queue.recv() {
+            let mut close = None;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Write(job) => batch.push(job),
+                    Msg::Close(done) => {
+                        // Writes queued before the close still commit.
+                        close = Some(done);
+                        break;
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = queue.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                let jobs = std::mem::take(&mut batch);
+                // Bodies' panics are caught in `run`; one here is the
+                // writer's own. A node that can no longer write, or whose
+                // committed events would never be published, must not keep
+                // serving: stop it, and a restart recovers from disk.
+                if catch_unwind(AssertUnwindSafe(|| self.commit(jobs))).is_err() {
+                    stop("the store's writer failed");
+                }
+            }
+            if let Some(done) = close {
+                self.committed.closed.store(true, Ordering::Release);
+                let _ = done.send(self.journal.close());
             }
         }
     }
 
-    /// Lands the flight if it is synced; runs the next batch's bodies;
-    /// once the flight is synced, writes the next batch to the journal
-    /// (so only the last frame there is ever unsynced) and lands the
-    /// flight. `false` once every sender is gone.
-    fn step(&mut self, flying: &mut Option<Flight>, queue: &mpsc::Receiver<Msg>) -> bool {
-        // A flight already synced lands before the next batch runs: its
-        // writers have waited long enough (a batch of hundreds of
-        // expiries takes milliseconds to run).
-        if let Some(flight) = flying.take_if(|f| f.batch.is_none() || self.journal.is_synced()) {
-            self.land(flight);
-        }
-        // With a batch in flight, take only what has queued: the flight is
-        // landed next either way.
-        let first = match flying {
-            Some(_) => queue.try_recv().ok(),
-            None => match queue.recv() {
-                Ok(msg) => Some(msg),
-                Err(_) => return false,
-            },
-        };
-        let (jobs, close) = take_batch(first, queue);
-        let ran = match jobs.is_empty() {
-            true => None,
-            false => self.run_bodies(jobs, flying.as_ref().map(|f| &f.overlay)),
-        };
-        if let Some(flight) = flying {
-            self.wait_for_sync(flight);
-        }
-        let next = ran.and_then(|ran| self.write(ran));
-        if let Some(flight) = flying.take() {
-            self.land(flight);
-        }
-        *flying = next;
-        if let Some(done) = close {
-            if let Some(flight) = flying.take() {
-                self.land(flight);
-            }
-            self.committed.closed.store(true, Ordering::Release);
-            let _ = done.send(self.journal.close());
-        }
-        true
-    }
-
-    /// Runs the jobs' bodies over the batch in flight (not yet in sled);
-    /// `None` if they were answered already (refused).
-    fn run_bodies(&mut self, mut jobs: Vec<Box<dyn Job>>, below: Option<&Overlay>) -> Option<Ran> {
+    fn commit(&mut self, mut jobs: Vec<Box<dyn Job>>) {
         if self.committed.is_closed() {
             // After close a write could never reach disk: refuse it (a 503).
             for job in jobs {
                 job.finish(Err(StoreError::Flush("the node is shutting down".into())));
             }
-            return None;
+            return;
         }
         let mut overlay = Overlay::default();
         let mut events: Vec<Event> = Vec::new();
@@ -310,7 +254,6 @@ impl Writer {
         for job in &mut jobs {
             let mut tx = Tx {
                 trees: &self.trees,
-                below,
                 overlay: &mut overlay,
                 next_seq,
                 at: Timestamp::now(),
@@ -334,81 +277,26 @@ impl Writer {
         for run in events.chunks(EVENT_RUN) {
             events::log_run(&mut overlay, run);
         }
-        Some(Ran {
-            jobs,
-            overlay,
-            events,
-            next_seq,
-        })
-    }
-
-    /// Writes the batch to the journal and has it synced; `None` if the
-    /// write failed and the batch was refused.
-    fn write(&mut self, ran: Ran) -> Option<Flight> {
-        let Ran {
-            jobs,
-            overlay,
-            events,
-            next_seq,
-        } = ran;
-        let batch = match overlay.is_empty() {
-            true => None,
-            false => match self.journal.write(&overlay.changes()) {
-                Ok(batch) => Some(batch),
+        if !overlay.is_empty() {
+            let started = Instant::now();
+            match self.journal.append(&overlay.changes()) {
+                Ok(()) => {}
                 Err(AppendError::NotWritten(e)) => {
                     let message = format!("writing the journal: {e}");
                     tracing::error!(error = %e, "writing the journal failed; the batch is refused");
                     for job in jobs {
                         job.finish(Err(StoreError::Flush(message.clone())));
                     }
-                    return None;
+                    return;
                 }
                 // A batch that may be on disk cannot be refused, nor
                 // applied: a restart replays it if it is there.
                 Err(AppendError::Unknown(e)) => {
-                    tracing::error!(error = %e, "writing the journal failed");
-                    stop("the journal could not be written");
+                    tracing::error!(error = %e, "syncing the journal failed");
+                    stop("the journal could not be synced");
                 }
-            },
-        };
-        self.journal.roll_if_full();
-        self.last_seq = next_seq - 1;
-        Some(Flight {
-            jobs,
-            overlay,
-            events,
-            batch,
-            synced: false,
-        })
-    }
-
-    /// Waits until the flight is on disk.
-    fn wait_for_sync(&mut self, flight: &mut Flight) {
-        if flight.batch.is_none() || flight.synced {
-            return;
-        }
-        match self.journal.synced() {
-            Ok(took) => metrics::histogram!(m::FLUSH_SECONDS).record(took.as_secs_f64()),
-            Err(AppendError::Unknown(e) | AppendError::NotWritten(e)) => {
-                tracing::error!(error = %e, "syncing the journal failed");
-                stop("the journal could not be synced");
             }
-        }
-        flight.synced = true;
-    }
-
-    /// Once the flight is on disk: puts it into sled, shows its events and
-    /// answers its writes.
-    fn land(&mut self, mut flight: Flight) {
-        self.wait_for_sync(&mut flight);
-        let Flight {
-            jobs,
-            overlay,
-            events,
-            batch,
-            ..
-        } = flight;
-        if let Some(batch) = batch {
+            metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
             metrics::histogram!(m::COMMIT_BATCH).record(jobs.len() as f64);
             if let Err(e) = self.apply(&overlay) {
                 // On disk in the journal but not in sled: a restart
@@ -416,12 +304,13 @@ impl Writer {
                 tracing::error!(error = %e, "applying a batch to sled failed");
                 stop("the store could not apply a batch");
             }
-            self.journal.applied(batch);
         }
+        self.last_seq = next_seq - 1;
         self.publish(&events);
         for job in jobs {
             job.finish(Ok(()));
         }
+        self.journal.roll_if_full();
     }
 
     /// Writes the batch's changes to sled, whole to a reader holding
@@ -456,27 +345,6 @@ impl Writer {
             self.committed.last_seq.store(last.seq, Ordering::Release);
         }
     }
-}
-
-/// `first` and whatever else has queued, up to [`MAX_BATCH`] writes, and
-/// the close request that ended the batch, if one did (writes queued
-/// before a close still commit).
-fn take_batch(
-    first: Option<Msg>,
-    queue: &mpsc::Receiver<Msg>,
-) -> (Vec<Box<dyn Job>>, Option<Closing>) {
-    let mut jobs = Vec::new();
-    let mut next = first;
-    while let Some(msg) = next.take() {
-        match msg {
-            Msg::Write(job) => jobs.push(job),
-            Msg::Close(done) => return (jobs, Some(done)),
-        }
-        if jobs.len() < MAX_BATCH {
-            next = queue.try_recv().ok();
-        }
-    }
-    (jobs, None)
 }
 
 fn stop(why: &str) -> ! {
