@@ -43,6 +43,7 @@
 //! - [`config`], [`node`]: flags and environment; starting and stopping a node.
 //! - [`reshard`]: the offline step that moves entities to a new set of nodes.
 //! - `trace`: the request id that follows a request across nodes.
+//! - [`logs`]: span fields in the JSON log format, written straight out.
 //! - `metrics`: Prometheus metrics, their names in one place.
 
 pub(crate) mod actors;
@@ -53,6 +54,7 @@ pub mod domain;
 pub mod error;
 pub(crate) mod follow;
 pub(crate) mod http;
+pub mod logs;
 pub(crate) mod metrics;
 pub mod node;
 pub mod ops;

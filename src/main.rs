@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use boxoffice::{
     config::{Cli, Command, LogFormat, ServeArgs},
+    logs::JsonSpanFields,
     node::Node,
 };
 use clap::Parser;
@@ -137,6 +138,7 @@ fn init_logs(format: Option<LogFormat>) {
             .json()
             .with_current_span(true)
             .with_span_list(true)
+            .fmt_fields(JsonSpanFields)
             .init(),
         LogFormat::Pretty => logs.with_ansi(terminal).init(),
     }
