@@ -90,7 +90,7 @@ impl<'a> Object<'a> {
                 self.out.write_char(',')?;
             }
             self.empty = false;
-            quoted(self.out, format_args!("{name}"))?;
+            quoted_str(self.out, name)?;
             self.out.write_char(':')?;
             value(self.out)
         })();
@@ -99,7 +99,7 @@ impl<'a> Object<'a> {
 
 impl Visit for Object<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.member(field, |out| quoted(out, format_args!("{value}")));
+        self.member(field, |out| quoted_str(out, value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -134,28 +134,38 @@ fn quoted(out: &mut dyn Write, text: fmt::Arguments<'_>) -> fmt::Result {
     out.write_char('"')
 }
 
+/// [`quoted`] for text at hand, without the formatting machinery.
+fn quoted_str(out: &mut dyn Write, text: &str) -> fmt::Result {
+    out.write_char('"')?;
+    Escaped(out).write_str(text)?;
+    out.write_char('"')
+}
+
 /// Passes text on with JSON's string escapes applied.
 struct Escaped<'a>(&'a mut dyn Write);
 
 impl Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Every character JSON escapes is ASCII, so no byte of a longer
+        // character is taken for one, and the text between escapes is
+        // passed on whole.
         let mut plain = 0;
-        for (i, c) in s.char_indices() {
-            let escape = match c {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                c if c < ' ' => "",
+        for (i, b) in s.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                b if b < b' ' => "",
                 _ => continue,
             };
             self.0.write_str(&s[plain..i])?;
             match escape {
-                "" => write!(self.0, "\\u{:04x}", c as u32)?,
+                "" => write!(self.0, "\\u{b:04x}")?,
                 escape => self.0.write_str(escape)?,
             }
-            plain = i + c.len_utf8();
+            plain = i + 1;
         }
         self.0.write_str(&s[plain..])
     }

@@ -42,7 +42,10 @@ pub(crate) trait Recorded: Sized {
 
 /// The schema byte, then the record.
 pub(crate) fn encode<T: Recorded>(value: &T) -> Vec<u8> {
-    let mut out = vec![T::SCHEMA];
+    // Room for a ticket or an order at once: grown from one byte, the
+    // buffer was reallocated four or five times per record.
+    let mut out = Vec::with_capacity(128);
+    out.push(T::SCHEMA);
     // Serializing plain structs into a Vec cannot fail.
     postcard::to_io(&value.to_record(), &mut out).expect("postcard encodes into a Vec");
     out

@@ -96,11 +96,12 @@ where
     let started = Instant::now();
     let id = request_id(&request);
     let method = method_label(request.method());
+    // Plain text fields: the log format writes them without formatting.
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
+        request_id = &*id,
+        method = request.method().as_str(),
+        path = request.uri().path(),
     );
     let mut response = if announces_oversize(&request) {
         refuse_oversize(state, request)
@@ -154,7 +155,13 @@ fn request_id(request: &Request) -> Arc<str> {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| trace::is_valid_request_id(v))
-        .map_or_else(|| uuid::Uuid::now_v7().to_string().into(), Arc::from)
+        .map_or_else(
+            || {
+                let mut text = uuid::Uuid::encode_buffer();
+                Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text))
+            },
+            Arc::from,
+        )
 }
 
 /// Whether the request announces a body larger than the limit: it is

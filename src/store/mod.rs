@@ -234,6 +234,7 @@ impl Store {
             trees: trees.clone(),
             journal,
             committed: committed.clone(),
+            overlay: writer::Overlay::default(),
             last_seq,
         };
         let writer = std::thread::Builder::new()
