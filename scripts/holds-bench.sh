@@ -12,6 +12,9 @@
 # 4. A second rush, then the node is stopped until every hold is overdue and
 #    started again: time to ready and until every hold has lapsed (an expiry
 #    storm: all of them due at once), with RSS and live actors during it.
+#    BUYs arrive meanwhile (STORM_BUYS fresh tickets, default 2000, one
+#    buyer, 16 in flight, started once the node is ready); the same BUYs
+#    again on the quiet node after the storm, for comparison.
 # TTL must exceed the rush's length for phases 1-3 to see every hold pending
 # at once (1,000,000 holds took 370 s here, ticket creation included).
 # BOXOFFICE_BIN runs another build of the server (to compare two commits).
@@ -50,14 +53,15 @@ rush() {
   target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
     --tickets "$holds" --buyers 1 --concurrency 64 --label "$1" --json "$data/$2.json"
 }
-# Waits until $1 tickets are for sale; prints the peaks seen meanwhile.
-# One poller process for the whole wait: starting a tool per poll would
-# take CPU from the node being measured (two Python starts every 0.1 s
-# cost about a quarter of a core here).
-until_for_sale() {
-  python3 - "$1" "$port" "$admin" "$pid" <<'PY'
-import json, sys, time, urllib.request
-want, port, admin, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+# Waits until $2 tickets are for sale (`until_stat for_sale N`) or $2 holds
+# have lapsed in this process (`until_stat lapsed N`); prints the peaks seen
+# meanwhile. One poller process for the whole wait: starting a tool per
+# poll would take CPU from the node being measured (two Python starts every
+# 0.1 s cost about a quarter of a core here).
+until_stat() {
+  python3 - "$1" "$2" "$port" "$admin" "$pid" <<'PY'
+import json, re, sys, time, urllib.request
+what, want, port, admin, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 # No proxy from the environment: the node is on loopback.
 http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 stats = urllib.request.Request(f"http://127.0.0.1:{port}/api/admin/stats",
@@ -69,10 +73,20 @@ peak_rss = peak_live = 0
 while True:
     s = json.load(http.open(stats, timeout=5))
     peak_rss, peak_live = max(peak_rss, rss_mb()), max(peak_live, s["liveActors"])
-    if s["catalogForSale"] >= want:
+    if what == "for_sale":
+        done = s["catalogForSale"]
+    else:
+        text = http.open(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        done = sum(int(float(n)) for n in re.findall(
+            r'^boxoffice_holds_ended_total\{how="expired"\} (\S+)$', text, re.M))
+    if done >= want:
         break
     time.sleep(0.1)
 print(f"peak RSS {peak_rss} MB, peak live actors {peak_live}")
+if what == "lapsed":
+    buys = sum(int(float(n)) for n in re.findall(
+        r'^boxoffice_buy_decisions_total\{[^}]*\} (\S+)$', text, re.M))
+    print(f"BUYs decided meanwhile: {buys}")
 PY
 }
 # The lapse-delay histogram of this process, as "≤ bound: count" lines.
@@ -108,10 +122,10 @@ echo "RSS after the restart: $(rss_mb) MB, live actors $(stats | field liveActor
 echo "== 3. the holds fall due with the node up"
 wait_for=$(( t_last + ttl + 2 - $(date +%s) ))
 [ "$wait_for" -gt 0 ] && sleep "$wait_for"
-until_for_sale "$holds"
+until_stat for_sale "$holds"
 lateness
 
-echo "== 4. expiry storm after a restart"
+echo "== 4. expiry storm after a restart, BUYs meanwhile"
 rush "$holds more holds" flash2
 t0=$(date +%s)
 stop
@@ -119,5 +133,25 @@ wait_for=$(( t0 + ttl + 2 - $(date +%s) ))
 [ "$wait_for" -gt 0 ] && { echo "waiting ${wait_for}s until every hold is overdue"; sleep "$wait_for"; }
 t1=$(date +%s.%N)
 start
-until_for_sale $(( 2 * holds ))
-echo "storm: $holds overdue holds lapsed $(echo "$(date +%s.%N) - $t1" | bc) s after the restart began"
+storm_buys() {
+  target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
+    --tickets "${STORM_BUYS:-2000}" --buyers 1 --concurrency 16 --quiet --json "$data/$1.json" >/dev/null
+}
+buys_report() {
+  python3 - "$data/$1.json" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]}: {r['wins']} wins, {r['errors']} errors, {r['decisions_per_sec']:.0f} BUYs/s, "
+      f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms")
+PY
+}
+storm_buys storm-buys &
+buys=$!
+until_stat lapsed "$holds"
+storm_end=$(echo "$(date +%s.%N) - $t1" | bc)
+echo "storm: $holds overdue holds lapsed $storm_end s after the restart began"
+wait "$buys"
+echo "for sale after the storm: $(stats | field catalogForSale) (every ticket of both rushes: $(( 2 * holds )))"
+buys_report storm-buys "the BUYs started with the storm"
+storm_buys quiet-buys
+buys_report quiet-buys "the same BUYs, node quiet"
