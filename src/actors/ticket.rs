@@ -269,6 +269,7 @@ impl TicketState {
                 return store.order(first)?.ok_or(Error::not_found("Order"));
             }
         }
+        self.ticket.check_hold(seen)?;
         let mut ticket = self.ticket.clone();
         let order_id = OrderId::for_ticket(ticket.id);
         ticket.hold_at(order_id, seen)?;

@@ -167,15 +167,21 @@ impl Ticket {
     /// Holds the ticket for `order` if it is still at the price the buyer
     /// saw (when they say which): nobody buys at a price they were not shown.
     pub fn hold_at(&mut self, order: OrderId, seen: Option<Price>) -> Result<(), RuleError> {
+        self.check_hold(seen)?;
+        self.state = TicketState::Held(order);
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Why a hold at `seen` would be refused now, if it would: lets a
+    /// refusal (most BUYs of a hot ticket) be answered before an order is
+    /// made up for it.
+    pub fn check_hold(&self, seen: Option<Price>) -> Result<(), RuleError> {
         match self.state {
             TicketState::Available if seen.is_some_and(|p| p != self.price) => {
                 Err(RuleError::PriceChanged(self.price))
             }
-            TicketState::Available => {
-                self.state = TicketState::Held(order);
-                self.version += 1;
-                Ok(())
-            }
+            TicketState::Available => Ok(()),
             TicketState::Held(_) => Err(RuleError::AlreadyReserved),
             TicketState::Sold(_) => Err(RuleError::TicketSold),
         }
@@ -266,6 +272,26 @@ mod tests {
         );
         assert_eq!(t.order_id(), Some(first));
         assert_eq!(t.version, 1);
+    }
+
+    #[test]
+    fn a_hold_is_checked_without_changing_anything() {
+        let mut t = ticket();
+        let price = t.price;
+        let other = Price::from_cents(price.cents() + 1).unwrap();
+        assert_eq!(t.check_hold(None), Ok(()));
+        assert_eq!(t.check_hold(Some(price)), Ok(()));
+        assert_eq!(
+            t.check_hold(Some(other)),
+            Err(RuleError::PriceChanged(price))
+        );
+        assert_eq!(t.version, 0, "checking holds nothing");
+        let order = OrderId::for_ticket(t.id);
+        t.hold(order).unwrap();
+        // Held beats a changed price, as in hold_at: it is the reason that stays.
+        assert_eq!(t.check_hold(Some(other)), Err(RuleError::AlreadyReserved));
+        t.sell(order).unwrap();
+        assert_eq!(t.check_hold(None), Err(RuleError::TicketSold));
     }
 
     #[test]
