@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(t.version, 0, "checking holds nothing");
         let order = OrderId::for_ticket(t.id);
         t.hold(order).unwrap();
-        // Held beats a changed price, as in hold_at: it is the reason that stays.
+        // A held ticket is refused as held, whatever price the buyer saw.
         assert_eq!(t.check_hold(Some(other)), Err(RuleError::AlreadyReserved));
         t.sell(order).unwrap();
         assert_eq!(t.check_hold(None), Err(RuleError::TicketSold));
