@@ -99,6 +99,20 @@ for le, n in rows:
     print(f"  lapsed within {le:>4} s of the deadline: {int(n):>8} ({100 * int(n) / max(total, 1):.1f} %)")'
 }
 
+# BUYs of fresh tickets beside the storm (phase 4), and their figures.
+storm_buys() {
+  target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
+    --tickets "${STORM_BUYS:-2000}" --buyers 1 --concurrency 16 --quiet --json "$data/$1.json" >/dev/null
+}
+buys_report() {
+  python3 - "$data/$1.json" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]}: {r['wins']} wins, {r['errors']} errors, {r['decisions_per_sec']:.0f} BUYs/s, "
+      f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms")
+PY
+}
+
 echo "== 1. rush"
 start
 echo "RSS at start: $(rss_mb) MB"
@@ -133,18 +147,6 @@ wait_for=$(( t0 + ttl + 2 - $(date +%s) ))
 [ "$wait_for" -gt 0 ] && { echo "waiting ${wait_for}s until every hold is overdue"; sleep "$wait_for"; }
 t1=$(date +%s.%N)
 start
-storm_buys() {
-  target/release/boxoffice-load --target http://127.0.0.1:$port --scenario flash \
-    --tickets "${STORM_BUYS:-2000}" --buyers 1 --concurrency 16 --quiet --json "$data/$1.json" >/dev/null
-}
-buys_report() {
-  python3 - "$data/$1.json" "$2" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]}: {r['wins']} wins, {r['errors']} errors, {r['decisions_per_sec']:.0f} BUYs/s, "
-      f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms")
-PY
-}
 storm_buys storm-buys &
 buys=$!
 until_stat lapsed "$holds"
